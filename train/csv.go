@@ -1,0 +1,536 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+)
+
+// ColumnKind is the type of a feature column.
+type ColumnKind int
+
+const (
+	// Numeric columns hold float64 values (NaN = missing).
+	Numeric ColumnKind = iota
+	// Categorical columns hold level codes (-1 = missing).
+	Categorical
+)
+
+// String returns "numeric" or "categorical".
+func (k ColumnKind) String() string {
+	if k == Categorical {
+		return "categorical"
+	}
+	return "numeric"
+}
+
+// maxClasses bounds the distinct target values of a classification target.
+const maxClasses = 1000
+
+// CSVOptions controls ReadCSV.
+type CSVOptions struct {
+	// Delimiter separates fields (default ','); it must be one ASCII byte.
+	Delimiter rune
+	// Target names the label column ("" = no target).
+	Target string
+	// ID names a column carried as Dataset.IDs, not learned ("" = none).
+	ID string
+	// Categorical and Numeric force column types.
+	Categorical, Numeric []string
+	// Exclude lists columns ignored entirely.
+	Exclude []string
+	// InferRows is the number of rows used to infer column types (default 1000).
+	InferRows int
+	// Name is the file name used in error messages (default "input").
+	Name string
+	// Regression reads the target as a numeric value instead of class labels.
+	Regression bool
+	// TargetLevels fixes the class mapping (e.g. a model's Classes() when
+	// reading a test file); values outside it are an error.
+	TargetLevels []string
+}
+
+// Dataset is a columnar table read from CSV.
+type Dataset struct {
+	// Names are the feature column names (target, ID and excluded columns removed).
+	Names []string
+	// Kinds are the feature column types.
+	Kinds []ColumnKind
+	// Num holds numeric columns (nil for categorical ones); NaN = missing.
+	Num [][]float64
+	// Codes holds categorical columns (nil for numeric ones); -1 = missing.
+	Codes [][]int32
+	// Levels holds each categorical column's levels (index = code).
+	Levels [][]string
+	// Target is the class index or regression value per row (nil without target).
+	Target []float64
+	// TargetLevels are the class names in class-index order (nil for regression).
+	TargetLevels []string
+	// IDs are the ID column values (nil without ID column).
+	IDs []string
+	// Rows is the number of data rows.
+	Rows int
+}
+
+// ReadCSVFile reads a CSV file; see ReadCSV.
+func ReadCSVFile(path string, opts CSVOptions) (*Dataset, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read csv: %w", err)
+	}
+	defer f.Close()
+	if opts.Name == "" {
+		opts.Name = path
+	}
+	return ReadCSV(f, opts)
+}
+
+// column roles in the source file.
+const (
+	roleSkip = iota
+	roleFeature
+	roleTarget
+	roleID
+)
+
+type srcCol struct {
+	role    int
+	name    string
+	feat    int // feature index for roleFeature
+	numeric bool
+	levels  map[string]int32
+}
+
+// csvReader holds the state of one ReadCSV call.
+type csvReader struct {
+	opts   CSVOptions
+	sc     *scanner
+	cols   []srcCol
+	ds     *Dataset
+	tgtNum bool
+	// classification target bookkeeping
+	tgtCodes  map[string]int32   // categorical target levels (first-seen order)
+	tgtVals   map[float64]string // numeric target distinct values
+	tgtLines  map[string]int     // first line of each distinct label
+	tgtLevels []string
+}
+
+// ReadCSV reads a CSV stream with a header row into a columnar Dataset.
+// Errors name the file, line and column.
+func ReadCSV(r io.Reader, opts CSVOptions) (*Dataset, error) {
+	if opts.Delimiter == 0 {
+		opts.Delimiter = ','
+	}
+	if opts.Delimiter >= utf8.RuneSelf || opts.Delimiter == '"' || opts.Delimiter == '\n' || opts.Delimiter == '\r' {
+		return nil, fmt.Errorf("read csv: delimiter %q must be one ASCII character other than quote or newline", opts.Delimiter)
+	}
+	if opts.InferRows <= 0 {
+		opts.InferRows = 1000
+	}
+	if opts.Name == "" {
+		opts.Name = "input"
+	}
+	cr := &csvReader{opts: opts, sc: newScanner(r, opts.Name, byte(opts.Delimiter)), ds: &Dataset{}}
+	if err := cr.header(); err != nil {
+		return nil, err
+	}
+	if err := cr.body(); err != nil {
+		return nil, err
+	}
+	if err := cr.finishTarget(); err != nil {
+		return nil, err
+	}
+	return cr.ds, nil
+}
+
+func (cr *csvReader) header() error {
+	rec, err := cr.sc.next()
+	if err == io.EOF {
+		return fmt.Errorf("%s: empty file: a header row is required", cr.opts.Name)
+	}
+	if err != nil {
+		return err
+	}
+	line := cr.sc.recLine
+	seen := map[string]int{}
+	for i, f := range rec {
+		if !utf8.Valid(f) {
+			return cr.sc.errorf(line, "header field %d is not valid UTF-8", i+1)
+		}
+		name := string(trimSpace(f))
+		if name == "" {
+			name = "column_" + strconv.Itoa(i+1)
+		}
+		if j, dup := seen[name]; dup {
+			return cr.sc.errorf(line, "duplicate column name %q (columns %d and %d)", name, j+1, i+1)
+		}
+		seen[name] = i
+		cr.cols = append(cr.cols, srcCol{role: roleFeature, name: name})
+	}
+	mark := func(names []string, what string, fn func(c *srcCol) error) error {
+		for _, n := range names {
+			i, ok := seen[n]
+			if !ok {
+				return cr.sc.errorf(line, "%s column %q not found in header", what, n)
+			}
+			if err := fn(&cr.cols[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := mark(cr.opts.Exclude, "excluded", func(c *srcCol) error { c.role = roleSkip; return nil }); err != nil {
+		return err
+	}
+	if cr.opts.Target != "" {
+		if err := mark([]string{cr.opts.Target}, "target", func(c *srcCol) error {
+			if c.role == roleSkip {
+				return cr.sc.errorf(line, "target column %q is also excluded", c.name)
+			}
+			c.role = roleTarget
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if cr.opts.ID != "" {
+		if err := mark([]string{cr.opts.ID}, "id", func(c *srcCol) error {
+			if c.role == roleTarget {
+				return cr.sc.errorf(line, "column %q cannot be both target and id", c.name)
+			}
+			c.role = roleID
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// body infers column types from the first rows, then streams the rest.
+func (cr *csvReader) body() error {
+	// Buffer the inference rows as copies (bounded by InferRows).
+	var arena []byte
+	var ends [][]int
+	var lines []int
+	width := len(cr.cols)
+	for len(lines) < cr.opts.InferRows {
+		rec, err := cr.sc.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if len(rec) != width {
+			return cr.sc.errorf(cr.sc.recLine, "%d fields, header has %d", len(rec), width)
+		}
+		e := make([]int, width)
+		for i, f := range rec {
+			arena = append(arena, f...)
+			e[i] = len(arena)
+		}
+		ends = append(ends, e)
+		lines = append(lines, cr.sc.recLine)
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("%s:1: header only, no data rows", cr.opts.Name)
+	}
+	if err := cr.inferKinds(arena, ends); err != nil {
+		return err
+	}
+	rec := make([][]byte, width)
+	prev := 0
+	for r, e := range ends {
+		for i := range rec {
+			rec[i] = arena[prev:e[i]]
+			prev = e[i]
+		}
+		if err := cr.row(rec, lines[r]); err != nil {
+			return err
+		}
+	}
+	for {
+		rec, err := cr.sc.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(rec) != width {
+			return cr.sc.errorf(cr.sc.recLine, "%d fields, header has %d", len(rec), width)
+		}
+		if err := cr.row(rec, cr.sc.recLine); err != nil {
+			return err
+		}
+	}
+}
+
+func (cr *csvReader) inferKinds(arena []byte, ends [][]int) error {
+	forced := map[string]ColumnKind{}
+	for _, n := range cr.opts.Categorical {
+		forced[n] = Categorical
+	}
+	for _, n := range cr.opts.Numeric {
+		if k, ok := forced[n]; ok && k == Categorical {
+			return fmt.Errorf("%s: column %q is forced both numeric and categorical", cr.opts.Name, n)
+		}
+		forced[n] = Numeric
+	}
+	idx := map[string]int{}
+	for i, c := range cr.cols {
+		idx[c.name] = i
+	}
+	for n := range forced {
+		if _, ok := idx[n]; !ok {
+			return fmt.Errorf("%s:1: type override names unknown column %q", cr.opts.Name, n)
+		}
+	}
+	for i := range cr.cols {
+		c := &cr.cols[i]
+		if c.role == roleSkip || c.role == roleID {
+			continue
+		}
+		if k, ok := forced[c.name]; ok {
+			c.numeric = k == Numeric
+		} else {
+			c.numeric = true
+			prev := 0
+			for _, e := range ends {
+				start := prev
+				if i > 0 {
+					start = e[i-1]
+				}
+				f := trimSpace(arena[start:e[i]])
+				prev = e[len(e)-1]
+				if isMissing(f) {
+					continue
+				}
+				if _, err := parseNumber(f); errors.Is(err, errNotNumber) {
+					c.numeric = false
+					break
+				}
+			}
+		}
+		switch c.role {
+		case roleFeature:
+			c.feat = len(cr.ds.Names)
+			cr.ds.Names = append(cr.ds.Names, c.name)
+			if c.numeric {
+				cr.ds.Kinds = append(cr.ds.Kinds, Numeric)
+				cr.ds.Num = append(cr.ds.Num, make([]float64, 0, 1024))
+				cr.ds.Codes = append(cr.ds.Codes, nil)
+				cr.ds.Levels = append(cr.ds.Levels, nil)
+			} else {
+				c.levels = map[string]int32{}
+				cr.ds.Kinds = append(cr.ds.Kinds, Categorical)
+				cr.ds.Num = append(cr.ds.Num, nil)
+				cr.ds.Codes = append(cr.ds.Codes, make([]int32, 0, 1024))
+				cr.ds.Levels = append(cr.ds.Levels, []string{})
+			}
+		case roleTarget:
+			cr.tgtNum = c.numeric
+			if cr.opts.Regression && !c.numeric {
+				return fmt.Errorf("%s: target column %q is not numeric; regression needs numbers", cr.opts.Name, c.name)
+			}
+			cr.tgtLines = map[string]int{}
+			if c.numeric {
+				cr.tgtVals = map[float64]string{}
+			} else {
+				cr.tgtCodes = map[string]int32{}
+			}
+		}
+	}
+	return nil
+}
+
+func valueForError(f []byte) string {
+	if len(f) > 40 {
+		f = f[:40]
+	}
+	return strconv.Quote(string(f))
+}
+
+// row appends one record to the dataset.
+func (cr *csvReader) row(rec [][]byte, line int) error {
+	ds := cr.ds
+	for i := range rec {
+		c := &cr.cols[i]
+		switch c.role {
+		case roleSkip:
+			continue
+		case roleFeature:
+			if c.numeric {
+				f := trimSpace(rec[i])
+				v := math.NaN()
+				if !isMissing(f) {
+					var err error
+					if v, err = parseNumber(f); err != nil {
+						return cr.cellError(line, c, f, err)
+					}
+				}
+				ds.Num[c.feat] = append(ds.Num[c.feat], v)
+				continue
+			}
+			f := rec[i]
+			code := int32(-1)
+			if !isMissing(trimSpace(f)) {
+				var ok bool
+				if code, ok = c.levels[string(f)]; !ok {
+					if !utf8.Valid(f) {
+						return cr.sc.errorf(line, "column %q: value is not valid UTF-8", c.name)
+					}
+					code = int32(len(c.levels))
+					s := string(f)
+					c.levels[s] = code
+					ds.Levels[c.feat] = append(ds.Levels[c.feat], s)
+				}
+			}
+			ds.Codes[c.feat] = append(ds.Codes[c.feat], code)
+		case roleTarget:
+			if err := cr.target(rec[i], line, c); err != nil {
+				return err
+			}
+		case roleID:
+			if !utf8.Valid(rec[i]) {
+				return cr.sc.errorf(line, "column %q: value is not valid UTF-8", c.name)
+			}
+			ds.IDs = append(ds.IDs, string(rec[i]))
+		}
+	}
+	ds.Rows++
+	return nil
+}
+
+func (cr *csvReader) cellError(line int, c *srcCol, f []byte, err error) error {
+	if errors.Is(err, errInfinite) {
+		return cr.sc.errorf(line, "column %q: infinite value %s", c.name, valueForError(f))
+	}
+	if !utf8.Valid(f) {
+		return cr.sc.errorf(line, "column %q: value is not valid UTF-8", c.name)
+	}
+	return cr.sc.errorf(line, "column %q: value %s is not a number (the column is numeric from its first rows; force it with a categorical override)", c.name, valueForError(f))
+}
+
+// target reads one target cell.
+func (cr *csvReader) target(raw []byte, line int, c *srcCol) error {
+	f := trimSpace(raw)
+	if isMissing(f) {
+		return cr.sc.errorf(line, "target column %q: missing value", c.name)
+	}
+	if cr.tgtNum {
+		v, err := parseNumber(f)
+		if err != nil {
+			return cr.cellError(line, c, f, err)
+		}
+		if !cr.opts.Regression {
+			if _, ok := cr.tgtVals[v]; !ok {
+				if len(cr.tgtVals) >= maxClasses {
+					return cr.sc.errorf(line, "target column %q: more than %d distinct values; use the regression objective", c.name, maxClasses)
+				}
+				s := string(f)
+				cr.tgtVals[v] = s
+				cr.tgtLines[s] = line
+			}
+		}
+		cr.ds.Target = append(cr.ds.Target, v)
+		return nil
+	}
+	code, ok := cr.tgtCodes[string(f)]
+	if !ok {
+		if !utf8.Valid(f) {
+			return cr.sc.errorf(line, "target column %q: value is not valid UTF-8", c.name)
+		}
+		if len(cr.tgtCodes) >= maxClasses {
+			return cr.sc.errorf(line, "target column %q: more than %d distinct labels", c.name, maxClasses)
+		}
+		code = int32(len(cr.tgtCodes))
+		s := string(f)
+		cr.tgtCodes[s] = code
+		cr.tgtLevels = append(cr.tgtLevels, s)
+		cr.tgtLines[s] = line
+	}
+	cr.ds.Target = append(cr.ds.Target, float64(code))
+	return nil
+}
+
+// finishTarget maps raw target values to class indexes in sorted order (or
+// the fixed TargetLevels) and checks the class count.
+func (cr *csvReader) finishTarget() error {
+	if cr.opts.Target == "" || cr.opts.Regression {
+		return nil
+	}
+	name := cr.opts.Target
+	// labels: distinct raw labels; key maps a raw target value to its label.
+	var labels []string
+	numVal := map[string]float64{}
+	if cr.tgtNum {
+		for v, s := range cr.tgtVals {
+			labels = append(labels, s)
+			numVal[s] = v
+		}
+		sort.Slice(labels, func(i, j int) bool { return numVal[labels[i]] < numVal[labels[j]] })
+	} else {
+		labels = append(labels, cr.tgtLevels...)
+		sort.Strings(labels)
+	}
+	index := map[string]int{}
+	if fixed := cr.opts.TargetLevels; fixed != nil {
+		for _, l := range labels {
+			k := -1
+			for j, fl := range fixed {
+				if fl == l {
+					k = j
+					break
+				}
+				if cr.tgtNum {
+					if fv, err := strconv.ParseFloat(fl, 64); err == nil && fv == numVal[l] {
+						k = j
+						break
+					}
+				}
+			}
+			if k < 0 {
+				return fmt.Errorf("%s:%d: target column %q: label %q is not one of the classes %q", cr.opts.Name, cr.tgtLines[l], name, l, fixed)
+			}
+			index[l] = k
+		}
+		cr.ds.TargetLevels = append([]string(nil), fixed...)
+	} else {
+		if len(labels) < 2 {
+			only := ""
+			if len(labels) == 1 {
+				only = labels[0]
+			}
+			return fmt.Errorf("%s: target column %q has only one class (%q); classification needs at least two", cr.opts.Name, name, only)
+		}
+		for i, l := range labels {
+			index[l] = i
+		}
+		cr.ds.TargetLevels = labels
+	}
+	if cr.tgtNum {
+		m := make(map[float64]float64, len(numVal))
+		for l, v := range numVal {
+			m[v] = float64(index[l])
+		}
+		for i, v := range cr.ds.Target {
+			cr.ds.Target[i] = m[v]
+		}
+		return nil
+	}
+	m := make([]float64, len(cr.tgtLevels))
+	for code, l := range cr.tgtLevels {
+		m[code] = float64(index[l])
+	}
+	for i, v := range cr.ds.Target {
+		cr.ds.Target[i] = m[int(v)]
+	}
+	return nil
+}
