@@ -1,0 +1,83 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ErrNotFound reports that a model, version, run, user or other entity does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalid reports input that fails validation; FieldError wraps it with the field name.
+var ErrInvalid = errors.New("invalid")
+
+// ErrConflict reports an operation that contradicts the current state (immutable version,
+// deployed version, archived version, write-once parameter, ...).
+var ErrConflict = errors.New("conflict")
+
+// FieldError is a validation error naming the offending input field; it wraps ErrInvalid.
+type FieldError struct {
+	Field string // input field name, e.g. "name", "version", "environment"
+	Msg   string // human readable reason
+}
+
+// Error returns "field: msg".
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap makes errors.Is(err, ErrInvalid) true for every FieldError.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// maxNameLen bounds model, environment, alias, user and experiment names.
+const maxNameLen = 128
+
+// validName checks the shared name rule: letters, digits, '-', '_', '.'; 1-128 chars.
+func validName(field, s string) error {
+	if s == "" {
+		return fieldErr(field, "must not be empty")
+	}
+	if len(s) > maxNameLen {
+		return fieldErr(field, "longer than %d characters", maxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return fieldErr(field, "invalid character %q at offset %d (allowed: letters, digits, '-', '_', '.')", rune(c), i)
+		}
+	}
+	if s == "." || s == ".." {
+		return fieldErr(field, "%q is reserved", s)
+	}
+	return nil
+}
+
+// ValidateName reports whether s is a valid model, environment, alias or user name,
+// returning a *FieldError for field otherwise.
+func ValidateName(field, s string) error { return validName(field, s) }
+
+type userKey struct{}
+
+// WithUser returns a context carrying the acting user's name, recorded in the audit log.
+func WithUser(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, userKey{}, name)
+}
+
+// UserFrom returns the acting user stored by WithUser, or "" when none is set.
+func UserFrom(ctx context.Context) string {
+	s, _ := ctx.Value(userKey{}).(string)
+	return s
+}
+
+// actor returns the user recorded in history: the context user, or "system".
+func actor(ctx context.Context) string {
+	if u := UserFrom(ctx); u != "" {
+		return u
+	}
+	return "system"
+}
