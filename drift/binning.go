@@ -1,0 +1,196 @@
+package drift
+
+import (
+	"math"
+	"slices"
+)
+
+// Binning names accepted by ProfileOptions.Binning.
+const (
+	BinningQuantile = "quantile"
+	BinningUniform  = "uniform"
+)
+
+// Quantile returns the p-quantile of sorted (NaN-free, non-empty) values with
+// linear interpolation between order statistics, exactly as numpy.quantile's
+// default method ("linear", including its two-sided lerp).
+func Quantile(sorted []float64, p float64) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return math.NaN()
+	}
+	vi := float64(n-1) * p
+	if vi <= 0 {
+		return sorted[0]
+	}
+	if vi >= float64(n-1) {
+		return sorted[n-1]
+	}
+	lo := math.Floor(vi)
+	i := int(lo)
+	g := vi - lo
+	a, b := sorted[i], sorted[i+1]
+	d := b - a
+	if g >= 0.5 {
+		return b - d*(1-g)
+	}
+	return a + d*g
+}
+
+// QuantileEdges returns the inner bin edges at the quantiles 1/B … (B−1)/B
+// of sorted values, duplicates dropped.
+func QuantileEdges(sorted []float64, bins int) []float64 {
+	if len(sorted) == 0 || bins < 2 {
+		return nil
+	}
+	edges := make([]float64, 0, bins-1)
+	for i := 1; i < bins; i++ {
+		edges = append(edges, Quantile(sorted, float64(i)/float64(bins)))
+	}
+	return slices.Compact(edges)
+}
+
+// UniformEdges returns B−1 equal-width inner edges over [lo, hi] (as
+// numpy.linspace(lo, hi, B+1)[1:-1]), duplicates dropped.
+func UniformEdges(lo, hi float64, bins int) []float64 {
+	if math.IsNaN(lo) || math.IsNaN(hi) || bins < 2 {
+		return nil
+	}
+	step := (hi - lo) / float64(bins)
+	edges := make([]float64, 0, bins-1)
+	for i := 1; i < bins; i++ {
+		edges = append(edges, float64(i)*step+lo)
+	}
+	if step == 0 {
+		edges = edges[:1]
+	}
+	return slices.Compact(edges)
+}
+
+// numericBin returns the bin of v for the inner edges: 0 for missing (NaN),
+// else 1 + the number of edges strictly below v (right-closed intervals,
+// outer edges −∞ and +∞).
+func numericBin(edges []float64, v float64) int {
+	if v != v {
+		return 0
+	}
+	b := 1
+	for _, e := range edges {
+		if e < v {
+			b++
+		}
+	}
+	return b
+}
+
+// binCountsSorted counts the sorted, NaN-free values per value bin using the
+// edges, into dst[1:] (dst[0] is the missing bin and is left untouched).
+func binCountsSorted(sorted, edges []float64, dst []int64) {
+	prev := 0
+	for k, e := range edges {
+		// first index with value > e (right-closed bins).
+		idx, _ := slices.BinarySearchFunc(sorted[prev:], e, func(x, t float64) int {
+			if x <= t {
+				return -1
+			}
+			return 1
+		})
+		dst[1+k] += int64(idx)
+		prev += idx
+	}
+	dst[1+len(edges)] += int64(len(sorted) - prev)
+}
+
+// sortedValues returns the non-NaN values of v, sorted ascending, and the
+// number of NaN values. It uses an LSD radix sort on order-preserving keys.
+func sortedValues(v []float64) ([]float64, int) {
+	out := make([]float64, 0, len(v))
+	for _, x := range v {
+		if x == x {
+			out = append(out, x)
+		}
+	}
+	radixSortFloat64(out)
+	return out, len(v) - len(out)
+}
+
+func floatKey(x float64) uint64 {
+	b := math.Float64bits(x)
+	if b>>63 == 1 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+func keyFloat(k uint64) float64 {
+	if k>>63 == 1 {
+		return math.Float64frombits(k &^ (1 << 63))
+	}
+	return math.Float64frombits(^k)
+}
+
+// radixSortFloat64 sorts NaN-free values ascending (-0 before +0).
+func radixSortFloat64(v []float64) {
+	n := len(v)
+	if n < 256 {
+		slices.Sort(v)
+		return
+	}
+	keys := make([]uint64, n)
+	tmp := make([]uint64, n)
+	for i, x := range v {
+		keys[i] = floatKey(x)
+	}
+	const bitsPer = 11
+	const radix = 1 << bitsPer
+	var count [radix]int
+	for shift := uint(0); shift < 64; shift += bitsPer {
+		clear(count[:])
+		for _, k := range keys {
+			count[(k>>shift)&(radix-1)]++
+		}
+		if count[(keys[0]>>shift)&(radix-1)] == n {
+			continue // every key has the same digit
+		}
+		sum := 0
+		for i := range count {
+			c := count[i]
+			count[i] = sum
+			sum += c
+		}
+		for _, k := range keys {
+			d := (k >> shift) & (radix - 1)
+			tmp[count[d]] = k
+			count[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	for i, k := range keys {
+		v[i] = keyFloat(k)
+	}
+}
+
+// countUniqueSorted returns the number of distinct values in the union of
+// two sorted slices, stopping early once it exceeds limit.
+func countUniqueSorted(a, b []float64, limit int) int {
+	i, j, n := 0, 0, 0
+	for (i < len(a) || j < len(b)) && n <= limit {
+		var x float64
+		switch {
+		case i >= len(a):
+			x = b[j]
+		case j >= len(b):
+			x = a[i]
+		default:
+			x = math.Min(a[i], b[j])
+		}
+		n++
+		for i < len(a) && a[i] <= x {
+			i++
+		}
+		for j < len(b) && b[j] <= x {
+			j++
+		}
+	}
+	return n
+}

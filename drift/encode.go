@@ -1,0 +1,252 @@
+package drift
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Profile encoding: the magic "DRFP", a format version byte, then uvarints,
+// little-endian float64s and length-prefixed strings (see MarshalBinary).
+const (
+	profileMagic   = "DRFP"
+	profileVersion = 1
+)
+
+// ErrCorruptProfile is wrapped by every DecodeProfile error.
+var ErrCorruptProfile = errors.New("corrupt drift profile")
+
+// MarshalBinary encodes the profile compactly: magic, version, options,
+// then each feature and the optional prediction feature.
+func (p *Profile) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, profileMagic...)
+	b = append(b, profileVersion)
+	b = binary.AppendUvarint(b, uint64(p.Bins))
+	b = appendString(b, p.Binning)
+	b = binary.AppendUvarint(b, uint64(p.MaxCategories))
+	b = binary.AppendUvarint(b, uint64(p.SummarySize))
+	b = binary.AppendUvarint(b, uint64(p.Rows))
+	b = binary.AppendUvarint(b, uint64(len(p.Features)))
+	for i := range p.Features {
+		b = appendFeature(b, &p.Features[i])
+	}
+	if p.Prediction != nil {
+		b = append(b, 1)
+		b = appendFeature(b, p.Prediction)
+	} else {
+		b = append(b, 0)
+	}
+	return b, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendFloats(b []byte, v []float64) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+	}
+	return b
+}
+
+func appendFeature(b []byte, f *Feature) []byte {
+	b = appendString(b, f.Name)
+	if f.Categorical {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = appendFloats(b, f.Edges)
+	b = binary.AppendUvarint(b, uint64(len(f.Categories)))
+	for _, c := range f.Categories {
+		b = appendString(b, c)
+	}
+	b = binary.AppendUvarint(b, uint64(len(f.RefCounts)))
+	for _, c := range f.RefCounts {
+		b = binary.AppendUvarint(b, uint64(c))
+	}
+	b = binary.AppendUvarint(b, uint64(f.Count))
+	b = binary.AppendUvarint(b, uint64(f.Missing))
+	b = appendFloats(b, []float64{f.Mean, f.Std, f.Min, f.Max, f.KSError, f.W1Error})
+	b = binary.AppendUvarint(b, uint64(f.Unique))
+	return appendFloats(b, f.Summary)
+}
+
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: offset %d: %s", ErrCorruptProfile, d.off, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) uvarint(what string, limit uint64) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		d.fail("%s: bad varint", what)
+		return 0
+	}
+	if v > limit {
+		d.fail("%s: %d exceeds %d", what, v, limit)
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) byte1(what string) byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.off >= len(d.b) {
+		d.fail("%s: truncated", what)
+		return 0
+	}
+	d.off++
+	return d.b[d.off-1]
+}
+
+func (d *decoder) str(what string) string {
+	n := d.uvarint(what, uint64(len(d.b)-d.off))
+	if d.err != nil {
+		return ""
+	}
+	s := string(d.b[d.off : d.off+int(n)])
+	d.off += int(n)
+	return s
+}
+
+func (d *decoder) floats(what string) []float64 {
+	n := d.uvarint(what, uint64(len(d.b)-d.off)/8)
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.off:]))
+		d.off += 8
+	}
+	return v
+}
+
+// DecodeProfile decodes a profile written by MarshalBinary; truncated,
+// corrupt or foreign input gives an error wrapping ErrCorruptProfile.
+func DecodeProfile(b []byte) (*Profile, error) {
+	if len(b) < len(profileMagic)+1 || string(b[:len(profileMagic)]) != profileMagic {
+		return nil, fmt.Errorf("%w: not a drift profile (bad magic)", ErrCorruptProfile)
+	}
+	if v := b[len(profileMagic)]; v != profileVersion {
+		return nil, fmt.Errorf("%w: unsupported version %d (want %d)", ErrCorruptProfile, v, profileVersion)
+	}
+	d := &decoder{b: b, off: len(profileMagic) + 1}
+	p := &Profile{}
+	p.Bins = int(d.uvarint("bins", 1000))
+	p.Binning = d.str("binning")
+	p.MaxCategories = int(d.uvarint("max categories", 10000))
+	p.SummarySize = int(d.uvarint("summary size", 1<<20))
+	p.Rows = int(d.uvarint("rows", math.MaxInt32*1024))
+	nf := d.uvarint("features", uint64(len(b)))
+	for i := uint64(0); i < nf && d.err == nil; i++ {
+		p.Features = append(p.Features, d.feature(p))
+	}
+	if d.byte1("prediction flag") == 1 && d.err == nil {
+		f := d.feature(p)
+		p.Prediction = &f
+	}
+	if d.err == nil && d.off != len(b) {
+		d.fail("%d trailing bytes", len(b)-d.off)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if p.Binning != BinningQuantile && p.Binning != BinningUniform {
+		return nil, fmt.Errorf("%w: binning %q", ErrCorruptProfile, p.Binning)
+	}
+	if len(p.Features) == 0 {
+		return nil, fmt.Errorf("%w: no features", ErrCorruptProfile)
+	}
+	return p, nil
+}
+
+func (d *decoder) feature(p *Profile) Feature {
+	var f Feature
+	f.Name = d.str("feature name")
+	f.Categorical = d.byte1("feature kind") == 1
+	f.Edges = d.floats("edges")
+	nc := d.uvarint("categories", uint64(len(d.b)-d.off))
+	for i := uint64(0); i < nc && d.err == nil; i++ {
+		f.Categories = append(f.Categories, d.str("category"))
+	}
+	nb := d.uvarint("bins", uint64(len(d.b)-d.off))
+	for i := uint64(0); i < nb && d.err == nil; i++ {
+		f.RefCounts = append(f.RefCounts, int64(d.uvarint("count", math.MaxInt64)))
+	}
+	f.Count = int64(d.uvarint("count", math.MaxInt64))
+	f.Missing = int64(d.uvarint("missing", math.MaxInt64))
+	st := d.floats("stats")
+	f.Unique = int(d.uvarint("unique", 1<<40))
+	f.Summary = d.floats("summary")
+	if d.err != nil {
+		return f
+	}
+	if len(st) != 6 {
+		d.fail("feature %q: %d stats, want 6", f.Name, len(st))
+		return f
+	}
+	f.Mean, f.Std, f.Min, f.Max, f.KSError, f.W1Error = st[0], st[1], st[2], st[3], st[4], st[5]
+	want := len(f.Edges) + 2
+	if f.Categorical {
+		want = len(f.Categories) + 2
+		if len(f.Edges) != 0 {
+			d.fail("feature %q: categorical with edges", f.Name)
+		}
+	} else if len(f.Categories) != 0 {
+		d.fail("feature %q: numeric with categories", f.Name)
+	}
+	if len(f.RefCounts) != want {
+		d.fail("feature %q: %d bin counts, want %d", f.Name, len(f.RefCounts), want)
+	}
+	if !slices.IsSorted(f.Edges) || slices.ContainsFunc(f.Edges, math.IsNaN) {
+		d.fail("feature %q: edges not ascending", f.Name)
+	}
+	if !slices.IsSorted(f.Summary) || slices.ContainsFunc(f.Summary, math.IsNaN) {
+		d.fail("feature %q: summary not ascending", f.Name)
+	}
+	if len(f.Edges)+2 > math.MaxUint16 || len(f.Categories)+2+p.MaxCategories > math.MaxUint16 {
+		d.fail("feature %q: too many bins", f.Name)
+	}
+	var sum int64
+	for _, c := range f.RefCounts {
+		if c < 0 || sum+c < sum {
+			d.fail("feature %q: bad counts", f.Name)
+			break
+		}
+		sum += c
+	}
+	if d.err == nil && (sum != f.Count || f.Missing != f.RefCounts[0]) {
+		d.fail("feature %q: counts sum to %d, want %d", f.Name, sum, f.Count)
+	}
+	seen := make(map[string]bool, len(f.Categories))
+	for _, c := range f.Categories {
+		if seen[c] || c == "" {
+			d.fail("feature %q: duplicate or empty category %q", f.Name, c)
+			break
+		}
+		seen[c] = true
+	}
+	f.buildIndex()
+	return f
+}

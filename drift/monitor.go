@@ -1,0 +1,391 @@
+package drift
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Defaults of MonitorOptions.
+const (
+	DefaultWindowSize       = 10000
+	DefaultCheckInterval    = 1000
+	DefaultMinWindow        = 1000
+	DefaultRetrainThreshold = 0.15
+	DefaultAlertThreshold   = 0.25
+	DefaultDriftShare       = 0.5
+	DefaultLabelWindow      = 1000
+)
+
+// MonitorOptions configures a Monitor; zero values take the defaults.
+type MonitorOptions struct {
+	Model, Version   string
+	Environment      string        // label of the performance metrics
+	WindowSize       int           // records in the sliding window (default 10000)
+	CheckInterval    int           // records between checks (default 1000)
+	MinWindow        int           // records needed before the first check (default 1000, at most WindowSize)
+	Tumbling         time.Duration // > 0: time-based tumbling windows checked when they close, instead of the sliding window
+	RetrainThreshold float64       // Event.Retrain when MaxPSI exceeds it (default 0.15)
+	AlertThreshold   float64       // Event.Alert when MaxPSI exceeds it (default 0.25)
+	DriftShare       float64       // dataset drift when the drifted share reaches it (default 0.5)
+	Test             string        // companion test, "auto" (default) or one of Tests
+	TestThreshold    float64       // drift threshold of the test (0 = the test's default)
+	LabelWindow      int           // labelled records in the rolling performance (default 1000)
+	PositiveClass    string        // binary classification: the class whose score is the prediction (for AUC)
+	Metrics          *metrics.Set  // where the driftd_* series are exported (nil = not exported)
+	Now              func() time.Time
+}
+
+// Event is the result of one drift check.
+type Event struct {
+	Model, Version  string
+	Time            time.Time
+	WindowRecords   int
+	Features        []FeatureResult
+	PredictionPSI   float64
+	DriftShare      float64
+	DriftedFeatures int
+	DatasetDrift    bool
+	MaxPSI          float64
+	Retrain         bool // MaxPSI > RetrainThreshold
+	Alert           bool // MaxPSI > AlertThreshold
+}
+
+// Monitor scores drift of one model version record by record. It is safe
+// for concurrent use; Observe is the hot path.
+type Monitor struct {
+	p    *Profile
+	opts MonitorOptions
+	now  func() time.Time
+
+	mu          sync.Mutex
+	w           *Window
+	since       int // records since the last check
+	windowStart time.Time
+	tests       []string // per feature (prediction last)
+	valIndex    []int    // per feature: index in the window's value features, or -1
+	refExt      [][]int64
+	scratch     []float64
+	last        Event
+	subs        map[int]func(Event)
+	nextSub     int
+
+	featurePSI []*metrics.Gauge
+	predPSI    *metrics.Gauge
+	share      *metrics.Gauge
+	drifted    *metrics.Gauge
+	checks     *metrics.Counter
+
+	perf perfState
+}
+
+// NewMonitor returns a monitor of the profile's features.
+func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
+	if p == nil || len(p.Features) == 0 {
+		return nil, fmt.Errorf("new monitor: empty profile")
+	}
+	if err := checkTest(opts.Test); err != nil {
+		return nil, fmt.Errorf("new monitor: %w", err)
+	}
+	o := opts
+	if o.WindowSize == 0 {
+		o.WindowSize = DefaultWindowSize
+	}
+	if o.CheckInterval == 0 {
+		o.CheckInterval = DefaultCheckInterval
+	}
+	if o.MinWindow == 0 {
+		o.MinWindow = min(DefaultMinWindow, o.WindowSize)
+	}
+	if o.RetrainThreshold == 0 {
+		o.RetrainThreshold = DefaultRetrainThreshold
+	}
+	if o.AlertThreshold == 0 {
+		o.AlertThreshold = DefaultAlertThreshold
+	}
+	if o.DriftShare == 0 {
+		o.DriftShare = DefaultDriftShare
+	}
+	if o.LabelWindow == 0 {
+		o.LabelWindow = DefaultLabelWindow
+	}
+	switch {
+	case o.WindowSize < 1, o.CheckInterval < 1, o.MinWindow < 1, o.LabelWindow < 1:
+		return nil, fmt.Errorf("new monitor: window size, check interval, min window and label window must be positive")
+	case o.MinWindow > o.WindowSize && o.Tumbling == 0:
+		return nil, fmt.Errorf("new monitor: min window %d exceeds window size %d", o.MinWindow, o.WindowSize)
+	case o.Tumbling < 0:
+		return nil, fmt.Errorf("new monitor: tumbling window %v is negative", o.Tumbling)
+	case o.DriftShare < 0 || o.DriftShare > 1:
+		return nil, fmt.Errorf("new monitor: drift share %v must be in [0, 1]", o.DriftShare)
+	}
+	m := &Monitor{p: p, opts: o, now: o.Now, subs: map[int]func(Event){}}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	nf := len(p.Features)
+	m.valIndex = make([]int, nf)
+	var valFeat []int
+	for i := range p.Features {
+		f := &p.Features[i]
+		t := o.Test
+		if t == "" || t == TestAuto {
+			t = ChooseTest(f.Categorical, f.NonMissing(), f.Unique)
+		}
+		m.tests = append(m.tests, t)
+		m.valIndex[i] = -1
+		if !f.Categorical && f.NonMissing() > 0 && (t == TestKS || t == TestWasserstein) {
+			m.valIndex[i] = len(valFeat)
+			valFeat = append(valFeat, i)
+		}
+	}
+	size := o.WindowSize
+	if o.Tumbling > 0 {
+		size = 0
+	}
+	w, err := newWindow(p, size, valFeat, o.WindowSize)
+	if err != nil {
+		return nil, fmt.Errorf("new monitor: %w", err)
+	}
+	m.w = w
+	m.refExt = make([][]int64, w.nf)
+	for i := 0; i < w.nf; i++ {
+		ext := make([]int64, w.off[i+1]-w.off[i])
+		copy(ext, w.feature(i).RefCounts)
+		m.refExt[i] = ext
+	}
+	if s := o.Metrics; s != nil {
+		model := escapeLabel(o.Model)
+		for _, f := range p.Features {
+			m.featurePSI = append(m.featurePSI, s.GetOrCreateGauge(
+				fmt.Sprintf(`driftd_feature_psi{model="%s",feature="%s"}`, model, escapeLabel(f.Name)), nil))
+		}
+		m.predPSI = s.GetOrCreateGauge(fmt.Sprintf(`driftd_prediction_psi{model="%s"}`, model), nil)
+		m.share = s.GetOrCreateGauge(fmt.Sprintf(`driftd_drift_share{model="%s"}`, model), nil)
+		m.drifted = s.GetOrCreateGauge(fmt.Sprintf(`driftd_drifted_features{model="%s"}`, model), nil)
+		m.checks = s.GetOrCreateCounter(fmt.Sprintf(`driftd_drift_checks_total{model="%s"}`, model))
+	}
+	m.perf.init(o)
+	return m, nil
+}
+
+// escapeLabel escapes a Prometheus label value.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// Tests returns the companion test used for each profiled feature.
+func (m *Monitor) Tests() []string { return append([]string(nil), m.tests...) }
+
+// Observe takes one record: num[i] is the value of profile feature i (NaN
+// missing) for numeric features; cat[i] the category string for
+// categorical ones ("" = missing). Both slices have one entry per profile
+// feature. A check runs every CheckInterval records once the window holds
+// MinWindow records (or when a tumbling window closes); subscribers are
+// called synchronously after it, outside the monitor's lock.
+func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
+	var ev *Event
+	m.mu.Lock()
+	if m.opts.Tumbling > 0 {
+		ev = m.rollLocked(m.now())
+	}
+	m.w.Add(num, cat, prediction)
+	m.since++
+	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.opts.MinWindow {
+		e := m.checkLocked()
+		ev = &e
+	}
+	m.mu.Unlock()
+	if ev != nil {
+		m.publish(*ev)
+	}
+}
+
+// Tick closes the tumbling window when it has expired at now, checking it
+// (if it holds MinWindow records) and starting the next one; for streams
+// too quiet to close their windows by Observe. It does nothing without
+// Tumbling.
+func (m *Monitor) Tick(now time.Time) {
+	if m.opts.Tumbling <= 0 {
+		return
+	}
+	m.mu.Lock()
+	ev := m.rollLocked(now)
+	m.mu.Unlock()
+	if ev != nil {
+		m.publish(*ev)
+	}
+}
+
+func (m *Monitor) rollLocked(now time.Time) *Event {
+	if m.windowStart.IsZero() {
+		m.windowStart = now
+		return nil
+	}
+	el := now.Sub(m.windowStart)
+	if el < m.opts.Tumbling {
+		return nil
+	}
+	var ev *Event
+	if m.w.Len() >= m.opts.MinWindow {
+		e := m.checkLocked()
+		ev = &e
+	}
+	m.w.Reset()
+	m.windowStart = m.windowStart.Add(el / m.opts.Tumbling * m.opts.Tumbling)
+	return ev
+}
+
+// Check runs a check now on the current window, whatever its size, and
+// publishes the event.
+func (m *Monitor) Check() Event {
+	m.mu.Lock()
+	ev := m.checkLocked()
+	m.mu.Unlock()
+	m.publish(ev)
+	return ev
+}
+
+func (m *Monitor) checkLocked() Event {
+	m.since = 0
+	p := m.p
+	ev := Event{Model: m.opts.Model, Version: m.opts.Version, Time: m.now(), WindowRecords: m.w.Len(),
+		Features: make([]FeatureResult, len(p.Features)), PredictionPSI: math.NaN()}
+	for i := range p.Features {
+		f := &p.Features[i]
+		in := evalInput{f: f, ref: m.refExt[i], cur: m.w.bins(i), refN: f.NonMissing(),
+			unique: f.Unique, test: m.tests[i], threshold: m.opts.TestThreshold}
+		if j := m.valIndex[i]; j >= 0 {
+			m.scratch = m.w.values(j, m.scratch[:0])
+			in.refValues, in.curValues = f.Summary, m.scratch
+		}
+		ev.Features[i] = evaluate(in)
+		if ev.Features[i].PSI > ev.MaxPSI {
+			ev.MaxPSI = ev.Features[i].PSI
+		}
+	}
+	if p.Prediction != nil && m.w.Len() > 0 {
+		i := m.w.nf - 1
+		ev.PredictionPSI = PSI(m.refExt[i], m.w.bins(i))
+	}
+	ev.DriftShare, ev.DriftedFeatures, ev.DatasetDrift = datasetVerdict(ev.Features, m.opts.DriftShare)
+	ev.Retrain = ev.MaxPSI > m.opts.RetrainThreshold
+	ev.Alert = ev.MaxPSI > m.opts.AlertThreshold
+	m.last = ev
+	if m.checks != nil {
+		for i, g := range m.featurePSI {
+			g.Set(ev.Features[i].PSI)
+		}
+		if !math.IsNaN(ev.PredictionPSI) {
+			m.predPSI.Set(ev.PredictionPSI)
+		}
+		m.share.Set(ev.DriftShare)
+		m.drifted.Set(float64(ev.DriftedFeatures))
+		m.checks.Inc()
+	}
+	return ev
+}
+
+func (m *Monitor) publish(ev Event) {
+	m.mu.Lock()
+	fns := make([]func(Event), 0, len(m.subs))
+	for _, fn := range m.subs {
+		fns = append(fns, fn)
+	}
+	m.mu.Unlock()
+	for _, fn := range fns {
+		fn(ev)
+	}
+}
+
+// Subscribe calls fn with every check's event until cancel is called.
+func (m *Monitor) Subscribe(fn func(Event)) (cancel func()) {
+	m.mu.Lock()
+	id := m.nextSub
+	m.nextSub++
+	m.subs[id] = fn
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		delete(m.subs, id)
+		m.mu.Unlock()
+	}
+}
+
+// Snapshot returns the latest check's event (the zero Event before the
+// first check).
+func (m *Monitor) Snapshot() Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+// Counts returns a copy of the window's counts, to merge with other
+// processes' windows and evaluate with Profile.CheckCounts.
+func (m *Monitor) Counts() *Counts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.w.Counts()
+}
+
+// CheckCounts evaluates (possibly merged) window counts against the
+// profile. Counts carry no raw values, so features whose test is ks or
+// wasserstein are tested with the bin-based test Evidently would pick for a
+// feature with few values (chisquare/z for a small reference,
+// jensenshannon otherwise). The prediction result is nil when not profiled.
+func (p *Profile) CheckCounts(c *Counts, opts CompareOptions) ([]FeatureResult, *FeatureResult, error) {
+	if err := checkTest(opts.Test); err != nil {
+		return nil, nil, fmt.Errorf("check counts: %w", err)
+	}
+	nf := len(p.Features)
+	if p.Prediction != nil {
+		nf++
+	}
+	if len(c.Bins) != nf || len(c.Unseen) != nf {
+		return nil, nil, fmt.Errorf("check counts: %d features, want %d", len(c.Bins), nf)
+	}
+	res := make([]FeatureResult, 0, len(p.Features))
+	var pred *FeatureResult
+	for i := 0; i < nf; i++ {
+		f := p.Prediction
+		if i < len(p.Features) {
+			f = &p.Features[i]
+		}
+		if len(c.Bins[i]) != f.Bins()+len(c.Unseen[i]) {
+			return nil, nil, fmt.Errorf("check counts: feature %q has %d bins, want %d", f.Name, len(c.Bins[i]), f.Bins()+len(c.Unseen[i]))
+		}
+		ref := make([]int64, len(c.Bins[i]))
+		copy(ref, f.RefCounts)
+		t := opts.Test
+		if t == "" || t == TestAuto {
+			t = ChooseTest(f.Categorical, f.NonMissing(), f.Unique)
+		}
+		if t == TestKS || t == TestWasserstein {
+			t = ChooseTest(true, f.NonMissing(), 0)
+			if f.NonMissing() <= smallReference && countNonZero(ref, c.Bins[i]) > 2 {
+				t = TestChiSquare
+			}
+		}
+		r := evaluate(evalInput{f: f, ref: ref, cur: c.Bins[i], refN: f.NonMissing(), unique: f.Unique, test: t, threshold: opts.Threshold})
+		if i < len(p.Features) {
+			res = append(res, r)
+		} else {
+			pred = &r
+		}
+	}
+	return res, pred, nil
+}
+
+func countNonZero(a, b []int64) int {
+	n := 0
+	for i := 1; i < len(a); i++ {
+		if a[i]+b[i] > 0 {
+			n++
+		}
+	}
+	return n
+}

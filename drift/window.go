@@ -1,0 +1,266 @@
+package drift
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Window holds the bin counts of the last Size records (a ring of bin
+// indices) or, when Size is 0, of every record since the last Reset (a
+// tumbling window). It is not safe for concurrent use; Monitor serialises it.
+type Window struct {
+	p      *Profile
+	size   int // ring capacity; 0 = unbounded
+	nf     int // features, plus one for the prediction when profiled
+	numIdx []int
+	catIdx []int
+	edges  [][]float64
+	cats   []*catBinner
+	off    []int // offset of each feature's bins in counts
+	counts []int64
+	ring   []uint16
+	pos    int
+	n      int
+	total  int64 // records added since reset (unbounded mode)
+
+	// raw values of the numeric features whose test needs them (ks,
+	// wasserstein): valFeat lists the features, vals is a ring of
+	// len(valFeat) values per record (unbounded mode keeps the first
+	// valCap records).
+	valFeat []int
+	vals    []float64
+	valCap  int
+}
+
+// NewWindow returns a window over the profile's features (and prediction)
+// holding the last size records, or all records until Reset when size is 0.
+func NewWindow(p *Profile, size int) (*Window, error) {
+	return newWindow(p, size, nil, 0)
+}
+
+func newWindow(p *Profile, size int, valFeat []int, valCap int) (*Window, error) {
+	if p == nil || len(p.Features) == 0 {
+		return nil, fmt.Errorf("new window: empty profile")
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("new window: size %d is negative", size)
+	}
+	w := &Window{p: p, size: size, nf: len(p.Features), valFeat: valFeat}
+	if p.Prediction != nil {
+		w.nf++
+	}
+	w.edges = make([][]float64, w.nf)
+	w.cats = make([]*catBinner, w.nf)
+	w.off = make([]int, w.nf+1)
+	for i := 0; i < w.nf; i++ {
+		f := w.feature(i)
+		nb := f.Bins()
+		if f.Categorical {
+			w.cats[i] = newCatBinner(f, p.MaxCategories)
+			nb = w.cats[i].bins()
+			w.catIdx = append(w.catIdx, i)
+		} else {
+			w.edges[i] = f.Edges
+			if f.Bins() > math.MaxUint16 {
+				return nil, fmt.Errorf("new window: feature %q has too many bins", f.Name)
+			}
+			if i < len(p.Features) {
+				w.numIdx = append(w.numIdx, i)
+			}
+		}
+		if nb > math.MaxUint16 {
+			return nil, fmt.Errorf("new window: feature %q has too many bins", f.Name)
+		}
+		w.off[i+1] = w.off[i] + nb
+	}
+	w.counts = make([]int64, w.off[w.nf])
+	if size > 0 {
+		w.ring = make([]uint16, size*w.nf)
+		w.valCap = size
+	} else {
+		w.valCap = valCap
+	}
+	if len(valFeat) > 0 && w.valCap > 0 {
+		w.vals = make([]float64, 0, w.valCap*len(valFeat))
+	}
+	return w, nil
+}
+
+// feature returns feature i, the prediction being the last.
+func (w *Window) feature(i int) *Feature {
+	if i < len(w.p.Features) {
+		return &w.p.Features[i]
+	}
+	return w.p.Prediction
+}
+
+// Len returns the number of records the window holds.
+func (w *Window) Len() int {
+	if w.size == 0 {
+		return int(w.total)
+	}
+	return w.n
+}
+
+// Add adds one record: num[i] is the value of feature i when numeric (NaN
+// missing), cat[i] its category when categorical ("" missing); prediction is
+// ignored when the profile has no prediction. It does not allocate, except
+// the first time an unseen category is met.
+func (w *Window) Add(num []float64, cat []string, prediction float64) {
+	if w.size == 0 {
+		w.addUnbounded(num, cat, prediction)
+		return
+	}
+	base := w.pos * w.nf
+	row := w.ring[base : base+w.nf : base+w.nf]
+	full := w.n == w.size
+	counts := w.counts
+	off := w.off
+	for _, i := range w.numIdx {
+		b := numericBin(w.edges[i], num[i])
+		if full {
+			counts[off[i]+int(row[i])]--
+		}
+		row[i] = uint16(b)
+		counts[off[i]+b]++
+	}
+	for _, i := range w.catIdx {
+		b := w.cats[i].bin(cat[i])
+		if full {
+			counts[off[i]+int(row[i])]--
+		}
+		row[i] = uint16(b)
+		counts[off[i]+b]++
+	}
+	if w.p.Prediction != nil {
+		i := w.nf - 1
+		b := numericBin(w.edges[i], prediction)
+		if full {
+			counts[off[i]+int(row[i])]--
+		}
+		row[i] = uint16(b)
+		counts[off[i]+b]++
+	}
+	if len(w.valFeat) > 0 {
+		k := len(w.valFeat)
+		if full {
+			dst := w.vals[w.pos*k : w.pos*k+k]
+			for j, fi := range w.valFeat {
+				dst[j] = num[fi]
+			}
+		} else {
+			for _, fi := range w.valFeat {
+				w.vals = append(w.vals, num[fi])
+			}
+		}
+	}
+	w.pos++
+	if w.pos == w.size {
+		w.pos = 0
+	}
+	if !full {
+		w.n++
+	}
+}
+
+func (w *Window) addUnbounded(num []float64, cat []string, prediction float64) {
+	for _, i := range w.numIdx {
+		w.counts[w.off[i]+numericBin(w.edges[i], num[i])]++
+	}
+	for _, i := range w.catIdx {
+		w.counts[w.off[i]+w.cats[i].bin(cat[i])]++
+	}
+	if w.p.Prediction != nil {
+		i := w.nf - 1
+		w.counts[w.off[i]+numericBin(w.edges[i], prediction)]++
+	}
+	if len(w.valFeat) > 0 && w.total < int64(w.valCap) {
+		for _, fi := range w.valFeat {
+			w.vals = append(w.vals, num[fi])
+		}
+	}
+	w.total++
+}
+
+// Reset empties the window and forgets unseen categories.
+func (w *Window) Reset() {
+	clear(w.counts)
+	w.pos, w.n, w.total = 0, 0, 0
+	w.vals = w.vals[:0]
+	for _, c := range w.cats {
+		if c != nil {
+			c.reset()
+		}
+	}
+}
+
+// bins returns the live counts of feature i (not a copy).
+func (w *Window) bins(i int) []int64 { return w.counts[w.off[i]:w.off[i+1]] }
+
+// values appends the sorted non-missing raw values of the j-th value
+// feature to dst.
+func (w *Window) values(j int, dst []float64) []float64 {
+	k := len(w.valFeat)
+	for r := j; r < len(w.vals); r += k {
+		if v := w.vals[r]; v == v {
+			dst = append(dst, v)
+		}
+	}
+	slices.Sort(dst)
+	return dst
+}
+
+// Counts is a snapshot of a window's bin counts, mergeable across windows
+// built from the same profile (e.g. one per process).
+type Counts struct {
+	Records int64
+	// Bins holds the counts of every feature (the prediction last when
+	// profiled), in the Feature bin layout followed by unseen categories.
+	Bins [][]int64
+	// Unseen names, per feature, the unseen categories counted after the
+	// "other" bin (nil for numeric features).
+	Unseen [][]string
+}
+
+// Counts returns a copy of the window's counts.
+func (w *Window) Counts() *Counts {
+	c := &Counts{Records: int64(w.Len()), Bins: make([][]int64, w.nf), Unseen: make([][]string, w.nf)}
+	for i := 0; i < w.nf; i++ {
+		b := w.bins(i)
+		if cb := w.cats[i]; cb != nil {
+			b = b[:w.feature(i).Bins()+len(cb.names)]
+			c.Unseen[i] = slices.Clone(cb.names)
+		}
+		c.Bins[i] = slices.Clone(b)
+	}
+	return c
+}
+
+// Merge adds o's counts to c, matching unseen categories by name.
+func (c *Counts) Merge(o *Counts) error {
+	if len(o.Bins) != len(c.Bins) {
+		return fmt.Errorf("merge counts: %d features, want %d", len(o.Bins), len(c.Bins))
+	}
+	for i := range c.Bins {
+		base := len(c.Bins[i]) - len(c.Unseen[i])
+		obase := len(o.Bins[i]) - len(o.Unseen[i])
+		if base != obase {
+			return fmt.Errorf("merge counts: feature %d has %d bins, want %d", i, obase, base)
+		}
+		for b := 0; b < base; b++ {
+			c.Bins[i][b] += o.Bins[i][b]
+		}
+		for k, name := range o.Unseen[i] {
+			j := slices.Index(c.Unseen[i], name)
+			if j < 0 {
+				c.Unseen[i] = append(c.Unseen[i], name)
+				c.Bins[i] = append(c.Bins[i], 0)
+				j = len(c.Unseen[i]) - 1
+			}
+			c.Bins[i][base+j] += o.Bins[i][obase+k]
+		}
+	}
+	c.Records += o.Records
+	return nil
+}
