@@ -1,0 +1,302 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// worker holds one goroutine's decoding scratch space.
+type worker struct {
+	dec   *Decoder
+	rec   Decoded
+	arena []byte // prediction JSON of the current batch
+}
+
+// output is the result for one input record.
+type output struct {
+	err        error // decode error: dead-letter
+	start, end int   // prediction bytes in the worker's arena
+	worker     int
+	id, label  string
+	score      float64
+}
+
+// batchWork is the reusable state for scoring batches with one deployment.
+type batchWork struct {
+	dep     *deployment
+	prefix  []byte // `","model":"…","version":"…","score":`
+	workers []*worker
+	outs    []output
+	records []*kgo.Record
+}
+
+func newBatchWork(dep *deployment, n int) *batchWork {
+	w := &batchWork{dep: dep}
+	w.prefix = append(w.prefix, `","model":`...)
+	w.prefix = appendJSONString(w.prefix, dep.model.Name())
+	w.prefix = append(w.prefix, `,"version":`...)
+	w.prefix = appendJSONString(w.prefix, dep.model.Version())
+	w.prefix = append(w.prefix, `,"score":`...)
+	schema := dep.model.Schema()
+	for range n {
+		w.workers = append(w.workers, &worker{dec: NewDecoder(schema)})
+	}
+	return w
+}
+
+// score decodes and scores recs[lo:hi] with worker wi.
+func (w *batchWork) score(wi int, recs []*kgo.Record, lo, hi int) {
+	wk := w.workers[wi]
+	wk.arena = wk.arena[:0]
+	m, obs := w.dep.model, w.dep.obs
+	for i := lo; i < hi; i++ {
+		r, o := recs[i], &w.outs[i]
+		*o = output{worker: wi}
+		if err := wk.dec.Decode(r.Value, &wk.rec); err != nil {
+			o.err = err
+			continue
+		}
+		score, label := m.Score(&wk.rec)
+		if obs != nil {
+			obs.Observe(&wk.rec, score)
+		}
+		id := wk.rec.ID
+		if id == "" {
+			id = string(r.Key)
+		}
+		if id == "" {
+			id = r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)
+		}
+		ts := r.Timestamp
+		if wk.rec.HasTS {
+			ts = wk.rec.TS
+		}
+		o.id, o.label, o.score = id, label, score
+		o.start = len(wk.arena)
+		wk.arena = appendPrediction(wk.arena, w.prefix, id, score, label, ts)
+		o.end = len(wk.arena)
+	}
+}
+
+// appendPrediction appends {"id","model","version","score","label","ts"}.
+func appendPrediction(b, prefix []byte, id string, score float64, label string, ts time.Time) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, prefix[1:]...) // prefix starts with the id's closing quote
+	if math.IsNaN(score) || math.IsInf(score, 0) {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendFloat(b, score, 'g', -1, 64)
+	}
+	b = append(b, `,"label":`...)
+	b = appendJSONString(b, label)
+	b = append(b, `,"ts":"`...)
+	b = ts.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...)
+}
+
+// appendJSONString appends s as a quoted JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, `\u00`...)
+				b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// deadLetterRecord copies r for the dead-letter topic with reason headers.
+func deadLetterRecord(topic string, r *kgo.Record, err error) *kgo.Record {
+	h := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
+	h = append(h, r.Headers...)
+	h = append(h,
+		kgo.RecordHeader{Key: "error", Value: []byte(err.Error())},
+		kgo.RecordHeader{Key: "source_topic", Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: "source_partition", Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
+		kgo.RecordHeader{Key: "source_offset", Value: strconv.AppendInt(nil, r.Offset, 10)},
+	)
+	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h}
+}
+
+// processBatch scores recs, produces every output, waits until all are
+// acknowledged (retrying failures until ctx ends), then commits the batch.
+func (s *Scorer) processBatch(ctx context.Context, w *batchWork, recs []*kgo.Record) error {
+	n := len(recs)
+	if cap(w.outs) < n {
+		w.outs = make([]output, n)
+	}
+	w.outs = w.outs[:n]
+	nw := len(w.workers)
+	if n < 64 {
+		nw = 1
+	}
+	var wg sync.WaitGroup
+	for k := range nw {
+		lo, hi := k*n/nw, (k+1)*n/nw
+		if k == nw-1 {
+			w.score(k, recs, lo, hi)
+			continue
+		}
+		wg.Go(func() { w.score(k, recs, lo, hi) })
+	}
+	wg.Wait()
+
+	t := s.cfg.Topics
+	w.records = w.records[:0]
+	var bytes int64
+	dead := 0
+	for i, r := range recs {
+		bytes += int64(len(r.Value))
+		o := &w.outs[i]
+		if o.err != nil {
+			dead++
+			w.records = append(w.records, deadLetterRecord(t.DeadLetter, r, fmt.Errorf("%s/%d/%d: %w", r.Topic, r.Partition, r.Offset, o.err)))
+			continue
+		}
+		v := w.workers[o.worker].arena[o.start:o.end]
+		w.records = append(w.records, &kgo.Record{Topic: t.Predictions, Key: r.Key, Value: v})
+	}
+	s.m.features.consumed.Add(n)
+	s.m.features.consumedBytes.AddInt64(bytes)
+	s.m.batch.Update(float64(n))
+
+	if err := s.produceAll(ctx, w.records); err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, r := range recs {
+		s.m.latency.Update(now.Sub(r.Timestamp).Seconds())
+	}
+	s.m.preds.produced.Add(n - dead)
+	s.m.deadLetter.produced.Add(dead)
+	s.m.features.deadLettered.Add(dead)
+	s.consumed.Add(uint64(n))
+	s.produced.Add(uint64(n - dead))
+	s.deadLettered.Add(uint64(dead))
+	if cb := s.cfg.OnPrediction; cb != nil {
+		for i := range w.outs {
+			if o := &w.outs[i]; o.err == nil {
+				cb(o.id, o.score, o.label)
+			}
+		}
+	}
+	if err := s.commit(ctx, recs); err != nil {
+		return err
+	}
+	return nil
+}
+
+// produceAll produces records and waits for every acknowledgement, retrying
+// failed ones with backoff until they succeed or ctx ends.
+func (s *Scorer) produceAll(ctx context.Context, recs []*kgo.Record) error {
+	backoff := 100 * time.Millisecond
+	for len(recs) > 0 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var failed []*kgo.Record
+		var firstErr atomic.Value
+		wg.Add(len(recs))
+		for _, r := range recs {
+			s.client.Produce(ctx, r, func(r *kgo.Record, err error) {
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, r)
+					mu.Unlock()
+					firstErr.CompareAndSwap(nil, err)
+				}
+				wg.Done()
+			})
+		}
+		wg.Wait()
+		if len(failed) == 0 {
+			return nil
+		}
+		err := firstErr.Load().(error)
+		s.produceErrs.Add(uint64(len(failed)))
+		for _, r := range failed {
+			newTopicMetricsFor(s, r.Topic).producerErrors.Inc()
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("produce %d records: %w", len(failed), err)
+		}
+		s.setError(fmt.Errorf("produce: %w", err))
+		s.log.Warn("produce failed, retrying", "records", len(failed), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("produce %d records: %w", len(failed), ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		for _, r := range failed {
+			r.Partition, r.Offset = 0, 0 // let the partitioner choose again
+		}
+		recs = failed
+	}
+	return nil
+}
+
+func newTopicMetricsFor(s *Scorer, topic string) topicMetrics {
+	if topic == s.cfg.Topics.DeadLetter {
+		return s.m.deadLetter
+	}
+	return s.m.preds
+}
+
+// commit commits the highest offset per partition of recs.
+func (s *Scorer) commit(ctx context.Context, recs []*kgo.Record) error {
+	last := make(map[int32]*kgo.Record)
+	for _, r := range recs {
+		if p, ok := last[r.Partition]; !ok || r.Offset > p.Offset {
+			last[r.Partition] = r
+		}
+	}
+	top := make([]*kgo.Record, 0, len(last))
+	for _, r := range last {
+		top = append(top, r)
+	}
+	if err := s.client.CommitRecords(ctx, top...); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("commit offsets: %w", err)
+		}
+		return fmt.Errorf("commit offsets (outputs were acknowledged; a restart may duplicate them): %w", err)
+	}
+	s.commits.Add(1)
+	return nil
+}
