@@ -33,10 +33,13 @@ func ValidateFile(path string, timeout time.Duration) error {
 		if err := checkSchema(tx, false); err != nil {
 			return err
 		}
-		for cerr := range tx.Check() {
-			return fmt.Errorf("consistency check: %w", cerr)
+		var first error
+		for cerr := range tx.Check() { // drain so the checker goroutine ends
+			if first == nil {
+				first = fmt.Errorf("consistency check: %w", cerr)
+			}
 		}
-		return nil
+		return first
 	})
 	if err != nil {
 		return fmt.Errorf("validate %s: %w: %w", path, err, ErrInvalid)
