@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"driftd/drift"
+	"driftd/train"
+)
+
+// driftJSON is the --json output of driftd drift.
+type driftJSON struct {
+	RowsReference int                `json:"rows_reference"`
+	RowsCurrent   int                `json:"rows_current"`
+	Features      []driftFeatureJSON `json:"features"`
+	DriftShare    float64            `json:"drift_share"`
+	DatasetDrift  bool               `json:"dataset_drift"`
+}
+
+// driftFeatureJSON is one feature of the --json output; non-finite numbers
+// (p-values of distance tests, an infinite statistic) are null.
+type driftFeatureJSON struct {
+	Name      string   `json:"name"`
+	Type      string   `json:"type"`
+	PSI       *float64 `json:"psi"`
+	Level     string   `json:"level"`
+	Test      string   `json:"test"`
+	Statistic *float64 `json:"statistic"`
+	PValue    *float64 `json:"p_value"`
+	Drifted   bool     `json:"drifted"`
+}
+
+func finitePtr(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// runDrift implements `driftd drift`: per-feature PSI and companion tests of
+// a current CSV against a reference CSV, computed exactly on the full data.
+func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("drift", stderr, "Compare a current CSV with a reference CSV: per-feature PSI, level and companion test, and the dataset drift verdict.")
+	ref := fs.String("reference", "", "reference CSV (e.g. the training data); required")
+	cur := fs.String("current", "", "current CSV to compare with the reference; required")
+	bins := fs.Int("bins", drift.DefaultBins, "number of numeric bins")
+	binning := fs.String("binning", drift.BinningQuantile, "numeric binning: quantile or uniform")
+	test := fs.String("test", drift.TestAuto, "companion test: auto, ks, chisquare, z, wasserstein, jensenshannon, hellinger, kl or psi")
+	threshold := fs.Float64("threshold", 0, "drift threshold of the test (0 = the test's default: p < 0.05, or statistic >= 0.1)")
+	share := fs.Float64("drift-share", drift.DefaultDriftShare, "dataset drift when the share of drifted features reaches this")
+	features := fs.String("features", "", "comma-separated features to compare (default: every reference column)")
+	exclude := fs.String("exclude", "", "comma-separated columns to ignore (e.g. id,label)")
+	maxCats := fs.Int("max-categories", drift.DefaultMaxCategories, "tracked categories per categorical feature; the rest is \"other\"")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	delim := fs.String("delimiter", ",", "field delimiter (one character; \"tab\" for a tab)")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "driftd drift: %v\n", err)
+		return 1
+	}
+	if *ref == "" || *cur == "" {
+		fmt.Fprintln(stderr, "driftd drift: --reference and --current are required")
+		fs.Usage()
+		return 2
+	}
+	d, err := parseDelimiter(*delim)
+	if err != nil {
+		return fail(err)
+	}
+	if !drift.ValidTest(*test) {
+		return fail(fmt.Errorf("--test %q: must be auto, %s", *test, strings.Join(drift.Tests, ", ")))
+	}
+	if *share < 0 || *share > 1 {
+		return fail(fmt.Errorf("--drift-share %v: must be between 0 and 1", *share))
+	}
+	excl := splitList(*exclude)
+	start := time.Now()
+	rds, err := train.ReadCSVFile(*ref, train.CSVOptions{Delimiter: d, Exclude: excl, Name: *ref})
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stderr, "read reference %s: %d rows, %d columns in %v\n", *ref, rds.Rows, len(rds.Names), time.Since(start).Round(time.Millisecond))
+	if rds.Rows == 0 {
+		return fail(fmt.Errorf("%s: %w", *ref, drift.ErrNoRows))
+	}
+	want := rds.Names
+	if f := splitList(*features); len(f) > 0 {
+		for _, name := range f {
+			if !slices.Contains(rds.Names, name) {
+				return fail(fmt.Errorf("--features: %q is not a column of the reference %s", name, *ref))
+			}
+		}
+		want = f
+	}
+	copts := train.CSVOptions{Delimiter: d, Exclude: excl, Name: *cur}
+	for i, name := range rds.Names {
+		if rds.Kinds[i] == train.Categorical {
+			copts.Categorical = append(copts.Categorical, name)
+		} else {
+			copts.Numeric = append(copts.Numeric, name)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	t1 := time.Now()
+	cds, err := train.ReadCSVFile(*cur, copts)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stderr, "read current %s: %d rows, %d columns in %v\n", *cur, cds.Rows, len(cds.Names), time.Since(t1).Round(time.Millisecond))
+	if cds.Rows == 0 {
+		return fail(fmt.Errorf("%s: %w", *cur, drift.ErrNoCurrentRows))
+	}
+	for _, name := range want {
+		if !slices.Contains(cds.Names, name) {
+			return fail(fmt.Errorf("feature %q of the reference is missing from the current data %s", name, *cur))
+		}
+	}
+	t2 := time.Now()
+	rep, err := drift.Compare(datasetColumns(rds, want), datasetColumns(cds, want),
+		drift.ProfileOptions{Bins: *bins, Binning: *binning, MaxCategories: *maxCats},
+		drift.CompareOptions{Test: *test, Threshold: *threshold, DriftShare: *share})
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stderr, "compared %d features in %v\n", len(rep.Features), time.Since(t2).Round(time.Millisecond))
+	if *asJSON {
+		if err := writeDriftJSON(stdout, rep); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+	writeDriftTable(stdout, rep, *share)
+	return 0
+}
+
+func parseDelimiter(s string) (rune, error) {
+	if s == "tab" || s == `\t` {
+		return '\t', nil
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 || n != len(s) || r >= utf8.RuneSelf || r == '"' || r == '\n' || r == '\r' {
+		return 0, fmt.Errorf("--delimiter %q: must be one ASCII character other than a quote or newline", s)
+	}
+	return r, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// datasetColumns returns the named columns of ds as drift columns.
+func datasetColumns(ds *train.Dataset, names []string) []drift.Column {
+	cols := make([]drift.Column, 0, len(names))
+	for _, name := range names {
+		i := slices.Index(ds.Names, name)
+		c := drift.Column{Name: name, Categorical: ds.Kinds[i] == train.Categorical}
+		if c.Categorical {
+			c.Codes, c.Levels = ds.Codes[i], ds.Levels[i]
+		} else {
+			c.Values = ds.Num[i]
+		}
+		cols = append(cols, c)
+	}
+	return cols
+}
+
+func writeDriftJSON(w io.Writer, rep *drift.Report) error {
+	out := driftJSON{RowsReference: rep.RowsReference, RowsCurrent: rep.RowsCurrent,
+		Features: make([]driftFeatureJSON, len(rep.Features)), DriftShare: rep.DriftShare, DatasetDrift: rep.DatasetDrift}
+	for i, f := range rep.Features {
+		typ := "numeric"
+		if f.Categorical {
+			typ = "categorical"
+		}
+		out.Features[i] = driftFeatureJSON{Name: f.Name, Type: typ, PSI: finitePtr(f.PSI), Level: f.Level, Test: f.Test,
+			Statistic: finitePtr(f.Statistic), PValue: finitePtr(f.PValue), Drifted: f.Drifted}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "-"
+	case math.IsInf(v, 1):
+		return "inf"
+	}
+	return fmt.Sprintf("%.6g", v)
+}
+
+func writeDriftTable(w io.Writer, rep *drift.Report, share float64) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FEATURE\tTYPE\tPSI\tLEVEL\tTEST\tSTATISTIC\tP-VALUE\tDRIFTED")
+	for _, f := range rep.Features {
+		typ := "numeric"
+		if f.Categorical {
+			typ = "categorical"
+		}
+		drifted := "no"
+		if f.Drifted {
+			drifted = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.4f\t%s\t%s\t%s\t%s\t%s\n", f.Name, typ, f.PSI, f.Level, f.Test,
+			fmtNum(f.Statistic), fmtNum(f.PValue), drifted)
+	}
+	tw.Flush()
+	verdict := "no dataset drift"
+	if rep.DatasetDrift {
+		verdict = "DATASET DRIFT"
+	}
+	fmt.Fprintf(w, "\n%s: %d of %d features drifted (share %.3f, threshold %.3g); reference %d rows, current %d rows\n",
+		verdict, rep.DriftedFeatures, len(rep.Features), rep.DriftShare, share, rep.RowsReference, rep.RowsCurrent)
+}
