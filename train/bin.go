@@ -1,0 +1,247 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+)
+
+// binSampleRows is the number of rows sampled to find quantile cuts (as
+// LightGBM's bin_construct_sample_cnt).
+const binSampleRows = 200000
+
+// binner maps raw feature values to uint8 bins learned from training data.
+// Per feature, bins 0..nv-1 hold values and bin nv holds missing values, so a
+// feature uses at most maxBins+1 <= 256 bins.
+type binner struct {
+	names  []string
+	kinds  []ColumnKind
+	edges  [][]float64 // numeric: bin b holds edges[b-1] < v <= edges[b]
+	levels [][]string  // categorical: kept levels in bin order; bin len(levels) = "other"
+	nv     []int       // value bins per feature; the missing bin is nv[f]
+}
+
+// newBinner learns bins for every feature of ds.
+func newBinner(ds *Dataset, maxBins, threads int) *binner {
+	if maxBins <= 1 || maxBins > 255 {
+		maxBins = 255
+	}
+	nf := len(ds.Names)
+	b := &binner{names: ds.Names, kinds: ds.Kinds, edges: make([][]float64, nf),
+		levels: make([][]string, nf), nv: make([]int, nf)}
+	parallelFor(nf, threads, func(f int) {
+		if ds.Kinds[f] == Categorical {
+			b.levels[f] = catLevels(ds.Codes[f], ds.Levels[f], maxBins)
+			b.nv[f] = len(b.levels[f]) + 1
+			return
+		}
+		b.edges[f] = numEdges(ds.Num[f], maxBins)
+		b.nv[f] = len(b.edges[f]) + 1
+	})
+	return b
+}
+
+// parallelFor runs fn(0..n-1) on up to threads goroutines.
+func parallelFor(n, threads int, fn func(i int)) {
+	if threads <= 1 || n <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	for t := 0; t < min(threads, n); t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// catLevels keeps the most frequent levels (up to maxBins-1; ties by code).
+func catLevels(codes []int32, levels []string, maxBins int) []string {
+	cnt := make([]int, len(levels))
+	for _, c := range codes {
+		if c >= 0 {
+			cnt[c]++
+		}
+	}
+	order := make([]int, 0, len(levels))
+	for c, n := range cnt {
+		if n > 0 {
+			order = append(order, c)
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return cnt[order[i]] > cnt[order[j]] })
+	if len(order) > maxBins-1 {
+		order = order[:maxBins-1]
+	}
+	kept := make([]string, len(order))
+	for i, c := range order {
+		kept[i] = levels[c]
+	}
+	return kept
+}
+
+// numEdges finds up to maxBins-1 quantile cut points from a row sample.
+func numEdges(col []float64, maxBins int) []float64 {
+	n := len(col)
+	step := 1
+	if n > binSampleRows {
+		step = (n + binSampleRows - 1) / binSampleRows
+	}
+	vals := make([]float64, 0, n/step+1)
+	for i := 0; i < n; i += step {
+		if v := col[i]; v == v {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	slices.Sort(vals)
+	distinct := 1
+	for i := 1; i < len(vals) && distinct <= maxBins; i++ {
+		if vals[i] != vals[i-1] {
+			distinct++
+		}
+	}
+	var edges []float64
+	if distinct <= maxBins {
+		for i := 1; i < len(vals); i++ {
+			if vals[i] != vals[i-1] {
+				edges = append(edges, midpoint(vals[i-1], vals[i]))
+			}
+		}
+		return edges
+	}
+	m := len(vals)
+	for k := 1; k < maxBins; k++ {
+		pos := k * m / maxBins
+		if pos <= 0 || pos >= m {
+			continue
+		}
+		a := vals[pos-1]
+		j := pos + sort.SearchFloat64s(vals[pos:], math.Nextafter(a, math.Inf(1)))
+		if j >= m {
+			break
+		}
+		e := midpoint(a, vals[j])
+		if len(edges) == 0 || e > edges[len(edges)-1] {
+			edges = append(edges, e)
+		}
+	}
+	return edges
+}
+
+func midpoint(a, b float64) float64 {
+	m := a + (b-a)/2
+	if m >= b || m < a {
+		return a
+	}
+	return m
+}
+
+// searchEdge returns the number of edges below v (branch-light lower bound).
+func searchEdge(edges []float64, v float64) int {
+	n := len(edges)
+	if n == 0 {
+		return 0
+	}
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if edges[base+half-1] < v {
+			base += half
+		}
+		n -= half
+	}
+	if edges[base] < v {
+		base++
+	}
+	return base
+}
+
+// binMatrix is a row-major uint8 bin matrix: bins[r*nf+f].
+type binMatrix struct {
+	rows, nf int
+	bins     []uint8
+}
+
+// apply bins a dataset with the same columns (matched by name) as the
+// training data. Categorical values are matched by level name.
+func (b *binner) apply(ds *Dataset, threads int) (*binMatrix, error) {
+	nf := len(b.names)
+	src := make([]int, nf)
+	idx := map[string]int{}
+	for j, n := range ds.Names {
+		idx[n] = j
+	}
+	catMap := make([][]uint8, nf)
+	for f, name := range b.names {
+		j, ok := idx[name]
+		if !ok {
+			return nil, fmt.Errorf("column %q: in the training data but missing here", name)
+		}
+		if ds.Kinds[j] != b.kinds[f] {
+			return nil, fmt.Errorf("column %q: %s here, %s in the training data", name, ds.Kinds[j], b.kinds[f])
+		}
+		src[f] = j
+		if b.kinds[f] == Categorical {
+			pos := make(map[string]int, len(b.levels[f]))
+			for i, l := range b.levels[f] {
+				pos[l] = i
+			}
+			m := make([]uint8, len(ds.Levels[j]))
+			for c, l := range ds.Levels[j] {
+				if p, ok := pos[l]; ok {
+					m[c] = uint8(p)
+				} else {
+					m[c] = uint8(len(b.levels[f])) // other
+				}
+			}
+			catMap[f] = m
+		}
+	}
+	bm := &binMatrix{rows: ds.Rows, nf: nf, bins: make([]uint8, ds.Rows*nf)}
+	const block = 8192
+	nblocks := (ds.Rows + block - 1) / block
+	parallelFor(nblocks, threads, func(k int) {
+		lo, hi := k*block, min((k+1)*block, ds.Rows)
+		for f := 0; f < nf; f++ {
+			out := bm.bins[lo*nf+f:]
+			miss := uint8(b.nv[f])
+			if b.kinds[f] == Categorical {
+				cm := catMap[f]
+				for i, c := range ds.Codes[src[f]][lo:hi] {
+					v := miss
+					if c >= 0 {
+						v = cm[c]
+					}
+					out[i*nf] = v
+				}
+				continue
+			}
+			e := b.edges[f]
+			for i, v := range ds.Num[src[f]][lo:hi] {
+				bin := miss
+				if v == v {
+					bin = uint8(searchEdge(e, v))
+				}
+				out[i*nf] = bin
+			}
+		}
+	})
+	return bm, nil
+}

@@ -1,0 +1,226 @@
+package train
+
+// tnode is a tree node in bin space, used while training.
+type tnode struct {
+	feature int // -1 for a leaf
+	bin     int
+	defLeft bool
+	cat     bool
+	catSet  [4]uint64
+	left    int
+	right   int
+	value   float64
+	gain    float64
+}
+
+// goLeft reports the direction of bin b at this node.
+func (n *tnode) goLeft(b uint8, miss uint8) bool {
+	if b == miss {
+		return n.defLeft
+	}
+	if n.cat {
+		return n.catSet[b>>6]&(1<<(b&63)) != 0
+	}
+	return int(b) <= n.bin
+}
+
+// leafState is a leaf being grown.
+type leafState struct {
+	node   int
+	lo, hi int // range in grower.idx
+	depth  int
+	g, h   float64
+	hist   int // histogram pool slot, -1 when released
+	best   split
+}
+
+// grower grows one tree at a time from a binned matrix.
+type grower struct {
+	p       Params
+	bm      *binMatrix
+	nf      int
+	nv      []int
+	cat     []bool
+	threads int
+	gh      []float64 // packed gradient/hessian per row
+	idx     []int32   // row partition
+	tmp     []int32
+	pool    [][]bin2
+	free    []int
+	thrHist [][]bin2
+	featOK  []bool
+	catBuf  []int
+	nodes   []tnode
+	leaves  []*leafState
+}
+
+func newGrower(p Params, bm *binMatrix, b *binner) *grower {
+	g := &grower{p: p, bm: bm, nf: bm.nf, nv: b.nv, cat: make([]bool, bm.nf), threads: p.Threads,
+		gh: make([]float64, 2*bm.rows), idx: make([]int32, bm.rows), tmp: make([]int32, bm.rows),
+		featOK: make([]bool, bm.nf)}
+	for f, k := range b.kinds {
+		g.cat[f] = k == Categorical
+	}
+	g.thrHist = make([][]bin2, g.threads)
+	for t := 1; t < g.threads; t++ {
+		g.thrHist[t] = make([]bin2, g.nf*histStride)
+	}
+	return g
+}
+
+func (g *grower) takeHist() int {
+	if n := len(g.free); n > 0 {
+		s := g.free[n-1]
+		g.free = g.free[:n-1]
+		return s
+	}
+	g.pool = append(g.pool, make([]bin2, g.nf*histStride))
+	return len(g.pool) - 1
+}
+
+func (g *grower) release(l *leafState) {
+	if l.hist >= 0 {
+		g.free = append(g.free, l.hist)
+		l.hist = -1
+	}
+}
+
+// rowsOf returns the row list of a leaf (nil = identity range for the root
+// of a full-data tree).
+func (g *grower) rowsOf(l *leafState, identity bool) []int32 {
+	if identity {
+		return nil
+	}
+	return g.idx[l.lo:l.hi]
+}
+
+// grow builds one tree over the first n entries of g.idx (identity when
+// sampled is false) with the gradients in g.gh, and returns its nodes.
+func (g *grower) grow(n int, sampled bool) []tnode {
+	g.nodes = g.nodes[:0]
+	g.leaves = g.leaves[:0]
+	if !sampled {
+		for i := range g.idx[:n] {
+			g.idx[i] = int32(i)
+		}
+	}
+	root := &leafState{node: 0, lo: 0, hi: n, hist: g.takeHist()}
+	g.nodes = append(g.nodes, tnode{feature: -1})
+	g.buildHist(g.pool[root.hist], g.rowsOf(root, !sampled), n)
+	// totals from the first feature's bins (every row is in one of them)
+	for _, e := range g.pool[root.hist][:histStride] {
+		root.g += e.g
+		root.h += e.h
+	}
+	g.evaluate(root)
+	g.leaves = append(g.leaves, root)
+	depthwise := g.p.Grow == "depthwise"
+	for len(g.leaves) < g.p.MaxLeaves {
+		pick := -1
+		for i, l := range g.leaves {
+			if !l.best.valid() {
+				continue
+			}
+			if pick < 0 {
+				pick = i
+				continue
+			}
+			p := g.leaves[pick]
+			if depthwise && l.depth != p.depth {
+				if l.depth < p.depth {
+					pick = i
+				}
+				continue
+			}
+			if l.best.gain > p.best.gain {
+				pick = i
+			}
+		}
+		if pick < 0 {
+			break
+		}
+		g.splitLeaf(pick)
+	}
+	for _, l := range g.leaves {
+		g.release(l)
+		g.nodes[l.node].value = -l.g / (l.h + g.p.Lambda) * g.p.LearningRate
+	}
+	return g.nodes
+}
+
+// evaluate finds a leaf's best split, releasing its histogram if none.
+func (g *grower) evaluate(l *leafState) {
+	l.best = split{feature: -1}
+	if g.p.MaxDepth <= 0 || l.depth < g.p.MaxDepth {
+		l.best = g.findSplit(g.pool[l.hist], l.g, l.h, l.hi-l.lo)
+	}
+	if !l.best.valid() {
+		g.release(l)
+	}
+}
+
+// splitLeaf applies the best split of leaf i, building the smaller child's
+// histogram and deriving the larger one by subtraction.
+func (g *grower) splitLeaf(i int) {
+	l := g.leaves[i]
+	s := l.best
+	tn := tnode{feature: s.feature, bin: s.bin, defLeft: s.defLeft, cat: s.cat, catSet: s.catSet, gain: s.gain}
+	mid := g.partition(l, &tn)
+	li, ri := len(g.nodes), len(g.nodes)+1
+	tn.left, tn.right = li, ri
+	g.nodes[l.node] = tn
+	g.nodes = append(g.nodes, tnode{feature: -1}, tnode{feature: -1})
+	left := &leafState{node: li, lo: l.lo, hi: mid, depth: l.depth + 1, g: s.lg, h: s.lh, hist: -1}
+	right := &leafState{node: ri, lo: mid, hi: l.hi, depth: l.depth + 1, g: l.g - s.lg, h: l.h - s.lh, hist: -1}
+	small, large := left, right
+	if left.hi-left.lo > right.hi-right.lo {
+		small, large = right, left
+	}
+	small.hist = g.takeHist()
+	g.buildHist(g.pool[small.hist], g.idx[small.lo:small.hi], small.hi-small.lo)
+	large.hist = l.hist
+	l.hist = -1
+	subtractHist(g.pool[large.hist], g.pool[small.hist])
+	g.evaluate(left)
+	g.evaluate(right)
+	g.leaves[i] = left
+	g.leaves = append(g.leaves, right)
+}
+
+// partition reorders idx[lo:hi] so rows going left come first (stable) and
+// returns the boundary.
+func (g *grower) partition(l *leafState, tn *tnode) int {
+	f, nf := tn.feature, g.nf
+	bins := g.bm.bins
+	miss := uint8(g.nv[f])
+	idx := g.idx
+	nl, nr := l.lo, 0
+	tmp := g.tmp
+	for i := l.lo; i < l.hi; i++ {
+		r := idx[i]
+		if tn.goLeft(bins[int(r)*nf+f], miss) {
+			idx[nl] = r
+			nl++
+		} else {
+			tmp[nr] = r
+			nr++
+		}
+	}
+	copy(idx[nl:l.hi], tmp[:nr])
+	return nl
+}
+
+// treeLeafValue walks a bin-space tree for row r of a bin matrix.
+func treeLeafValue(nodes []tnode, bm *binMatrix, nv []int, r int) float64 {
+	row := bm.bins[r*bm.nf : r*bm.nf+bm.nf]
+	i := 0
+	for nodes[i].feature >= 0 {
+		n := &nodes[i]
+		if n.goLeft(row[n.feature], uint8(nv[n.feature])) {
+			i = n.left
+		} else {
+			i = n.right
+		}
+	}
+	return nodes[i].value
+}

@@ -1,0 +1,236 @@
+package train
+
+import (
+	"sort"
+	"sync"
+)
+
+// bin2 is one histogram bin: sums of gradients and hessians.
+type bin2 struct{ g, h float64 }
+
+// histStride is the number of histogram bins reserved per feature.
+const histStride = 256
+
+// Categorical split settings (as LightGBM's defaults).
+const (
+	catSmooth       = 10.0 // added to hessians when ordering categories
+	catL2           = 10.0 // extra L2 on categorical splits
+	maxCatThreshold = 32   // most categories on one side of a partition split
+	maxCatOneHot    = 4    // up to this many categories: one-vs-rest splits
+)
+
+// split is the best split found for a leaf.
+type split struct {
+	gain    float64
+	feature int
+	bin     int // numeric: rows with bin <= bin go left
+	defLeft bool
+	cat     bool
+	catSet  [4]uint64 // categorical: bins going left
+	lg, lh  float64   // left sums (missing included when defLeft)
+}
+
+func (s *split) valid() bool { return s.feature >= 0 }
+
+// histRows accumulates the gradients of rows into h (nf features, stride 256).
+func histRows(h []bin2, bins []uint8, nf int, gh []float64, rows []int32) {
+	h = h[:nf*histStride]
+	for _, r := range rows {
+		g, hh := gh[2*int(r)], gh[2*int(r)+1]
+		row := bins[int(r)*nf : int(r)*nf+nf]
+		for f, b := range row {
+			e := &h[f<<8|int(b)]
+			e.g += g
+			e.h += hh
+		}
+	}
+}
+
+// histRange accumulates rows lo..hi-1 (identity index).
+func histRange(h []bin2, bins []uint8, nf int, gh []float64, lo, hi int) {
+	h = h[:nf*histStride]
+	for r := lo; r < hi; r++ {
+		g, hh := gh[2*r], gh[2*r+1]
+		row := bins[r*nf : r*nf+nf]
+		for f, b := range row {
+			e := &h[f<<8|int(b)]
+			e.g += g
+			e.h += hh
+		}
+	}
+}
+
+// buildHist fills dst with the histogram of rows (or of the identity range
+// 0..n-1 when rows is nil), splitting the rows into a fixed number of blocks
+// so the result depends only on the thread count.
+func (g *grower) buildHist(dst []bin2, rows []int32, n int) {
+	clear(dst)
+	t := g.threads
+	if n < 16384 {
+		t = 1
+	}
+	run := func(h []bin2, lo, hi int) {
+		if rows == nil {
+			histRange(h, g.bm.bins, g.nf, g.gh, lo, hi)
+		} else {
+			histRows(h, g.bm.bins, g.nf, g.gh, rows[lo:hi])
+		}
+	}
+	if t == 1 {
+		run(dst, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := 1; k < t; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			h := g.thrHist[k]
+			clear(h)
+			run(h, k*n/t, (k+1)*n/t)
+		}(k)
+	}
+	run(dst, 0, n/t)
+	wg.Wait()
+	for k := 1; k < t; k++ {
+		src := g.thrHist[k]
+		for i := range dst {
+			dst[i].g += src[i].g
+			dst[i].h += src[i].h
+		}
+	}
+}
+
+// subtractHist sets parent -= child.
+func subtractHist(parent, child []bin2) {
+	child = child[:len(parent)]
+	for i := range parent {
+		parent[i].g -= child[i].g
+		parent[i].h -= child[i].h
+	}
+}
+
+// leafObjective is G²/(H+λ).
+func leafObjective(g, h, lambda float64) float64 { return g * g / (h + lambda) }
+
+// findSplit searches the best split of a leaf with sums (G, H) over n rows.
+func (g *grower) findSplit(hist []bin2, G, H float64, n int) split {
+	best := split{feature: -1, gain: g.p.MinSplitGain}
+	if n < 2*max(g.p.MinSamplesLeaf, 1) || H < 2*g.p.MinChildWeight {
+		return best
+	}
+	cf := float64(n) / H // estimated rows per unit of hessian
+	for f := 0; f < g.nf; f++ {
+		if !g.featOK[f] {
+			continue
+		}
+		h := hist[f*histStride : f*histStride+histStride]
+		if g.cat[f] {
+			g.catSplit(&best, f, h, G, H, cf)
+		} else {
+			g.numSplit(&best, f, h, G, H, cf)
+		}
+	}
+	return best
+}
+
+func (g *grower) ok(lh, rh, cf float64) bool {
+	mcw, msl := g.p.MinChildWeight, float64(g.p.MinSamplesLeaf)
+	return lh >= mcw && rh >= mcw && lh*cf >= msl && rh*cf >= msl
+}
+
+func (g *grower) numSplit(best *split, f int, h []bin2, G, H, cf float64) {
+	nv := g.nv[f]
+	if nv < 2 {
+		return
+	}
+	lam := g.p.Lambda
+	parent := leafObjective(G, H, lam)
+	miss := h[nv]
+	hasMiss := miss.h > 0
+	var gl, hl float64
+	for b := 0; b < nv-1; b++ {
+		gl += h[b].g
+		hl += h[b].h
+		if hr := H - hl; g.ok(hl, hr, cf) {
+			if gain := leafObjective(gl, hl, lam) + leafObjective(G-gl, hr, lam) - parent; gain > best.gain {
+				*best = split{gain: gain, feature: f, bin: b, defLeft: !hasMiss && hl > hr, lg: gl, lh: hl}
+			}
+		}
+		if hasMiss {
+			lg, lh := gl+miss.g, hl+miss.h
+			if hr := H - lh; g.ok(lh, hr, cf) {
+				if gain := leafObjective(lg, lh, lam) + leafObjective(G-lg, hr, lam) - parent; gain > best.gain {
+					*best = split{gain: gain, feature: f, bin: b, defLeft: true, lg: lg, lh: lh}
+				}
+			}
+		}
+	}
+}
+
+func (g *grower) catSplit(best *split, f int, h []bin2, G, H, cf float64) {
+	nv := g.nv[f]
+	lam := g.p.Lambda + catL2
+	parent := leafObjective(G, H, lam)
+	miss := h[nv]
+	minCat := max(1, min(g.p.MinSamplesLeaf, 10))
+	cats := g.catBuf[:0]
+	for b := 0; b < nv; b++ {
+		if h[b].h*cf >= float64(minCat) {
+			cats = append(cats, b)
+		}
+	}
+	g.catBuf = cats
+	if len(cats) < 2 && !(len(cats) == 1 && miss.h > 0) {
+		return
+	}
+	try := func(sel []int, lg, lh float64) {
+		for _, withMiss := range [2]bool{false, true} {
+			if withMiss && miss.h == 0 {
+				continue
+			}
+			l, lhh := lg, lh
+			if withMiss {
+				l, lhh = lg+miss.g, lh+miss.h
+			}
+			hr := H - lhh
+			if !g.ok(lhh, hr, cf) {
+				continue
+			}
+			gain := leafObjective(l, lhh, lam) + leafObjective(G-l, hr, lam) - parent
+			if gain > best.gain {
+				s := split{gain: gain, feature: f, cat: true, defLeft: withMiss || (miss.h == 0 && lhh > hr), lg: l, lh: lhh}
+				for _, b := range sel {
+					s.catSet[b>>6] |= 1 << (b & 63)
+				}
+				*best = s
+			}
+		}
+	}
+	if len(cats) <= maxCatOneHot {
+		for i := range cats {
+			b := cats[i]
+			try(cats[i:i+1], h[b].g, h[b].h)
+		}
+		return
+	}
+	sort.SliceStable(cats, func(i, j int) bool {
+		a, b := cats[i], cats[j]
+		return h[a].g/(h[a].h+catSmooth) < h[b].g/(h[b].h+catSmooth)
+	})
+	limit := min(maxCatThreshold, (len(cats)+1)/2)
+	var lg, lh float64
+	for i := 0; i < limit; i++ {
+		b := cats[i]
+		lg += h[b].g
+		lh += h[b].h
+		try(cats[:i+1], lg, lh)
+	}
+	lg, lh = 0, 0
+	for i := len(cats) - 1; i >= len(cats)-limit; i-- {
+		b := cats[i]
+		lg += h[b].g
+		lh += h[b].h
+		try(cats[i:], lg, lh)
+	}
+}

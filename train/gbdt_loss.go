@@ -1,0 +1,260 @@
+package train
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// parallelBlocks splits 0..n-1 into threads fixed blocks and runs fn on each.
+func parallelBlocks(n, threads int, fn func(t, lo, hi int)) {
+	if threads <= 1 || n < 4096 {
+		fn(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for t := 1; t < threads; t++ {
+		wg.Add(1)
+		go func(t int) {
+			defer wg.Done()
+			fn(t, t*n/threads, (t+1)*n/threads)
+		}(t)
+	}
+	fn(0, 0, n/threads)
+	wg.Wait()
+}
+
+// sumPartials adds per-thread partial sums in a fixed order.
+func (b *booster) sumPartials() float64 {
+	s := 0.0
+	for _, v := range b.partial {
+		s += v
+	}
+	clear(b.partial)
+	return s
+}
+
+// gradients returns the training loss of the current scores and prepares
+// the gradients of the next round (binary/regression: in g.gh directly;
+// multiclass: the probabilities for classGradients).
+func (b *booster) gradients() float64 {
+	gh, y, sc := b.g.gh, b.y, b.score
+	clear(b.partial)
+	threads := b.p.Threads
+	if b.n < 4096 {
+		threads = 1
+	}
+	switch b.obj {
+	case "binary":
+		parallelBlocks(b.n, threads, func(t, lo, hi int) {
+			loss := 0.0
+			for r := lo; r < hi; r++ {
+				s := sc[r]
+				e := math.Exp(-s)
+				p := 1 / (1 + e)
+				l := math.Log1p(e)
+				if y[r] == 0 {
+					l += s
+				}
+				if math.IsInf(e, 1) {
+					l = -s * y[r]
+				}
+				loss += l
+				gh[2*r] = p - y[r]
+				gh[2*r+1] = math.Max(p*(1-p), 1e-16)
+			}
+			b.partial[t] = loss
+		})
+		return b.sumPartials() / float64(b.n)
+	case "multiclass":
+		K := b.k
+		parallelBlocks(b.n, threads, func(t, lo, hi int) {
+			b.partial[t] = softmaxRows(sc, b.prob, y, K, lo, hi)
+		})
+		return b.sumPartials() / float64(b.n)
+	default:
+		parallelBlocks(b.n, threads, func(t, lo, hi int) {
+			loss := 0.0
+			for r := lo; r < hi; r++ {
+				d := sc[r] - y[r]
+				loss += d * d
+				gh[2*r] = d
+				gh[2*r+1] = 1
+			}
+			b.partial[t] = loss
+		})
+		return math.Sqrt(b.sumPartials() / float64(b.n))
+	}
+}
+
+// softmaxRows writes class probabilities of rows lo..hi-1 and returns their log loss sum.
+func softmaxRows(sc, prob, y []float64, K, lo, hi int) float64 {
+	loss := 0.0
+	for r := lo; r < hi; r++ {
+		s := sc[r*K : r*K+K]
+		pr := prob[r*K : r*K+K]
+		mx := math.Inf(-1)
+		for _, v := range s {
+			mx = math.Max(mx, v)
+		}
+		sum := 0.0
+		for c, v := range s {
+			pr[c] = math.Exp(v - mx)
+			sum += pr[c]
+		}
+		for c := range pr {
+			pr[c] /= sum
+		}
+		if y != nil {
+			loss -= math.Log(math.Max(pr[int(y[r])], 1e-15))
+		}
+	}
+	return loss
+}
+
+// classGradients fills g.gh for class k of a multiclass round.
+func (b *booster) classGradients(k int) {
+	if b.obj != "multiclass" {
+		return
+	}
+	K := b.k
+	f := float64(K) / float64(K-1)
+	gh, y, prob := b.g.gh, b.y, b.prob
+	parallelBlocks(b.n, b.p.Threads, func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			p := prob[r*K+k]
+			t := 0.0
+			if int(y[r]) == k {
+				t = 1
+			}
+			gh[2*r] = p - t
+			gh[2*r+1] = math.Max(f*p*(1-p), 1e-16)
+		}
+	})
+}
+
+// report builds the progress record of a round, scoring the validation data.
+func (b *booster) report(round int, trainLoss float64, start time.Time) Round {
+	r := Round{Round: round, TrainLoss: trainLoss, ValidLoss: math.NaN(), ValidMetric: math.NaN()}
+	switch b.obj {
+	case "binary":
+		r.MetricName = "auc"
+	case "multiclass":
+		r.MetricName = "accuracy"
+	default:
+		r.MetricName = "rmse"
+	}
+	if b.vbm != nil {
+		r.ValidLoss, r.ValidMetric = b.validScores()
+	}
+	r.Elapsed = time.Since(start)
+	return r
+}
+
+// validScores returns the validation loss and metric.
+func (b *booster) validScores() (float64, float64) {
+	n, K, y, sc := b.vbm.rows, b.k, b.vy, b.vscore
+	switch b.obj {
+	case "binary":
+		loss := 0.0
+		for r := 0; r < n; r++ {
+			s := sc[r]
+			e := math.Exp(-s)
+			l := math.Log1p(e)
+			if y[r] == 0 {
+				l += s
+			}
+			if math.IsInf(e, 1) {
+				l = -s * y[r]
+			}
+			loss += l
+		}
+		return loss / float64(n), fastAUC(y, sc)
+	case "multiclass":
+		prob := make([]float64, K)
+		loss, correct := 0.0, 0
+		for r := 0; r < n; r++ {
+			loss += softmaxRows(sc[r*K:r*K+K], prob, y[r:r+1], K, 0, 1)
+			best := 0
+			for c := range prob {
+				if prob[c] > prob[best] {
+					best = c
+				}
+			}
+			if best == int(y[r]) {
+				correct++
+			}
+		}
+		return loss / float64(n), float64(correct) / float64(n)
+	}
+	se := 0.0
+	for r := 0; r < n; r++ {
+		d := sc[r] - y[r]
+		se += d * d
+	}
+	rmse := math.Sqrt(se / float64(n))
+	return rmse, rmse
+}
+
+// fastAUC computes ROC AUC (ties averaged) with an LSD radix sort of the scores.
+func fastAUC(y, score []float64) float64 {
+	n := len(score)
+	keys := make([]uint64, n)
+	lab := make([]uint8, n)
+	for i, s := range score {
+		u := math.Float64bits(s)
+		if u>>63 == 1 {
+			u = ^u
+		} else {
+			u |= 1 << 63
+		}
+		keys[i] = u
+		if y[i] > 0.5 {
+			lab[i] = 1
+		}
+	}
+	k2 := make([]uint64, n)
+	l2 := make([]uint8, n)
+	var cnt [1 << 16]int
+	for shift := uint(0); shift < 64; shift += 16 {
+		clear(cnt[:])
+		for _, k := range keys {
+			cnt[(k>>shift)&0xffff]++
+		}
+		sum := 0
+		for i, c := range cnt {
+			cnt[i] = sum
+			sum += c
+		}
+		for i, k := range keys {
+			d := (k >> shift) & 0xffff
+			k2[cnt[d]] = k
+			l2[cnt[d]] = lab[i]
+			cnt[d]++
+		}
+		keys, k2 = k2, keys
+		lab, l2 = l2, lab
+	}
+	var negBefore, pos, neg float64
+	auc := 0.0
+	for i := 0; i < n; {
+		j := i
+		var p, q float64
+		for ; j < n && keys[j] == keys[i]; j++ {
+			if lab[j] == 1 {
+				p++
+			} else {
+				q++
+			}
+		}
+		auc += p*negBefore + 0.5*p*q
+		negBefore += q
+		pos += p
+		neg += q
+		i = j
+	}
+	if pos == 0 || neg == 0 {
+		return math.NaN()
+	}
+	return auc / (pos * neg)
+}
