@@ -10,52 +10,117 @@ const LogLossEps = 1e-15
 
 // AUC returns the area under the ROC curve of score against binary labels y
 // (1 = positive). Tied scores get their average rank, which equals the
-// trapezoidal area. It returns NaN when either class is absent.
+// trapezoidal area. It returns NaN when either class is absent or a score is
+// NaN.
 func AUC(y, score []float64) float64 {
 	n := len(y)
 	if n != len(score) || n == 0 {
 		return math.NaN()
 	}
-	type pair struct {
-		s float64
-		y bool
-	}
-	ps := make([]pair, n)
-	for i := range ps {
-		ps[i] = pair{score[i], y[i] > 0.5}
-	}
-	slices.SortFunc(ps, func(a, b pair) int {
-		switch {
-		case a.s < b.s:
-			return -1
-		case a.s > b.s:
-			return 1
+	// Sort (score, label) pairs by an order-preserving uint64 key, the label
+	// in a parallel array: LSD radix sort, 8 bits per pass.
+	keys := make([]uint64, n)
+	pos := make([]bool, n)
+	for i, s := range score {
+		if math.IsNaN(s) {
+			return math.NaN()
 		}
-		return 0
-	})
+		if s == 0 {
+			s = 0 // -0 and +0 tie
+		}
+		keys[i] = orderedBits(s)
+		pos[i] = y[i] > 0.5
+	}
+	if n < 256 {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortFunc(idx, func(a, b int) int { return cmpUint64(keys[a], keys[b]) })
+		k2, p2 := make([]uint64, n), make([]bool, n)
+		for i, j := range idx {
+			k2[i], p2[i] = keys[j], pos[j]
+		}
+		keys, pos = k2, p2
+	} else {
+		keys, pos = radixSortPairs(keys, pos)
+	}
 	// Sum of the (1-based, tie-averaged) ranks of the positives.
 	var rankSum float64
-	var pos int
+	var npos int
 	for i := 0; i < n; {
 		j := i + 1
-		for j < n && ps[j].s == ps[i].s {
+		for j < n && keys[j] == keys[i] {
 			j++
 		}
 		avg := float64(i+1+j) / 2 // mean of ranks i+1..j
 		for k := i; k < j; k++ {
-			if ps[k].y {
+			if pos[k] {
 				rankSum += avg
-				pos++
+				npos++
 			}
 		}
 		i = j
 	}
-	neg := n - pos
-	if pos == 0 || neg == 0 {
+	nneg := n - npos
+	if npos == 0 || nneg == 0 {
 		return math.NaN()
 	}
-	u := rankSum - float64(pos)*float64(pos+1)/2
-	return u / (float64(pos) * float64(neg))
+	u := rankSum - float64(npos)*float64(npos+1)/2
+	return u / (float64(npos) * float64(nneg))
+}
+
+func cmpUint64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// orderedBits maps a float64 to a uint64 with the same order.
+func orderedBits(f float64) uint64 {
+	b := math.Float64bits(f)
+	if b>>63 != 0 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+// radixSortPairs sorts keys ascending, carrying vals along, and returns the
+// sorted slices (which may be the inputs' buffers or new ones).
+func radixSortPairs(keys []uint64, vals []bool) ([]uint64, []bool) {
+	n := len(keys)
+	k2 := make([]uint64, n)
+	v2 := make([]bool, n)
+	var count [256]int
+	for shift := uint(0); shift < 64; shift += 8 {
+		count = [256]int{}
+		for _, k := range keys {
+			count[(k>>shift)&0xff]++
+		}
+		if count[(keys[0]>>shift)&0xff] == n {
+			continue // every key has the same digit: nothing to do
+		}
+		sum := 0
+		for d := range count {
+			c := count[d]
+			count[d] = sum
+			sum += c
+		}
+		for i, k := range keys {
+			d := (k >> shift) & 0xff
+			j := count[d]
+			count[d]++
+			k2[j] = k
+			v2[j] = vals[i]
+		}
+		keys, k2 = k2, keys
+		vals, v2 = v2, vals
+	}
+	return keys, vals
 }
 
 // LogLoss returns the mean binary cross-entropy of probabilities p (of class

@@ -29,6 +29,8 @@ func TestAUCTable(t *testing.T) {
 		{"inverted", []float64{1, 1, 0, 0}, []float64{0.1, 0.2, 0.3, 0.4}, 0},
 		{"all tied", []float64{1, 0, 1, 0}, []float64{0.5, 0.5, 0.5, 0.5}, 0.5},
 		{"one class", []float64{1, 1}, []float64{0.1, 0.2}, math.NaN()},
+		{"negative zero ties zero", []float64{1, 0}, []float64{math.Copysign(0, -1), 0}, 0.5},
+		{"negative scores", []float64{0, 1, 0, 1}, []float64{-3, -1, -2, 0.5}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,12 +46,12 @@ func TestAUCTable(t *testing.T) {
 // on data with many ties.
 func TestAUCMatchesPairCount(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	n := 400
+	n := 1500 // above the radix-sort threshold
 	y := make([]float64, n)
 	s := make([]float64, n)
 	for i := range y {
-		s[i] = float64(r.IntN(20)) / 20
-		if r.Float64() < 0.3+0.5*s[i] {
+		s[i] = float64(r.IntN(40))/20 - 1 // negative, zero and positive, with ties
+		if r.Float64() < 0.5+0.3*s[i] {
 			y[i] = 1
 		}
 	}
@@ -145,5 +147,21 @@ func TestRegressionMetrics(t *testing.T) {
 	}
 	if got := R2(y, y); got != 1 {
 		t.Errorf("R2 of a perfect fit = %v", got)
+	}
+}
+
+func BenchmarkAUC200k(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	y := make([]float64, 200000)
+	s := make([]float64, len(y))
+	for i := range y {
+		s[i] = r.Float64()
+		if r.Float64() < s[i] {
+			y[i] = 1
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		AUC(y, s)
 	}
 }
