@@ -1,0 +1,204 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/labstack/echo/v4"
+
+	"driftd/registry"
+)
+
+// BuildInfo names the running binary; it is shown in the UI and exported as
+// driftd_build_info.
+type BuildInfo struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"goversion"`
+}
+
+// App is the composition root: it owns every long-lived part of driftd and
+// starts and stops them in order.
+type App struct {
+	cfg    Config
+	build  BuildInfo
+	logger *slog.Logger
+	now    func() time.Time
+
+	metrics *metrics.Set
+	status  *statusBoard
+	http    *httpMetrics
+
+	store    *registry.Store
+	auth     *authenticator
+	pipeline *pipeline
+
+	echo     *echo.Echo
+	srv      *http.Server
+	listener net.Listener
+	started  time.Time
+
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	cancel    context.CancelFunc
+}
+
+// Options are the dependencies of an App that tests may replace.
+type Options struct {
+	Logger *slog.Logger
+	Build  BuildInfo
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// New builds an App from a validated Config. Nothing is started yet.
+func New(cfg Config, opts Options) *App {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	set := metrics.NewSet()
+	return &App{
+		cfg:     cfg,
+		build:   opts.Build,
+		logger:  opts.Logger,
+		now:     opts.Now,
+		metrics: set,
+		status:  newStatusBoard(opts.Now),
+		http:    newHTTPMetrics(set),
+	}
+}
+
+// Addr returns the bound HTTP address once Start has returned.
+func (a *App) Addr() string {
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
+
+// Start creates the data directory, opens the registry, starts Kafka and the
+// scorer, binds the HTTP listener and starts serving. On error, everything
+// already started is stopped again.
+func (a *App) Start(ctx context.Context) (err error) {
+	a.started = a.now()
+	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+			defer cancel()
+			_ = a.Close(cctx)
+		}
+	}()
+	a.metrics.NewGauge(fmt.Sprintf(`driftd_build_info{version=%q,goversion=%q}`, a.build.Version, a.build.GoVersion), func() float64 { return 1 })
+	a.metrics.NewGauge(`driftd_start_time_seconds`, func() float64 { return float64(a.started.UnixNano()) / 1e9 })
+
+	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data directory %s: %w", a.cfg.DataDir, err)
+	}
+	a.status.set("registry", true, StateStarting, "")
+	dbPath := filepath.Join(a.cfg.DataDir, "driftd.db")
+	store, err := registry.Open(dbPath, registry.Options{
+		Timeout:      2 * time.Second,
+		Now:          a.now,
+		Environments: a.cfg.Environments,
+		Metrics:      a.metrics,
+		Logger:       a.logger.With("component", "registry"),
+	})
+	if err != nil {
+		a.status.set("registry", true, StateFailed, err.Error())
+		return fmt.Errorf("open registry in data directory %s (is another driftd using it?): %w", a.cfg.DataDir, err)
+	}
+	a.store = store
+	a.status.set("registry", true, StateReady, dbPath)
+
+	a.auth, err = newAuthenticator(ctx, a.cfg, a.store, a.logger.With("component", "auth"))
+	if err != nil {
+		return err
+	}
+
+	a.pipeline = newPipeline(a.cfg, a.store, a.metrics, a.status, a.logger, a.now)
+	if err := a.pipeline.Start(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on DRIFTD_ADDR %s: %w", a.cfg.Addr, err)
+	}
+	a.listener = ln
+	a.echo = a.newEcho()
+	a.srv = &http.Server{
+		Handler:           a.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("http server stopped", "err", err)
+			a.status.set("http", true, StateFailed, err.Error())
+		}
+	}()
+	a.status.set("http", true, StateReady, "http://"+ln.Addr().String())
+	a.logger.Info("driftd started", "addr", "http://"+ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", a.build.Version)
+	return nil
+}
+
+// Close stops every part in reverse order of start: HTTP (draining in-flight
+// requests), the pipeline (scorer commits, then Kafka), then the registry.
+// It returns the first error met; ctx bounds the whole shutdown.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	a.closeOnce.Do(func() {
+		if a.srv != nil {
+			if err := a.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("shutdown http: %w", err))
+			}
+			a.status.set("http", true, StateStopped, "")
+		}
+		if a.pipeline != nil {
+			if err := a.pipeline.Close(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if a.cancel != nil {
+			a.cancel()
+		}
+		a.wg.Wait()
+		if a.store != nil {
+			if err := a.store.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close registry: %w", err))
+			}
+			a.status.set("registry", true, StateStopped, "")
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Run starts the App, waits for ctx to be cancelled (SIGINT/SIGTERM in main),
+// then shuts down within the configured timeout.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	a.logger.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	return a.Close(sctx)
+}

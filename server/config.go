@@ -1,0 +1,368 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of `driftd serve`, already validated.
+type Config struct {
+	Addr               string
+	DataDir            string
+	LogLevel           slog.Level
+	LogFormat          string
+	APIToken           string
+	AdminPassword      string
+	SecureCookies      bool
+	MaxBodyBytes       int64
+	ShutdownTimeout    time.Duration
+	Environments       []string
+	ScoringEnvironment string
+	ModelName          string
+
+	KafkaBrokers       []string
+	KafkaListen        string
+	KafkaTopic         string
+	KafkaGroupID       string
+	KafkaPartitions    int
+	KafkaReplication   int
+	KafkaTLS           bool
+	KafkaTLSCAFile     string
+	KafkaTLSCertFile   string
+	KafkaTLSKeyFile    string
+	KafkaTLSSkipVerify bool
+	KafkaSASLMechanism string
+	KafkaSASLUser      string
+	KafkaSASLPassword  string
+
+	DriftWindowSize    int
+	DriftCheckInterval int
+	DriftMinWindow     int
+	DriftBins          int
+	RetrainThreshold   float64
+	AlertThreshold     float64
+	DriftShare         float64
+	RetrainCooldown    time.Duration
+}
+
+// setting describes one configuration value: its environment name, flag twin,
+// default, help text and how it is parsed into a Config.
+type setting struct {
+	env   string
+	flag  string
+	def   string
+	help  string
+	group string
+	set   func(c *Config, v string) error
+}
+
+// settings lists every configuration value in the order --help shows them.
+func settings() []setting {
+	return []setting{
+		{"DRIFTD_ADDR", "addr", "127.0.0.1:8080", "HTTP listen address (UI, API, /metrics)", "server", func(c *Config, v string) error { return parseAddr(v, &c.Addr) }},
+		{"DRIFTD_DATA_DIR", "data-dir", "./data", "directory for driftd.db, kafka/ and api-token", "server", func(c *Config, v string) error { return nonEmpty(v, &c.DataDir) }},
+		{"DRIFTD_LOG_LEVEL", "log-level", "info", "log level: debug|info|warn|error", "server", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
+		{"DRIFTD_LOG_FORMAT", "log-format", "text", "log format: text|json", "server", func(c *Config, v string) error { return oneOf(v, &c.LogFormat, "text", "json") }},
+		{"DRIFTD_API_TOKEN", "api-token", "", "bearer token for mutating API calls (empty: generated into <data-dir>/api-token)", "security", func(c *Config, v string) error { c.APIToken = v; return nil }},
+		{"DRIFTD_ADMIN_PASSWORD", "admin-password", "", "password of the UI user admin (empty: generated on first start and printed once)", "security", func(c *Config, v string) error { c.AdminPassword = v; return nil }},
+		{"DRIFTD_SECURE_COOKIES", "secure-cookies", "false", "mark session cookies Secure (set when served over HTTPS)", "security", func(c *Config, v string) error { return parseBool(v, &c.SecureCookies) }},
+		{"DRIFTD_MAX_BODY_BYTES", "max-body-bytes", "268435456", "largest accepted request body in bytes (model uploads)", "server", func(c *Config, v string) error { return parseInt64(v, &c.MaxBodyBytes, 1) }},
+		{"DRIFTD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "8s", "how long shutdown waits for in-flight work", "server", func(c *Config, v string) error { return parseDuration(v, &c.ShutdownTimeout) }},
+		{"DRIFTD_ENVIRONMENTS", "environments", "dev,staging,production", "deployment environments, comma-separated", "registry", func(c *Config, v string) error { return parseList(v, &c.Environments) }},
+		{"DRIFTD_SCORING_ENVIRONMENT", "scoring-environment", "production", "environment whose deployed model scores the stream", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ScoringEnvironment) }},
+		{"DRIFTD_MODEL", "model", "drift-model", "registered model name the stream scores with", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ModelName) }},
+		{"KAFKA_BOOTSTRAP_SERVERS", "kafka-bootstrap-servers", "", "external Kafka brokers, comma-separated (empty: start the embedded broker)", "kafka", func(c *Config, v string) error { return parseOptList(v, &c.KafkaBrokers) }},
+		{"DRIFTD_KAFKA_LISTEN", "kafka-listen", "127.0.0.1:9092", "listen address of the embedded broker", "kafka", func(c *Config, v string) error { return parseAddr(v, &c.KafkaListen) }},
+		{"KAFKA_TOPIC", "kafka-topic", "drift-data", "topic of feature records", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaTopic) }},
+		{"KAFKA_GROUP_ID", "kafka-group-id", "drift-monitor-group", "consumer group of the scorer", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaGroupID) }},
+		{"DRIFTD_KAFKA_PARTITIONS", "kafka-partitions", "3", "partitions of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaPartitions, 1) }},
+		{"DRIFTD_KAFKA_REPLICATION", "kafka-replication", "1", "replication factor of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaReplication, 1) }},
+		{"DRIFTD_KAFKA_TLS", "kafka-tls", "false", "use TLS to the external cluster", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaTLS) }},
+		{"DRIFTD_KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM CA bundle for the cluster's certificates", "kafka", func(c *Config, v string) error { c.KafkaTLSCAFile = v; return nil }},
+		{"DRIFTD_KAFKA_TLS_CERT_FILE", "kafka-tls-cert-file", "", "PEM client certificate", "kafka", func(c *Config, v string) error { c.KafkaTLSCertFile = v; return nil }},
+		{"DRIFTD_KAFKA_TLS_KEY_FILE", "kafka-tls-key-file", "", "PEM client key", "kafka", func(c *Config, v string) error { c.KafkaTLSKeyFile = v; return nil }},
+		{"DRIFTD_KAFKA_TLS_SKIP_VERIFY", "kafka-tls-skip-verify", "false", "skip verifying the cluster's certificate (unsafe)", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaTLSSkipVerify) }},
+		{"DRIFTD_KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (empty: none)", "kafka", func(c *Config, v string) error {
+			if v == "" {
+				c.KafkaSASLMechanism = ""
+				return nil
+			}
+			return oneOf(strings.ToUpper(v), &c.KafkaSASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+		}},
+		{"DRIFTD_KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "SASL user name", "kafka", func(c *Config, v string) error { c.KafkaSASLUser = v; return nil }},
+		{"DRIFTD_KAFKA_SASL_PASSWORD", "kafka-sasl-password", "", "SASL password", "kafka", func(c *Config, v string) error { c.KafkaSASLPassword = v; return nil }},
+		{"DRIFT_WINDOW_SIZE", "drift-window-size", "1000", "records in the sliding drift window", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftWindowSize, 1) }},
+		{"DRIFT_CHECK_INTERVAL", "drift-check-interval", "100", "records between two drift checks", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftCheckInterval, 1) }},
+		{"DRIFTD_DRIFT_MIN_WINDOW", "drift-min-window", "100", "records the window must hold before the first check", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftMinWindow, 1) }},
+		{"DRIFTD_DRIFT_BINS", "drift-bins", "10", "bins per numeric feature in reference profiles", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftBins, 2) }},
+		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "PSI above which the retrain flow runs", "drift", func(c *Config, v string) error { return parseFloat(v, &c.RetrainThreshold, 0, 100) }},
+		{"DRIFTD_ALERT_THRESHOLD", "alert-threshold", "0.25", "PSI at which a feature counts as drifted for alerts", "drift", func(c *Config, v string) error { return parseFloat(v, &c.AlertThreshold, 0, 100) }},
+		{"DRIFTD_DRIFT_SHARE", "drift-share", "0.5", "share of drifted features that makes dataset drift", "drift", func(c *Config, v string) error { return parseFloat(v, &c.DriftShare, 0, 1) }},
+		{"DRIFTD_RETRAIN_COOLDOWN", "retrain-cooldown", "10m", "least time between two automatic retrains", "drift", func(c *Config, v string) error { return parseDuration(v, &c.RetrainCooldown) }},
+	}
+}
+
+// ErrHelp is returned by LoadConfig when --help was asked for; the usage has
+// already been written.
+var ErrHelp = flag.ErrHelp
+
+// LoadConfig builds a Config from command-line args, the process environment
+// (lookup) and the contents of an optional .env file (dotenv, may be empty).
+// Flags win over the environment, which wins over .env. Usage goes to out.
+// It returns an error naming the offending variable or flag.
+func LoadConfig(args []string, lookup func(string) (string, bool), dotenv string, out io.Writer) (Config, error) {
+	defs := settings()
+	fileVals, err := ParseDotEnv(dotenv)
+	if err != nil {
+		return Config{}, err
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	flagVals := make(map[string]*string, len(defs))
+	for _, s := range defs {
+		flagVals[s.flag] = fs.String(s.flag, s.def, fmt.Sprintf("%s (env %s)", s.help, s.env))
+	}
+	fs.Usage = func() {
+		WriteUsage(out, "serve", "Run the driftd server: UI, API, metrics, embedded Kafka broker and scorer.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var c Config
+	var errs []error
+	for _, s := range defs {
+		v, source := s.def, s.env
+		switch {
+		case set[s.flag]:
+			v, source = *flagVals[s.flag], "--"+s.flag
+		default:
+			if ev, ok := lookup(s.env); ok {
+				v = ev
+			} else if fv, ok := fileVals[s.env]; ok {
+				v, source = fv, s.env+" (.env)"
+			}
+		}
+		if err := s.set(&c, strings.TrimSpace(v)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", source, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return c, c.validate()
+}
+
+// validate checks rules that involve more than one setting.
+func (c Config) validate() error {
+	found := false
+	for _, e := range c.Environments {
+		if e == c.ScoringEnvironment {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("DRIFTD_SCORING_ENVIRONMENT: %q is not one of DRIFTD_ENVIRONMENTS %v", c.ScoringEnvironment, c.Environments)
+	}
+	if c.DriftCheckInterval > c.DriftWindowSize {
+		return fmt.Errorf("DRIFT_CHECK_INTERVAL: %d is larger than DRIFT_WINDOW_SIZE %d", c.DriftCheckInterval, c.DriftWindowSize)
+	}
+	if c.DriftMinWindow > c.DriftWindowSize {
+		return fmt.Errorf("DRIFTD_DRIFT_MIN_WINDOW: %d is larger than DRIFT_WINDOW_SIZE %d", c.DriftMinWindow, c.DriftWindowSize)
+	}
+	if (c.KafkaTLSCertFile == "") != (c.KafkaTLSKeyFile == "") {
+		return errors.New("DRIFTD_KAFKA_TLS_CERT_FILE and DRIFTD_KAFKA_TLS_KEY_FILE must be set together")
+	}
+	if c.KafkaSASLMechanism != "" && c.KafkaSASLUser == "" {
+		return errors.New("DRIFTD_KAFKA_SASL_USERNAME: required when DRIFTD_KAFKA_SASL_MECHANISM is set")
+	}
+	return nil
+}
+
+// WriteUsage prints the usage of a command that takes the server settings:
+// every flag with its environment twin and default, grouped.
+func WriteUsage(w io.Writer, cmd, summary string) {
+	fmt.Fprintf(w, "Usage: driftd %s [flags]\n\n%s\n\nEvery flag has an environment twin; flags win over the environment, which wins over ./.env.\n", cmd, summary)
+	group := ""
+	for _, s := range settings() {
+		if s.group != group {
+			group = s.group
+			fmt.Fprintf(w, "\n%s:\n", group)
+		}
+		def := s.def
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  --%-28s %-28s default %s\n      %s\n", s.flag, s.env, def, s.help)
+	}
+}
+
+// SettingsTable returns (env, flag, default, help) rows, for the README and the UI.
+func SettingsTable() [][4]string {
+	var rows [][4]string
+	for _, s := range settings() {
+		rows = append(rows, [4]string{s.env, "--" + s.flag, s.def, s.help})
+	}
+	return rows
+}
+
+// ParseDotEnv parses KEY=VALUE lines; blank lines and # comments are skipped,
+// values may be single- or double-quoted, and `export ` prefixes are allowed.
+// It returns an error naming the line for anything else.
+func ParseDotEnv(text string) (map[string]string, error) {
+	vals := map[string]string{}
+	for i, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t\"'") {
+			return nil, fmt.Errorf(".env:%d: expected KEY=VALUE, got %q", i+1, line)
+		}
+		v = strings.TrimSpace(v)
+		if n := len(v); n >= 2 && (v[0] == '"' && v[n-1] == '"' || v[0] == '\'' && v[n-1] == '\'') {
+			v = v[1 : n-1]
+		} else if j := strings.Index(v, " #"); j >= 0 {
+			v = strings.TrimSpace(v[:j])
+		}
+		vals[k] = v
+	}
+	return vals, nil
+}
+
+func parseInt(v string, dst *int, min int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("not an integer: %q", v)
+	}
+	if n < min {
+		return fmt.Errorf("must be at least %d, got %d", min, n)
+	}
+	*dst = n
+	return nil
+}
+
+func parseInt64(v string, dst *int64, min int64) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("not an integer: %q", v)
+	}
+	if n < min {
+		return fmt.Errorf("must be at least %d, got %d", min, n)
+	}
+	*dst = n
+	return nil
+}
+
+func parseFloat(v string, dst *float64, min, max float64) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %q", v)
+	}
+	if f != f || f < min || f > max {
+		return fmt.Errorf("must be between %g and %g, got %s", min, max, v)
+	}
+	*dst = f
+	return nil
+}
+
+func parseBool(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("not a boolean (true|false): %q", v)
+	}
+	*dst = b
+	return nil
+}
+
+func parseDuration(v string, dst *time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("not a duration (like 30s, 5m): %q", v)
+	}
+	if d < 0 {
+		return fmt.Errorf("must not be negative, got %s", v)
+	}
+	*dst = d
+	return nil
+}
+
+func parseAddr(v string, dst *string) error {
+	if _, port, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("not a host:port address: %q", v)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("not a valid port in %q", v)
+	}
+	*dst = v
+	return nil
+}
+
+func parseLevel(v string, dst *slog.Level) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		return fmt.Errorf("not a log level (debug|info|warn|error): %q", v)
+	}
+	*dst = l
+	return nil
+}
+
+func oneOf(v string, dst *string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			*dst = v
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, "|"), v)
+}
+
+func nonEmpty(v string, dst *string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	*dst = v
+	return nil
+}
+
+func parseList(v string, dst *[]string) error {
+	if err := parseOptList(v, dst); err != nil {
+		return err
+	}
+	if len(*dst) == 0 {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func parseOptList(v string, dst *[]string) error {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if seen[p] {
+			return fmt.Errorf("duplicate entry %q", p)
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	*dst = out
+	return nil
+}

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lookupMap turns a map into an environment lookup function.
+func lookupMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func mustLoad(tb testing.TB, args []string, env map[string]string, dotenv string) Config {
+	tb.Helper()
+	c, err := LoadConfig(args, lookupMap(env), dotenv, io.Discard)
+	if err != nil {
+		tb.Fatalf("LoadConfig: %v", err)
+	}
+	return c
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c := mustLoad(t, nil, nil, "")
+	checks := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"addr", c.Addr, "127.0.0.1:8080"},
+		{"data dir", c.DataDir, "./data"},
+		{"topic", c.KafkaTopic, "drift-data"},
+		{"group", c.KafkaGroupID, "drift-monitor-group"},
+		{"window", c.DriftWindowSize, 1000},
+		{"interval", c.DriftCheckInterval, 100},
+		{"retrain", c.RetrainThreshold, 0.15},
+		{"alert", c.AlertThreshold, 0.25},
+		{"brokers", len(c.KafkaBrokers), 0},
+		{"listen", c.KafkaListen, "127.0.0.1:9092"},
+		{"envs", c.Environments, []string{"dev", "staging", "production"}},
+		{"log level", c.LogLevel, slog.LevelInfo},
+		{"shutdown", c.ShutdownTimeout, 8 * time.Second},
+	}
+	for _, ch := range checks {
+		if !reflect.DeepEqual(ch.got, ch.want) {
+			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+// TestConfigValues checks every variable with a good and a bad value and the
+// exact error text of the bad one.
+func TestConfigValues(t *testing.T) {
+	cases := []struct {
+		env     string
+		good    string
+		check   func(Config) bool
+		bad     string
+		wantErr string
+	}{
+		{"DRIFTD_ADDR", ":9999", func(c Config) bool { return c.Addr == ":9999" }, "nohost", `DRIFTD_ADDR: not a host:port address: "nohost"`},
+		{"DRIFTD_DATA_DIR", "/tmp/x", func(c Config) bool { return c.DataDir == "/tmp/x" }, "", `DRIFTD_DATA_DIR: must not be empty`},
+		{"DRIFTD_LOG_LEVEL", "debug", func(c Config) bool { return c.LogLevel == slog.LevelDebug }, "loud", `DRIFTD_LOG_LEVEL: not a log level (debug|info|warn|error): "loud"`},
+		{"DRIFTD_LOG_FORMAT", "json", func(c Config) bool { return c.LogFormat == "json" }, "xml", `DRIFTD_LOG_FORMAT: must be one of text|json, got "xml"`},
+		{"DRIFTD_API_TOKEN", "tok", func(c Config) bool { return c.APIToken == "tok" }, "", ""},
+		{"DRIFTD_ADMIN_PASSWORD", "pw123456", func(c Config) bool { return c.AdminPassword == "pw123456" }, "", ""},
+		{"DRIFTD_SECURE_COOKIES", "true", func(c Config) bool { return c.SecureCookies }, "yes", `DRIFTD_SECURE_COOKIES: not a boolean (true|false): "yes"`},
+		{"DRIFTD_MAX_BODY_BYTES", "1024", func(c Config) bool { return c.MaxBodyBytes == 1024 }, "0", `DRIFTD_MAX_BODY_BYTES: must be at least 1, got 0`},
+		{"DRIFTD_SHUTDOWN_TIMEOUT", "3s", func(c Config) bool { return c.ShutdownTimeout == 3*time.Second }, "soon", `DRIFTD_SHUTDOWN_TIMEOUT: not a duration (like 30s, 5m): "soon"`},
+		{"DRIFTD_ENVIRONMENTS", "qa,production", func(c Config) bool { return len(c.Environments) == 2 }, "a,a", `DRIFTD_ENVIRONMENTS: duplicate entry "a"`},
+		{"DRIFTD_SCORING_ENVIRONMENT", "staging", func(c Config) bool { return c.ScoringEnvironment == "staging" }, "moon", `DRIFTD_SCORING_ENVIRONMENT: "moon" is not one of DRIFTD_ENVIRONMENTS [dev staging production]`},
+		{"DRIFTD_MODEL", "churn", func(c Config) bool { return c.ModelName == "churn" }, "", `DRIFTD_MODEL: must not be empty`},
+		{"KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092", func(c Config) bool { return len(c.KafkaBrokers) == 2 }, "k1:1,k1:1", `KAFKA_BOOTSTRAP_SERVERS: duplicate entry "k1:1"`},
+		{"DRIFTD_KAFKA_LISTEN", "127.0.0.1:0", func(c Config) bool { return c.KafkaListen == "127.0.0.1:0" }, "127.0.0.1:99999", `DRIFTD_KAFKA_LISTEN: not a valid port in "127.0.0.1:99999"`},
+		{"KAFKA_TOPIC", "feats", func(c Config) bool { return c.KafkaTopic == "feats" }, "", `KAFKA_TOPIC: must not be empty`},
+		{"KAFKA_GROUP_ID", "g", func(c Config) bool { return c.KafkaGroupID == "g" }, "", `KAFKA_GROUP_ID: must not be empty`},
+		{"DRIFTD_KAFKA_PARTITIONS", "6", func(c Config) bool { return c.KafkaPartitions == 6 }, "many", `DRIFTD_KAFKA_PARTITIONS: not an integer: "many"`},
+		{"DRIFTD_KAFKA_REPLICATION", "3", func(c Config) bool { return c.KafkaReplication == 3 }, "0", `DRIFTD_KAFKA_REPLICATION: must be at least 1, got 0`},
+		{"DRIFTD_KAFKA_TLS", "true", func(c Config) bool { return c.KafkaTLS }, "on", `DRIFTD_KAFKA_TLS: not a boolean (true|false): "on"`},
+		{"DRIFTD_KAFKA_TLS_CA_FILE", "/ca.pem", func(c Config) bool { return c.KafkaTLSCAFile == "/ca.pem" }, "", ""},
+		{"DRIFTD_KAFKA_TLS_SKIP_VERIFY", "false", func(c Config) bool { return !c.KafkaTLSSkipVerify }, "nah", `DRIFTD_KAFKA_TLS_SKIP_VERIFY: not a boolean (true|false): "nah"`},
+		{"DRIFTD_KAFKA_SASL_MECHANISM", "", func(c Config) bool { return c.KafkaSASLMechanism == "" }, "GSSAPI", `DRIFTD_KAFKA_SASL_MECHANISM: must be one of PLAIN|SCRAM-SHA-256|SCRAM-SHA-512, got "GSSAPI"`},
+		{"DRIFT_WINDOW_SIZE", "500", func(c Config) bool { return c.DriftWindowSize == 500 }, "abc", `DRIFT_WINDOW_SIZE: not an integer: "abc"`},
+		{"DRIFT_CHECK_INTERVAL", "50", func(c Config) bool { return c.DriftCheckInterval == 50 }, "5000", `DRIFT_CHECK_INTERVAL: 5000 is larger than DRIFT_WINDOW_SIZE 1000`},
+		{"DRIFTD_DRIFT_MIN_WINDOW", "200", func(c Config) bool { return c.DriftMinWindow == 200 }, "-1", `DRIFTD_DRIFT_MIN_WINDOW: must be at least 1, got -1`},
+		{"DRIFTD_DRIFT_BINS", "20", func(c Config) bool { return c.DriftBins == 20 }, "1", `DRIFTD_DRIFT_BINS: must be at least 2, got 1`},
+		{"RETRAIN_THRESHOLD", "0.2", func(c Config) bool { return c.RetrainThreshold == 0.2 }, "high", `RETRAIN_THRESHOLD: not a number: "high"`},
+		{"DRIFTD_ALERT_THRESHOLD", "0.3", func(c Config) bool { return c.AlertThreshold == 0.3 }, "-1", `DRIFTD_ALERT_THRESHOLD: must be between 0 and 100, got -1`},
+		{"DRIFTD_DRIFT_SHARE", "0.4", func(c Config) bool { return c.DriftShare == 0.4 }, "1.5", `DRIFTD_DRIFT_SHARE: must be between 0 and 1, got 1.5`},
+		{"DRIFTD_RETRAIN_COOLDOWN", "1h", func(c Config) bool { return c.RetrainCooldown == time.Hour }, "-5m", `DRIFTD_RETRAIN_COOLDOWN: must not be negative, got -5m`},
+	}
+	seen := map[string]bool{}
+	for _, tc := range cases {
+		seen[tc.env] = true
+		t.Run(tc.env, func(t *testing.T) {
+			c := mustLoad(t, nil, map[string]string{tc.env: tc.good}, "")
+			if !tc.check(c) {
+				t.Errorf("%s=%q not applied: %+v", tc.env, tc.good, c)
+			}
+			if tc.wantErr == "" {
+				return
+			}
+			_, err := LoadConfig(nil, lookupMap(map[string]string{tc.env: tc.bad}), "", io.Discard)
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%s=%q: error %v, want %q", tc.env, tc.bad, err, tc.wantErr)
+			}
+		})
+	}
+	// Every setting not in the table must be covered by a dedicated test below.
+	others := map[string]bool{"DRIFTD_KAFKA_TLS_CERT_FILE": true, "DRIFTD_KAFKA_TLS_KEY_FILE": true,
+		"DRIFTD_KAFKA_SASL_USERNAME": true, "DRIFTD_KAFKA_SASL_PASSWORD": true}
+	for _, s := range settings() {
+		if !seen[s.env] && !others[s.env] {
+			t.Errorf("setting %s has no case in TestConfigValues", s.env)
+		}
+	}
+}
+
+func TestConfigPairs(t *testing.T) {
+	cases := []struct {
+		env     map[string]string
+		wantErr string
+	}{
+		{map[string]string{"DRIFTD_KAFKA_TLS_CERT_FILE": "c.pem"}, "DRIFTD_KAFKA_TLS_CERT_FILE and DRIFTD_KAFKA_TLS_KEY_FILE must be set together"},
+		{map[string]string{"DRIFTD_KAFKA_TLS_CERT_FILE": "c.pem", "DRIFTD_KAFKA_TLS_KEY_FILE": "k.pem"}, ""},
+		{map[string]string{"DRIFTD_KAFKA_SASL_MECHANISM": "plain"}, "DRIFTD_KAFKA_SASL_USERNAME: required when DRIFTD_KAFKA_SASL_MECHANISM is set"},
+		{map[string]string{"DRIFTD_KAFKA_SASL_MECHANISM": "scram-sha-512", "DRIFTD_KAFKA_SASL_USERNAME": "u", "DRIFTD_KAFKA_SASL_PASSWORD": "p"}, ""},
+	}
+	for _, tc := range cases {
+		_, err := LoadConfig(nil, lookupMap(tc.env), "", io.Discard)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.wantErr {
+			t.Errorf("%v: error %q, want %q", tc.env, got, tc.wantErr)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dotenv := "# comment\nDRIFT_WINDOW_SIZE=300\nexport KAFKA_TOPIC='from-file'\nDRIFTD_MODEL=\"file-model\"\n"
+	env := map[string]string{"DRIFT_WINDOW_SIZE": "400", "KAFKA_TOPIC": "from-env"}
+
+	c := mustLoad(t, nil, nil, dotenv)
+	if c.DriftWindowSize != 300 || c.KafkaTopic != "from-file" || c.ModelName != "file-model" {
+		t.Errorf(".env not applied: window %d topic %q model %q", c.DriftWindowSize, c.KafkaTopic, c.ModelName)
+	}
+	c = mustLoad(t, nil, env, dotenv)
+	if c.DriftWindowSize != 400 || c.KafkaTopic != "from-env" || c.ModelName != "file-model" {
+		t.Errorf("env must win over .env: window %d topic %q model %q", c.DriftWindowSize, c.KafkaTopic, c.ModelName)
+	}
+	c = mustLoad(t, []string{"--drift-window-size", "500"}, env, dotenv)
+	if c.DriftWindowSize != 500 || c.KafkaTopic != "from-env" {
+		t.Errorf("flag must win over env: window %d topic %q", c.DriftWindowSize, c.KafkaTopic)
+	}
+	_, err := LoadConfig([]string{"--drift-window-size", "x"}, lookupMap(env), dotenv, io.Discard)
+	if err == nil || err.Error() != `--drift-window-size: not an integer: "x"` {
+		t.Errorf("bad flag error = %v", err)
+	}
+	_, err = LoadConfig(nil, lookupMap(nil), "DRIFT_WINDOW_SIZE=z\n", io.Discard)
+	if err == nil || err.Error() != `DRIFT_WINDOW_SIZE (.env): not an integer: "z"` {
+		t.Errorf("bad .env error = %v", err)
+	}
+}
+
+func TestParseDotEnvErrors(t *testing.T) {
+	_, err := ParseDotEnv("A=1\n\nthis is not a pair\n")
+	if err == nil || !strings.Contains(err.Error(), ".env:3:") {
+		t.Fatalf("error = %v, want one naming .env:3", err)
+	}
+}
+
+func TestHelpListsEveryFlag(t *testing.T) {
+	var out strings.Builder
+	_, err := LoadConfig([]string{"--help"}, lookupMap(nil), "", &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v, want ErrHelp", err)
+	}
+	for _, s := range settings() {
+		if !strings.Contains(out.String(), "--"+s.flag) || !strings.Contains(out.String(), s.env) {
+			t.Errorf("--help lacks --%s / %s", s.flag, s.env)
+		}
+	}
+}

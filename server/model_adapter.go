@@ -1,0 +1,147 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"driftd/drift"
+	"driftd/stream"
+	"driftd/train"
+)
+
+// scoringModel adapts a decoded train.Model to the stream.Model interface.
+// It is safe for concurrent use: each call takes a row buffer from a pool.
+type scoringModel struct {
+	name, version string
+	m             *train.Model
+	schema        stream.Schema
+	classes       []string
+	objective     string
+	rows          sync.Pool
+}
+
+// newScoringModel decodes an artifact into a model the scorer can use.
+func newScoringModel(name, version string, artifact []byte) (*scoringModel, error) {
+	m, err := train.Decode(artifact)
+	if err != nil {
+		return nil, fmt.Errorf("decode model %s %s: %w", name, version, err)
+	}
+	s := &scoringModel{name: name, version: version, m: m, classes: m.Classes(), objective: m.Objective()}
+	for _, f := range m.Features() {
+		s.schema.Names = append(s.schema.Names, f.Name)
+		s.schema.Categorical = append(s.schema.Categorical, f.Kind == train.Categorical)
+	}
+	n := len(s.schema.Names)
+	width := n
+	if k := len(s.classes); k > width {
+		width = k
+	}
+	s.rows.New = func() any { b := make([]float64, n+width); return &b }
+	return s, nil
+}
+
+// Name implements stream.Model.
+func (s *scoringModel) Name() string { return s.name }
+
+// Version implements stream.Model.
+func (s *scoringModel) Version() string { return s.version }
+
+// Schema implements stream.Model.
+func (s *scoringModel) Schema() stream.Schema { return s.schema }
+
+// Score implements stream.Model: binary models return P(positive class) and
+// the class at a 0.5 cut-off, multiclass models the probability of the
+// arg-max class, regression models the value and no label.
+func (s *scoringModel) Score(rec *stream.Decoded) (float64, string) {
+	bp := s.rows.Get().(*[]float64)
+	defer s.rows.Put(bp)
+	n := len(s.schema.Names)
+	row, proba := (*bp)[:n], (*bp)[n:]
+	for i := 0; i < n; i++ {
+		if s.schema.Categorical[i] {
+			if v := rec.Cat[i]; v == "" {
+				row[i] = math.NaN()
+			} else {
+				row[i] = s.m.CategoryCode(i, v)
+			}
+		} else {
+			row[i] = rec.Num[i]
+		}
+	}
+	switch s.objective {
+	case "binary":
+		p := s.m.PredictRow(row)
+		label := s.classes[0]
+		if p >= 0.5 {
+			label = s.classes[1]
+		}
+		return p, label
+	case "multiclass":
+		proba = proba[:len(s.classes)]
+		s.m.PredictProba(row, proba)
+		best := 0
+		for k := range proba {
+			if proba[k] > proba[best] {
+				best = k
+			}
+		}
+		return proba[best], s.classes[best]
+	default:
+		return s.m.PredictRow(row), ""
+	}
+}
+
+// driftObserver feeds scored records to a drift monitor, mapping the model's
+// feature order to the profile's.
+type driftObserver struct {
+	mon *drift.Monitor
+	// idx[i] is the schema position of profile feature i; nil when the orders agree.
+	idx  []int
+	bufs sync.Pool
+}
+
+// newDriftObserver builds the observer for a monitor whose profile has the
+// given feature names; every profile feature must be a model feature.
+func newDriftObserver(mon *drift.Monitor, profileNames []string, schema stream.Schema) (*driftObserver, error) {
+	pos := map[string]int{}
+	for i, n := range schema.Names {
+		pos[n] = i
+	}
+	o := &driftObserver{mon: mon}
+	same := len(profileNames) == len(schema.Names)
+	idx := make([]int, len(profileNames))
+	for i, n := range profileNames {
+		p, ok := pos[n]
+		if !ok {
+			return nil, fmt.Errorf("drift profile feature %q is not a model feature", n)
+		}
+		idx[i] = p
+		same = same && p == i
+	}
+	if !same {
+		o.idx = idx
+		k := len(idx)
+		o.bufs.New = func() any { return &rowBuf{num: make([]float64, k), cat: make([]string, k)} }
+	}
+	return o, nil
+}
+
+type rowBuf struct {
+	num []float64
+	cat []string
+}
+
+// Observe implements stream.Observer.
+func (o *driftObserver) Observe(rec *stream.Decoded, score float64) {
+	if o.idx == nil {
+		o.mon.Observe(rec.Num, rec.Cat, score)
+		return
+	}
+	b := o.bufs.Get().(*rowBuf)
+	for i, p := range o.idx {
+		b.num[i], b.cat[i] = rec.Num[p], rec.Cat[p]
+	}
+	o.mon.Observe(b.num, b.cat, score)
+	o.bufs.Put(b)
+}

@@ -1,0 +1,224 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"driftd/drift"
+	"driftd/registry"
+	"driftd/stream"
+)
+
+// pipeline owns the Kafka side of driftd: the embedded broker (when no
+// external cluster is configured), the scorer, and the model and drift
+// monitor it scores with, swapped when a deployment changes.
+type pipeline struct {
+	cfg     Config
+	store   *registry.Store
+	metrics *metrics.Set
+	status  *statusBoard
+	logger  *slog.Logger
+	now     func() time.Time
+
+	broker *stream.Broker
+	scorer *stream.Scorer
+	kafka  stream.Config
+	topics stream.Topics
+
+	mu          sync.Mutex
+	deployed    *deployment
+	unsubscribe func()
+	ctx         context.Context
+}
+
+// deployment is the model version the scorer currently uses.
+type deployment struct {
+	model   *scoringModel
+	monitor *drift.Monitor
+	// names are the profile's feature names, in the monitor's order.
+	names  []string
+	cancel func()
+}
+
+func newPipeline(cfg Config, store *registry.Store, set *metrics.Set, status *statusBoard, logger *slog.Logger, now func() time.Time) *pipeline {
+	topics := stream.DefaultTopics()
+	topics.Features = cfg.KafkaTopic
+	return &pipeline{cfg: cfg, store: store, metrics: set, status: status, logger: logger, now: now, topics: topics}
+}
+
+// Start starts the embedded broker when needed, then the scorer, and loads
+// the model deployed to the scoring environment.
+func (p *pipeline) Start(ctx context.Context) error {
+	p.ctx = ctx
+	brokers := p.cfg.KafkaBrokers
+	if len(brokers) == 0 {
+		p.status.set("kafka", true, StateStarting, "embedded broker")
+		b, err := stream.NewBroker(stream.BrokerConfig{
+			Addr:       p.cfg.KafkaListen,
+			DataDir:    filepath.Join(p.cfg.DataDir, "kafka"),
+			Partitions: p.cfg.KafkaPartitions,
+		}, p.logger.With("component", "broker"))
+		if err != nil {
+			p.status.set("kafka", true, StateFailed, err.Error())
+			return fmt.Errorf("embedded Kafka broker (DRIFTD_KAFKA_LISTEN): %w", err)
+		}
+		if err := b.Start(ctx); err != nil {
+			p.status.set("kafka", true, StateFailed, err.Error())
+			return fmt.Errorf("start embedded Kafka broker: %w", err)
+		}
+		p.broker = b
+		brokers = []string{b.Addr()}
+		p.status.set("kafka", true, StateReady, "embedded broker on "+b.Addr())
+	} else {
+		p.status.set("kafka", true, StateReady, "external cluster "+fmt.Sprint(brokers))
+	}
+	p.kafka = stream.Config{
+		Brokers: brokers,
+		TLS: stream.TLSConfig{Enabled: p.cfg.KafkaTLS || p.cfg.KafkaTLSCAFile != "" || p.cfg.KafkaTLSCertFile != "",
+			CAFile: p.cfg.KafkaTLSCAFile, CertFile: p.cfg.KafkaTLSCertFile, KeyFile: p.cfg.KafkaTLSKeyFile,
+			InsecureSkipVerify: p.cfg.KafkaTLSSkipVerify},
+		SASL: stream.SASLConfig{Mechanism: p.cfg.KafkaSASLMechanism, User: p.cfg.KafkaSASLUser, Password: p.cfg.KafkaSASLPassword},
+	}
+	sc, err := stream.NewScorer(stream.ScorerConfig{
+		Client:      p.kafka,
+		Group:       p.cfg.KafkaGroupID,
+		Topics:      p.topics,
+		Logger:      p.logger.With("component", "scorer"),
+		Metrics:     p.metrics,
+		Partitions:  int32(p.cfg.KafkaPartitions),
+		Replication: int16(p.cfg.KafkaReplication),
+	})
+	if err != nil {
+		return fmt.Errorf("scorer: %w", err)
+	}
+	p.status.set("scorer", true, StateStarting, "")
+	if err := sc.Start(ctx); err != nil {
+		p.status.set("scorer", true, StateFailed, err.Error())
+		return fmt.Errorf("start scorer: %w", err)
+	}
+	p.scorer = sc
+	p.unsubscribe = p.store.Subscribe(func(ch registry.DeploymentChange) {
+		if ch.Model == p.cfg.ModelName && ch.Environment == p.cfg.ScoringEnvironment {
+			p.reload(ch.To)
+		}
+	})
+	v, err := p.store.Deployed(ctx, p.cfg.ModelName, p.cfg.ScoringEnvironment)
+	switch {
+	case err == nil:
+		p.reload(v.Version)
+	case errors.Is(err, registry.ErrNotFound):
+		p.reload("")
+	default:
+		return fmt.Errorf("read deployed model: %w", err)
+	}
+	return nil
+}
+
+// reload swaps the scorer to version (or pauses it for ""), building the
+// model adapter and a fresh drift monitor from the stored artifact.
+func (p *pipeline) reload(version string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.deployed != nil && p.deployed.model.version == version {
+		return
+	}
+	if p.deployed != nil {
+		p.deployed.cancel()
+		p.deployed = nil
+	}
+	if version == "" {
+		p.scorer.SetModel(nil, nil)
+		p.status.set("scorer", true, StateDegraded, fmt.Sprintf("no model deployed: deploy a version of %q to %s to start scoring (records wait in Kafka)", p.cfg.ModelName, p.cfg.ScoringEnvironment))
+		return
+	}
+	d, err := p.load(version)
+	if err != nil {
+		p.logger.Error("cannot score with the deployed model", "model", p.cfg.ModelName, "version", version, "err", err)
+		p.scorer.SetModel(nil, nil)
+		p.status.set("scorer", true, StateFailed, err.Error())
+		return
+	}
+	p.deployed = d
+	var obs stream.Observer
+	if d.monitor != nil {
+		o, err := newDriftObserver(d.monitor, d.names, d.model.Schema())
+		if err != nil {
+			p.logger.Warn("drift monitoring off for this version", "version", version, "err", err)
+		} else {
+			obs = o
+		}
+	}
+	p.scorer.SetModel(d.model, obs)
+	p.status.set("scorer", true, StateReady, fmt.Sprintf("scoring %s with %s %s", p.topics.Features, p.cfg.ModelName, version))
+	p.logger.Info("scoring with model", "model", p.cfg.ModelName, "version", version, "environment", p.cfg.ScoringEnvironment)
+}
+
+// load reads one version's artifact and profile and builds its adapter and monitor.
+func (p *pipeline) load(version string) (*deployment, error) {
+	ctx := p.ctx
+	art, err := p.store.Artifact(ctx, p.cfg.ModelName, version)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newScoringModel(p.cfg.ModelName, version, art)
+	if err != nil {
+		return nil, err
+	}
+	d := &deployment{model: m, cancel: func() {}}
+	raw, err := p.store.Profile(ctx, p.cfg.ModelName, version)
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		p.logger.Warn("version has no drift reference profile; drift monitoring is off", "version", version)
+		return d, nil
+	}
+	prof, err := drift.DecodeProfile(raw)
+	if err != nil {
+		return nil, fmt.Errorf("drift profile of %s: %w", version, err)
+	}
+	mon, err := drift.NewMonitor(prof, drift.MonitorOptions{
+		Model: p.cfg.ModelName, Version: version, Environment: p.cfg.ScoringEnvironment,
+		WindowSize: p.cfg.DriftWindowSize, CheckInterval: p.cfg.DriftCheckInterval, MinWindow: p.cfg.DriftMinWindow,
+		RetrainThreshold: p.cfg.RetrainThreshold, AlertThreshold: p.cfg.AlertThreshold, DriftShare: p.cfg.DriftShare,
+		Metrics: p.metrics, Now: p.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
+	}
+	d.monitor, d.names = mon, prof.FeatureNames()
+	d.cancel = mon.Subscribe(func(ev drift.Event) {
+		if ev.Alert {
+			p.logger.Warn("drift alert", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI, "drift_share", ev.DriftShare)
+		}
+	})
+	return d, nil
+}
+
+// Close stops the scorer (committing what is acknowledged), then the broker.
+func (p *pipeline) Close(ctx context.Context) error {
+	var errs []error
+	if p.unsubscribe != nil {
+		p.unsubscribe()
+	}
+	if p.scorer != nil {
+		if err := p.scorer.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close scorer: %w", err))
+		}
+		p.status.set("scorer", true, StateStopped, "")
+	}
+	if p.broker != nil {
+		if err := p.broker.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close broker: %w", err))
+		}
+		p.status.set("kafka", true, StateStopped, "")
+	}
+	return errors.Join(errs...)
+}

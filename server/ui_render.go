@@ -1,0 +1,40 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"driftd/web"
+)
+
+// render writes a component into a buffer first, so a rendering error never
+// leaves a half-written 200 page.
+func render(ctx context.Context, c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(ctx, &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// page builds the layout data of the current request.
+func (a *App) page(c echo.Context, active, title string) web.Page {
+	u := currentUser(c)
+	csrf, _ := c.Get("csrf").(string)
+	return web.Page{Active: active, Title: title, User: u.Name, Role: u.Role, CSRF: csrf, Version: a.build.Version}
+}
+
+// renderPage renders body inside the layout.
+func (a *App) renderPage(c echo.Context, p web.Page, body templ.Component) error {
+	ctx := templ.WithChildren(c.Request().Context(), body)
+	return render(ctx, c, http.StatusOK, web.Layout(p))
+}
+
+// renderErrorPage shows an error to a browser.
+func (a *App) renderErrorPage(c echo.Context, status int, msg string) error {
+	return render(c.Request().Context(), c, status, web.ErrorPage(status, msg))
+}

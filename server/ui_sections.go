@@ -1,0 +1,41 @@
+package server
+
+import (
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"driftd/web"
+)
+
+// sectionHandler returns the page handler of a navigation section, or nil for
+// the sections routes() registers itself. A section this version does not
+// have yet gets a page that says so plainly.
+func (a *App) sectionHandler(key string) echo.HandlerFunc {
+	switch key {
+	case "overview", "settings":
+		return nil
+	}
+	what := map[string]string{
+		"pipeline":    "the end-to-end flow from training data to live scoring, with the state of each step",
+		"training":    "training runs started from the browser, with their per-round progress live",
+		"experiments": "experiments and runs with parameters, metric histories and comparisons",
+		"models":      "registered models, their versions, deployments per environment and the audit history",
+		"drift":       "per-feature PSI and companion tests of the deployed model, live",
+		"kafka":       "topics, consumer groups with lag, and a message browser",
+		"schedules":   "cron and interval schedules with their run history",
+	}[key]
+	title := key
+	for _, s := range web.Sections() {
+		if s.Key == key {
+			title = s.Title
+		}
+	}
+	return func(c echo.Context) error {
+		return a.renderPage(c, a.page(c, key, title), web.NotBuilt(title, what))
+	}
+}
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

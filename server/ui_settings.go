@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/crypto/bcrypt"
+
+	"driftd/registry"
+	"driftd/web"
+)
+
+// secretSettings are never shown in the UI.
+var secretSettings = map[string]bool{"DRIFTD_API_TOKEN": true, "DRIFTD_ADMIN_PASSWORD": true, "DRIFTD_KAFKA_SASL_PASSWORD": true}
+
+// uiSettings shows the running configuration and the users.
+func (a *App) uiSettings(c echo.Context) error {
+	return a.renderSettings(c, "", "")
+}
+
+func (a *App) renderSettings(c echo.Context, msg, errMsg string) error {
+	p := a.page(c, "settings", "Settings")
+	view := web.SettingsView{IsAdmin: currentUser(c).Role == RoleAdmin, Message: msg, Error: errMsg}
+	current := a.cfg.values()
+	for _, row := range SettingsTable() {
+		v := current[row[0]]
+		if secretSettings[row[0]] {
+			v = "(hidden)"
+		}
+		view.Settings = append(view.Settings, web.Setting{Env: row[0], Flag: row[1], Default: row[2], Help: row[3], Value: v})
+	}
+	users, err := a.store.ListUsers(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		view.Users = append(view.Users, web.UserRow{Name: u.Name, Role: u.Role, Created: u.Created})
+	}
+	return a.renderPage(c, p, web.SettingsBody(p, view))
+}
+
+// uiUserAdd lets an admin add a user or change one's role and password.
+func (a *App) uiUserAdd(c echo.Context) error {
+	err := a.putUser(c.Request().Context(), c.FormValue("username"), c.FormValue("password"), c.FormValue("role"))
+	if err != nil {
+		status, body := a.classify(err)
+		if status >= 500 {
+			return err
+		}
+		return a.renderSettings(c, "", body.Error)
+	}
+	return a.renderSettings(c, "User "+c.FormValue("username")+" saved.", "")
+}
+
+// userRequest is the body of POST /api/v1/users.
+type userRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Role     string `json:"role"`
+}
+
+// apiUserPut creates or updates a UI user (API token required).
+func (a *App) apiUserPut(c echo.Context) error {
+	var req userRequest
+	if err := c.Bind(&req); err != nil {
+		return badRequest("", "body is not a JSON user: %v", err)
+	}
+	if err := a.putUser(c.Request().Context(), req.Username, req.Password, req.Role); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]string{"username": req.Username, "role": req.Role})
+}
+
+// apiUserList lists the UI users without their password hashes.
+func (a *App) apiUserList(c echo.Context) error {
+	users, err := a.store.ListUsers(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(users))
+	for _, u := range users {
+		out = append(out, map[string]any{"username": u.Name, "role": u.Role, "created": u.Created})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": out})
+}
+
+// putUser validates and stores a user with a bcrypt hash of the password.
+func (a *App) putUser(ctx context.Context, name, password, role string) error {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 64 || strings.ContainsAny(name, " /\\\t\n") {
+		return badRequest("username", "must be 1-64 characters without spaces or slashes")
+	}
+	if _, ok := roleRank[role]; !ok {
+		return badRequest("role", "must be viewer, operator or admin, got %q", role)
+	}
+	if len(password) < 8 {
+		return badRequest("password", "must have at least 8 characters")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return err
+	}
+	u, err := a.store.GetUser(ctx, name)
+	if err != nil {
+		u = registry.User{Name: name, Created: a.now()}
+	}
+	u.Role, u.PasswordHash = role, hash
+	return a.store.PutUser(ctx, u)
+}
+
+// values returns the effective value of every setting, by environment name.
+func (c Config) values() map[string]string {
+	b := func(v bool) string {
+		if v {
+			return "true"
+		}
+		return "false"
+	}
+	return map[string]string{
+		"DRIFTD_ADDR": c.Addr, "DRIFTD_DATA_DIR": c.DataDir, "DRIFTD_LOG_LEVEL": strings.ToLower(c.LogLevel.String()),
+		"DRIFTD_LOG_FORMAT": c.LogFormat, "DRIFTD_SECURE_COOKIES": b(c.SecureCookies),
+		"DRIFTD_MAX_BODY_BYTES": itoa64(c.MaxBodyBytes), "DRIFTD_SHUTDOWN_TIMEOUT": c.ShutdownTimeout.String(),
+		"DRIFTD_ENVIRONMENTS": strings.Join(c.Environments, ","), "DRIFTD_SCORING_ENVIRONMENT": c.ScoringEnvironment,
+		"DRIFTD_MODEL": c.ModelName, "KAFKA_BOOTSTRAP_SERVERS": strings.Join(c.KafkaBrokers, ","),
+		"DRIFTD_KAFKA_LISTEN": c.KafkaListen, "KAFKA_TOPIC": c.KafkaTopic, "KAFKA_GROUP_ID": c.KafkaGroupID,
+		"DRIFTD_KAFKA_PARTITIONS": itoa64(int64(c.KafkaPartitions)), "DRIFTD_KAFKA_REPLICATION": itoa64(int64(c.KafkaReplication)),
+		"DRIFTD_KAFKA_TLS": b(c.KafkaTLS), "DRIFTD_KAFKA_TLS_CA_FILE": c.KafkaTLSCAFile, "DRIFTD_KAFKA_TLS_CERT_FILE": c.KafkaTLSCertFile,
+		"DRIFTD_KAFKA_TLS_KEY_FILE": c.KafkaTLSKeyFile, "DRIFTD_KAFKA_TLS_SKIP_VERIFY": b(c.KafkaTLSSkipVerify),
+		"DRIFTD_KAFKA_SASL_MECHANISM": c.KafkaSASLMechanism, "DRIFTD_KAFKA_SASL_USERNAME": c.KafkaSASLUser,
+		"DRIFT_WINDOW_SIZE": itoa64(int64(c.DriftWindowSize)), "DRIFT_CHECK_INTERVAL": itoa64(int64(c.DriftCheckInterval)),
+		"DRIFTD_DRIFT_MIN_WINDOW": itoa64(int64(c.DriftMinWindow)), "DRIFTD_DRIFT_BINS": itoa64(int64(c.DriftBins)),
+		"RETRAIN_THRESHOLD": ftoa(c.RetrainThreshold), "DRIFTD_ALERT_THRESHOLD": ftoa(c.AlertThreshold),
+		"DRIFTD_DRIFT_SHARE": ftoa(c.DriftShare), "DRIFTD_RETRAIN_COOLDOWN": c.RetrainCooldown.String(),
+	}
+}

@@ -1,0 +1,28 @@
+// driftd UI: small progressive enhancements, no build step.
+// Tables with data-live="<url>" refresh their rows from a JSON endpoint.
+(function () {
+  "use strict";
+
+  function refreshComponents(table) {
+    fetch(table.dataset.live, { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (!body || !body.components) { return; }
+        body.components.forEach(function (c) {
+          var row = table.querySelector('[data-testid="component-' + c.name + '"]');
+          if (!row) { return; }
+          var state = row.querySelector('[data-field="state"]');
+          state.textContent = c.state;
+          state.className = "badge " + (c.state === "ready" ? "ok" : (c.state === "starting" || c.state === "degraded" || c.state === "waiting") ? "warn" : "bad");
+          row.querySelector('[data-field="detail"]').textContent = c.detail || "";
+        });
+      })
+      .catch(function () { /* the next tick retries */ });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("table[data-live]").forEach(function (t) {
+      setInterval(function () { refreshComponents(t); }, 2000);
+    });
+  });
+})();
