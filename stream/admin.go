@@ -1,0 +1,214 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Admin serves the Kafka views of the UI and API.
+type Admin struct {
+	cfg Config
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+// TopicInfo describes one topic.
+type TopicInfo struct {
+	Name       string
+	Partitions []PartitionInfo
+	Messages   int64 // sum of high - low over partitions
+}
+
+// PartitionInfo describes one partition's offsets and leader.
+type PartitionInfo struct {
+	ID        int32
+	Low, High int64
+	Leader    int32
+}
+
+// GroupInfo describes a consumer group and its lag.
+type GroupInfo struct {
+	Group    string
+	State    string
+	Members  int
+	Lag      []PartitionLag
+	TotalLag int64
+}
+
+// PartitionLag is a group's lag on one partition.
+type PartitionLag struct {
+	Topic     string
+	Partition int32
+	Committed int64 // -1 when nothing committed
+	End       int64
+	Lag       int64
+}
+
+// Message is one record for the message browser.
+type Message struct {
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Headers   map[string]string
+	Timestamp time.Time
+}
+
+// NewAdmin returns an Admin; Close releases its client.
+func NewAdmin(cfg Config) (*Admin, error) {
+	cl, err := NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Admin{cfg: cfg, cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// Close closes the admin client.
+func (a *Admin) Close() { a.cl.Close() }
+
+// Topics lists the non-internal topics with partition offsets, sorted by name.
+func (a *Admin) Topics(ctx context.Context) ([]TopicInfo, error) {
+	md, err := a.adm.ListTopics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	names := md.Names()
+	starts, err := a.adm.ListStartOffsets(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets: %w", err)
+	}
+	ends, err := a.adm.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets: %w", err)
+	}
+	var out []TopicInfo
+	for _, td := range md.Sorted() {
+		if td.IsInternal {
+			continue
+		}
+		ti := TopicInfo{Name: td.Topic}
+		for _, pd := range td.Partitions.Sorted() {
+			pi := PartitionInfo{ID: pd.Partition, Leader: pd.Leader}
+			if o, ok := starts.Lookup(td.Topic, pd.Partition); ok && o.Err == nil {
+				pi.Low = o.Offset
+			}
+			if o, ok := ends.Lookup(td.Topic, pd.Partition); ok && o.Err == nil {
+				pi.High = o.Offset
+			}
+			ti.Messages += pi.High - pi.Low
+			ti.Partitions = append(ti.Partitions, pi)
+		}
+		out = append(out, ti)
+	}
+	return out, nil
+}
+
+// Groups lists consumer groups with per-partition lag, sorted by name.
+func (a *Admin) Groups(ctx context.Context) ([]GroupInfo, error) {
+	listed, err := a.adm.ListGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	groups := listed.Groups()
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	lags, err := a.adm.Lag(ctx, groups...)
+	if err != nil {
+		return nil, fmt.Errorf("group lag: %w", err)
+	}
+	var out []GroupInfo
+	for _, g := range lags.Sorted() {
+		gi := GroupInfo{Group: g.Group, State: g.State, Members: len(g.Members), TotalLag: g.Lag.Total()}
+		for _, l := range g.Lag.Sorted() {
+			gi.Lag = append(gi.Lag, PartitionLag{Topic: l.Topic, Partition: l.Partition,
+				Committed: l.Commit.At, End: l.End.Offset, Lag: l.Lag})
+		}
+		out = append(out, gi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out, nil
+}
+
+// Messages reads up to limit records of topic/partition starting at
+// fromOffset, or the newest -fromOffset records when fromOffset < 0.
+func (a *Admin) Messages(ctx context.Context, topic string, partition int32, fromOffset int64, limit int) ([]Message, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	starts, err := a.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
+	}
+	ends, err := a.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
+	}
+	so, ok1 := starts.Lookup(topic, partition)
+	eo, ok2 := ends.Lookup(topic, partition)
+	if !ok1 || !ok2 || so.Err != nil || eo.Err != nil {
+		return nil, fmt.Errorf("messages: unknown topic or partition %s/%d", topic, partition)
+	}
+	from := fromOffset
+	if from < 0 {
+		from = eo.Offset + from
+	}
+	from = max(from, so.Offset)
+	if from >= eo.Offset {
+		return nil, nil
+	}
+	end := min(eo.Offset, from+int64(limit))
+	opts, err := a.cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		topic: {partition: kgo.NewOffset().At(from)},
+	}))...)
+	if err != nil {
+		return nil, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
+	}
+	defer cl.Close()
+	var out []Message
+	for len(out) < int(end-from) {
+		f := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
+		}
+		if errs := f.Errors(); len(errs) > 0 {
+			return out, fmt.Errorf("messages %s/%d: %w", topic, partition, errs[0].Err)
+		}
+		for _, r := range f.Records() {
+			if r.Offset >= end {
+				break
+			}
+			m := Message{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+			if len(r.Headers) > 0 {
+				m.Headers = make(map[string]string, len(r.Headers))
+				for _, h := range r.Headers {
+					m.Headers[h.Key] = string(h.Value)
+				}
+			}
+			out = append(out, m)
+		}
+		if n := len(out); n > 0 && out[n-1].Offset >= end-1 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// ProduceTest produces one message and waits for its acknowledgement,
+// returning its partition and offset.
+func (a *Admin) ProduceTest(ctx context.Context, topic string, key, value []byte) (int32, int64, error) {
+	r := &kgo.Record{Topic: topic, Key: key, Value: value}
+	if err := a.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return 0, 0, fmt.Errorf("produce to %s: %w", topic, err)
+	}
+	return r.Partition, r.Offset, nil
+}
