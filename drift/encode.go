@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"slices"
 )
@@ -19,7 +20,8 @@ const (
 var ErrCorruptProfile = errors.New("corrupt drift profile")
 
 // MarshalBinary encodes the profile compactly: magic, version, options,
-// then each feature and the optional prediction feature.
+// each feature, the optional prediction feature, and a CRC-32 (IEEE) of
+// everything before it.
 func (p *Profile) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, profileMagic...)
@@ -39,7 +41,7 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	} else {
 		b = append(b, 0)
 	}
-	return b, nil
+	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -120,7 +122,10 @@ func (d *decoder) byte1(what string) byte {
 }
 
 func (d *decoder) str(what string) string {
-	n := d.uvarint(what, uint64(len(d.b)-d.off))
+	n := d.uvarint(what, math.MaxInt32)
+	if d.err == nil && n > uint64(len(d.b)-d.off) {
+		d.fail("%s: length %d exceeds the %d bytes left", what, n, len(d.b)-d.off)
+	}
 	if d.err != nil {
 		return ""
 	}
@@ -130,7 +135,10 @@ func (d *decoder) str(what string) string {
 }
 
 func (d *decoder) floats(what string) []float64 {
-	n := d.uvarint(what, uint64(len(d.b)-d.off)/8)
+	n := d.uvarint(what, math.MaxInt32)
+	if d.err == nil && n > uint64(len(d.b)-d.off)/8 {
+		d.fail("%s: %d values exceed the %d bytes left", what, n, len(d.b)-d.off)
+	}
 	if d.err != nil || n == 0 {
 		return nil
 	}
@@ -151,6 +159,18 @@ func DecodeProfile(b []byte) (*Profile, error) {
 	if v := b[len(profileMagic)]; v != profileVersion {
 		return nil, fmt.Errorf("%w: unsupported version %d (want %d)", ErrCorruptProfile, v, profileVersion)
 	}
+	if len(b) < len(profileMagic)+1+4 {
+		return nil, fmt.Errorf("%w: truncated", ErrCorruptProfile)
+	}
+	body := b[:len(b)-4]
+	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch (truncated or altered)", ErrCorruptProfile)
+	}
+	return decodeBody(body)
+}
+
+// decodeBody decodes a checksum-verified profile without its checksum.
+func decodeBody(b []byte) (*Profile, error) {
 	d := &decoder{b: b, off: len(profileMagic) + 1}
 	p := &Profile{}
 	p.Bins = int(d.uvarint("bins", 1000))

@@ -1,0 +1,336 @@
+package drift
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// genData returns n rows of three numeric features (one with missing
+// values) and one categorical feature, shifted by shift.
+func genData(rng *rand.Rand, n int, shift float64) []Column {
+	a, b, c := make([]float64, n), make([]float64, n), make([]float64, n)
+	cat := make([]string, n)
+	for i := 0; i < n; i++ {
+		a[i] = rng.NormFloat64() + shift
+		b[i] = math.Round(rng.ExpFloat64()*3) + shift // ties
+		c[i] = rng.Float64()
+		if rng.IntN(10) == 0 {
+			c[i] = math.NaN()
+		}
+		cat[i] = "k" + strconv.Itoa(int(math.Abs(rng.NormFloat64()*2+shift*3)))
+		if rng.IntN(20) == 0 {
+			cat[i] = ""
+		}
+	}
+	return []Column{numCol("a", a...), numCol("b", b...), numCol("c", c...), catCol("cat", cat...)}
+}
+
+// row returns record i of cols in Observe's form.
+func row(cols []Column, i int, num []float64, cat []string) {
+	for j, c := range cols {
+		if c.Categorical {
+			cat[j] = ""
+			if c.Codes[i] >= 0 {
+				cat[j] = c.Levels[c.Codes[i]]
+			}
+		} else {
+			num[j] = c.Values[i]
+		}
+	}
+}
+
+// slice returns rows [from, to) of cols.
+func sliceCols(cols []Column, from, to int) []Column {
+	out := make([]Column, len(cols))
+	for j, c := range cols {
+		out[j] = c
+		if c.Categorical {
+			out[j].Codes = c.Codes[from:to]
+		} else {
+			out[j].Values = c.Values[from:to]
+		}
+	}
+	return out
+}
+
+// TestWindowEqualsBatch feeds more records than the window holds and checks
+// the monitor's check against Compare over the last WindowSize records.
+func TestWindowEqualsBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, refRows := range []int{600, 5000} { // ks (exact summary) and wasserstein regimes
+		ref := genData(rng, refRows, 0)
+		cur := genData(rng, 3000, 0.3)
+		const size = 1200
+		p, err := BuildProfile(ref, nil, ProfileOptions{SummarySize: 10000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewMonitor(p, MonitorOptions{Model: "m", WindowSize: size, CheckInterval: 3000, MinWindow: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var events []Event
+		m.Subscribe(func(e Event) { events = append(events, e) })
+		num, cat := make([]float64, 4), make([]string, 4)
+		for i := 0; i < 3000; i++ {
+			row(cur, i, num, cat)
+			m.Observe(num, cat, 0)
+		}
+		if len(events) != 1 || events[0].WindowRecords != size {
+			t.Fatalf("%d events (%+v), want one check of %d records", len(events), events, size)
+		}
+		rep, err := Compare(ref, sliceCols(cur, 3000-size, 3000), ProfileOptions{}, CompareOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range rep.Features {
+			got := events[0].Features[i]
+			if got.Test != want.Test || math.Abs(got.PSI-want.PSI) > 1e-12 || !closeTo(got.Statistic, want.Statistic, 1e-12) ||
+				!(closeTo(got.PValue, want.PValue, 1e-12)) || got.Drifted != want.Drifted {
+				t.Errorf("ref %d, %s: window %+v\nbatch %+v", refRows, want.Name, got, want)
+			}
+		}
+		if s := m.Snapshot(); s.WindowRecords != size || len(s.Features) != 4 {
+			t.Errorf("snapshot %+v", s)
+		}
+	}
+}
+
+func TestMergedWindowsEqualOneWindow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	ref := genData(rng, 2000, 0)
+	cur := genData(rng, 1000, 0.5)
+	p, err := BuildProfile(ref, nil, ProfileOptions{MaxCategories: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, _ := NewWindow(p, 1000)
+	w1, _ := NewWindow(p, 1000)
+	w2, _ := NewWindow(p, 0)
+	num, cat := make([]float64, 4), make([]string, 4)
+	for i := 0; i < 1000; i++ {
+		row(cur, i, num, cat)
+		one.Add(num, cat, 0)
+		if i%3 == 0 {
+			w1.Add(num, cat, 0)
+		} else {
+			w2.Add(num, cat, 0)
+		}
+	}
+	merged := w1.Counts()
+	if err := merged.Merge(w2.Counts()); err != nil {
+		t.Fatal(err)
+	}
+	want := one.Counts()
+	if merged.Records != want.Records {
+		t.Fatalf("records %d, want %d", merged.Records, want.Records)
+	}
+	got, _, err := p.CheckCounts(merged, CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, _, _ := p.CheckCounts(want, CompareOptions{})
+	for i := range got {
+		if math.Abs(got[i].PSI-exp[i].PSI) > 1e-12 || !closeTo(got[i].Statistic, exp[i].Statistic, 1e-12) {
+			t.Errorf("%s: merged %+v, one window %+v", got[i].Name, got[i], exp[i])
+		}
+	}
+	// The same categories carry the same counts whatever their bin order.
+	for i := range want.Bins {
+		if sumOf(merged.Bins[i]) != sumOf(want.Bins[i]) || !slices.Equal(merged.Bins[i][:p.Features[i].Bins()], want.Bins[i][:p.Features[i].Bins()]) {
+			t.Errorf("feature %d: merged %v, one %v", i, merged.Bins[i], want.Bins[i])
+		}
+	}
+	bad := &Counts{Bins: [][]int64{{1}}, Unseen: [][]string{nil}}
+	if err := merged.Merge(bad); err == nil {
+		t.Error("merging counts of another profile succeeded")
+	}
+}
+
+func sumOf(v []int64) int64 {
+	var s int64
+	for _, x := range v {
+		s += x
+	}
+	return s
+}
+
+func TestWindowAddDoesNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	ref := genData(rng, 3000, 0)
+	p, _ := BuildProfile(ref, []float64{0.1, 0.5, 0.9}, ProfileOptions{})
+	w, _ := NewWindow(p, 100)
+	num, cat := make([]float64, 4), make([]string, 4)
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		row(ref, i%3000, num, cat)
+		i++
+		w.Add(num, cat, 0.3)
+	})
+	if allocs != 0 {
+		t.Errorf("Window.Add allocates %v times per record", allocs)
+	}
+}
+
+func TestMonitorChecksAndMetrics(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	ref := genData(rng, 3000, 0)
+	preds := make([]float64, 3000)
+	for i := range preds {
+		preds[i] = rng.Float64()
+	}
+	p, err := BuildProfile(ref, preds, ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := metrics.NewSet()
+	m, err := NewMonitor(p, MonitorOptions{Model: `fraud"x`, Version: "3", WindowSize: 500, CheckInterval: 100, MinWindow: 300,
+		Metrics: set, Now: func() time.Time { return time.Unix(100, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Snapshot(); s.WindowRecords != 0 || s.Features != nil {
+		t.Fatalf("snapshot before the first check: %+v", s)
+	}
+	// A second monitor on the same set does not panic (GetOrCreate).
+	if _, err := NewMonitor(p, MonitorOptions{Model: `fraud"x`, Metrics: set}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var events []Event
+	cancel := m.Subscribe(func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })
+	cur := genData(rng, 1000, 1.5)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			num, cat := make([]float64, 4), make([]string, 4)
+			for i := g; i < 1000; i += 4 {
+				row(cur, i, num, cat)
+				m.Observe(num, cat, 0.99)
+			}
+		}(g)
+	}
+	wg.Wait()
+	cancel()
+	num, cat := make([]float64, 4), make([]string, 4)
+	for i := 0; i < 200; i++ {
+		m.Observe(num, cat, 0.5)
+	}
+	// Checks at 300, 400, …, 1000 records while subscribed: 8; none after cancel.
+	if len(events) != 8 {
+		t.Fatalf("%d events, want 8", len(events))
+	}
+	e := events[len(events)-1]
+	if e.Model != `fraud"x` || e.Version != "3" || e.WindowRecords != 500 || !e.Time.Equal(time.Unix(100, 0)) {
+		t.Errorf("event header %+v", e)
+	}
+	if !e.DatasetDrift || e.MaxPSI < 0.25 || !e.Retrain || !e.Alert || e.PredictionPSI < 1 {
+		t.Errorf("shifted data: %+v, want dataset drift, retrain, alert and prediction drift", e)
+	}
+	var buf bytes.Buffer
+	set.WritePrometheus(&buf)
+	out := buf.String()
+	for _, want := range []string{
+		`driftd_feature_psi{model="fraud\"x",feature="a"} `, `driftd_feature_psi{model="fraud\"x",feature="cat"} `,
+		`driftd_prediction_psi{model="fraud\"x"} `, `driftd_drift_share{model="fraud\"x"} `,
+		`driftd_drifted_features{model="fraud\"x"} `, `driftd_drift_checks_total{model="fraud\"x"} 10`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestMonitorTumbling(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	ref := genData(rng, 2000, 0)
+	p, _ := BuildProfile(ref, nil, ProfileOptions{})
+	now := time.Unix(1000, 0)
+	m, err := NewMonitor(p, MonitorOptions{Model: "m", Tumbling: time.Minute, MinWindow: 10, WindowSize: 50, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []Event
+	m.Subscribe(func(e Event) { events = append(events, e) })
+	num, cat := make([]float64, 4), make([]string, 4)
+	for i := 0; i < 120; i++ { // 120 records in the first minute
+		row(ref, i, num, cat)
+		m.Observe(num, cat, 0)
+		now = now.Add(400 * time.Millisecond)
+	}
+	if len(events) != 0 {
+		t.Fatalf("%d events inside the first period", len(events))
+	}
+	now = time.Unix(1000, 0).Add(61 * time.Second)
+	m.Tick(now)
+	if len(events) != 1 || events[0].WindowRecords != 120 {
+		t.Fatalf("events %+v, want one check of 120 records", events)
+	}
+	for i := 0; i < 5; i++ { // too few records for the next period
+		m.Observe(num, cat, 0)
+	}
+	m.Tick(now.Add(2 * time.Minute))
+	if len(events) != 1 {
+		t.Fatalf("a window below MinWindow was checked: %d events", len(events))
+	}
+}
+
+func TestObserveLabelPerformance(t *testing.T) {
+	p, _ := BuildProfile([]Column{numCol("a", 1, 2, 3)}, nil, ProfileOptions{})
+	set := metrics.NewSet()
+	m, _ := NewMonitor(p, MonitorOptions{Model: "m", Environment: "production", LabelWindow: 4, PositiveClass: "yes", Metrics: set})
+	// scores/labels: AUC over the last 4 = pairs (pos, neg) ranked right / all.
+	for _, l := range []struct {
+		score             float64
+		predicted, actual string
+	}{{0.9, "yes", "no"}, {0.8, "yes", "yes"}, {0.3, "no", "no"}, {0.7, "yes", "yes"}, {0.2, "no", "yes"}} {
+		m.ObserveLabel(l.score, l.predicted, l.actual)
+	}
+	perf := m.Performance()
+	// window: (0.8,yes,yes) (0.3,no,no) (0.7,yes,yes) (0.2,no,yes): 3 correct of 4.
+	// positives 0.8, 0.7, 0.2; negative 0.3: pairs won 2 of 3.
+	if perf.Labels != 5 || perf.Window != 4 || perf.Accuracy != 0.75 || math.Abs(perf.AUC-2.0/3) > 1e-15 {
+		t.Errorf("performance %+v, want 5 labels, window 4, accuracy 0.75, AUC 2/3", perf)
+	}
+	r, _ := NewMonitor(p, MonitorOptions{Model: "r", Environment: "staging", LabelWindow: 2, Metrics: set})
+	r.ObserveValue(1, 2)
+	r.ObserveValue(3, 3)
+	r.ObserveValue(5, 1) // window: errors 0, 4
+	if got := r.Performance().RMSE; math.Abs(got-math.Sqrt(8)) > 1e-12 {
+		t.Errorf("rmse %v, want %v", got, math.Sqrt(8))
+	}
+	var buf bytes.Buffer
+	set.WritePrometheus(&buf)
+	for _, want := range []string{`driftd_model_accuracy{model="m",environment="production"} 0.75`,
+		`driftd_model_rmse{model="r",environment="staging"} 2.828`, `driftd_labels_joined_total{model="m"} 5`,
+		`driftd_model_auc{model="m",environment="production"} 0.666`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("metrics lack %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestNewMonitorBadOptions(t *testing.T) {
+	p, _ := BuildProfile([]Column{numCol("a", 1, 2, 3)}, nil, ProfileOptions{})
+	for _, o := range []MonitorOptions{
+		{WindowSize: 10, MinWindow: 20}, {Test: "t-test"}, {DriftShare: 2}, {WindowSize: -1}, {Tumbling: -time.Second},
+	} {
+		if _, err := NewMonitor(p, o); err == nil {
+			t.Errorf("NewMonitor(%+v) succeeded", o)
+		}
+	}
+	if _, err := NewMonitor(nil, MonitorOptions{}); err == nil {
+		t.Error("nil profile accepted")
+	}
+}
