@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"driftd/train"
+)
+
+// runPredict implements `driftd predict`: score a CSV file with a model file
+// and write one line per row (id, score or class probabilities, predicted
+// label) to --out or stdout; throughput goes to stderr.
+func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("predict", stderr, "Score a CSV file with a model written by `driftd train`.")
+	modelPath := fs.String("model", "", "model file (required)")
+	data := fs.String("data", "", "CSV file to score (required)")
+	out := fs.String("out", "", "predictions CSV to write (default: stdout)")
+	id := fs.String("id", "", "id column copied to the output (default: the model's training id column, when present in the data)")
+	delim := fs.String("delimiter", ",", "CSV field delimiter (one character)")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	switch {
+	case *modelPath == "":
+		fmt.Fprintln(stderr, "driftd predict: --model is required")
+		return 2
+	case *data == "":
+		fmt.Fprintln(stderr, "driftd predict: --data is required")
+		return 2
+	case len([]rune(*delim)) != 1:
+		fmt.Fprintf(stderr, "driftd predict: --delimiter %q: must be one character\n", *delim)
+		return 2
+	}
+	if err := predictCommand(ctx, *modelPath, *data, *out, *id, []rune(*delim)[0], stdout, stderr); err != nil {
+		fmt.Fprintf(stderr, "driftd predict: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func predictCommand(ctx context.Context, modelPath, data, out, id string, delim rune, stdout, stderr io.Writer) error {
+	b, err := os.ReadFile(modelPath)
+	if err != nil {
+		return fmt.Errorf("read model: %w", err)
+	}
+	m, err := train.Decode(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", modelPath, err)
+	}
+	if id == "" {
+		if s, ok := m.Params()["id"].(string); ok && s != "" && csvHasColumn(data, delim, s) {
+			id = s
+		}
+	}
+	opts := train.CSVOptions{Delimiter: delim, ID: id, Name: data}
+	for _, f := range m.Features() {
+		if f.Kind == train.Categorical {
+			opts.Categorical = append(opts.Categorical, f.Name)
+		} else {
+			opts.Numeric = append(opts.Numeric, f.Name)
+		}
+	}
+	t0 := time.Now()
+	ds, err := train.ReadCSVFile(data, opts)
+	if err != nil {
+		return err
+	}
+	load := time.Since(t0)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	pr, err := train.Predict(m, ds)
+	if err != nil {
+		return fmt.Errorf("%s: %w", data, err)
+	}
+	score := time.Since(t1)
+
+	w := stdout
+	var fh *os.File
+	if out != "" {
+		if fh, err = os.Create(out); err != nil {
+			return fmt.Errorf("write predictions: %w", err)
+		}
+		defer fh.Close()
+		w = fh
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	if err := writePredictions(bw, m, ds, pr, byte(delim)); err != nil {
+		return fmt.Errorf("write predictions: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write predictions: %w", err)
+	}
+	if fh != nil {
+		if err := fh.Close(); err != nil {
+			return fmt.Errorf("write predictions: %w", err)
+		}
+	}
+	total := time.Since(t0)
+	fmt.Fprintf(stderr, "scored %d rows: %.0f rows/s scoring (%.3fs), load %.2fs, total %.2fs (%.0f rows/s end to end)\n",
+		ds.Rows, float64(ds.Rows)/score.Seconds(), score.Seconds(), load.Seconds(), total.Seconds(), float64(ds.Rows)/total.Seconds())
+	return nil
+}
+
+// csvHasColumn reports whether the header line of a CSV file names col.
+func csvHasColumn(path string, delim rune, col string) bool {
+	fh, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer fh.Close()
+	line, _ := bufio.NewReader(fh).ReadString('\n')
+	for _, f := range strings.Split(strings.TrimRight(line, "\r\n"), string(delim)) {
+		if strings.Trim(strings.TrimSpace(f), `"`) == col {
+			return true
+		}
+	}
+	return false
+}
+
+// writePredictions writes the header and one line per row.
+func writePredictions(w *bufio.Writer, m *train.Model, ds *train.Dataset, pr *train.Predictions, delim byte) error {
+	classes := m.Classes()
+	var line []byte
+	if ds.IDs != nil {
+		line = append(line, "id"...)
+		line = append(line, delim)
+	}
+	switch m.Objective() {
+	case "binary":
+		line = append(line, "score"...)
+		line = append(line, delim)
+		line = append(line, "label"...)
+	case "multiclass":
+		for _, c := range classes {
+			line = append(line, "p_"...)
+			line = append(line, c...)
+			line = append(line, delim)
+		}
+		line = append(line, "label"...)
+	default:
+		line = append(line, "prediction"...)
+	}
+	line = append(line, '\n')
+	if _, err := w.Write(line); err != nil {
+		return err
+	}
+	k := pr.Classes
+	for i := 0; i < ds.Rows; i++ {
+		line = line[:0]
+		if ds.IDs != nil {
+			line = appendCSVField(line, ds.IDs[i], delim)
+			line = append(line, delim)
+		}
+		switch m.Objective() {
+		case "binary":
+			s := pr.Score[i]
+			line = strconv.AppendFloat(line, s, 'g', 8, 64)
+			line = append(line, delim)
+			lbl := classes[0]
+			if s >= 0.5 {
+				lbl = classes[1]
+			}
+			line = appendCSVField(line, lbl, delim)
+		case "multiclass":
+			for c := 0; c < k; c++ {
+				line = strconv.AppendFloat(line, pr.Proba[i*k+c], 'g', 8, 64)
+				line = append(line, delim)
+			}
+			line = appendCSVField(line, classes[int(pr.Score[i])], delim)
+		default:
+			line = strconv.AppendFloat(line, pr.Score[i], 'g', -1, 64)
+		}
+		line = append(line, '\n')
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendCSVField appends s, quoted when it holds the delimiter, a quote or a
+// line break.
+func appendCSVField(b []byte, s string, delim byte) []byte {
+	needs := false
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == delim || c == '"' || c == '\n' || c == '\r' {
+			needs = true
+			break
+		}
+	}
+	if !needs {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
