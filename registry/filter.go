@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -177,14 +178,9 @@ func (p *filterParser) cond() (Cond, error) {
 		if c.Value == "" {
 			return c, p.errAt(valStart, "expected a value, got %q", p.near(valStart))
 		}
-		if n, err := strconv.ParseFloat(c.Value, 64); err == nil {
-			c.Num, c.IsNum = n, true
-		}
 	}
-	if !c.IsNum {
-		if n, err := strconv.ParseFloat(c.Value, 64); err == nil {
-			c.Num, c.IsNum = n, true
-		}
+	if n, err := strconv.ParseFloat(c.Value, 64); err == nil && !math.IsNaN(n) && !math.IsInf(n, 0) {
+		c.Num, c.IsNum = n, true
 	}
 	if c.Kind == "metrics" && !c.IsNum {
 		return c, p.errAt(valStart, "metric %q compared with %q, which is not a number", c.Key, c.Value)

@@ -166,4 +166,3 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
-
