@@ -41,6 +41,13 @@ func commands() map[string]command {
 		"serve":       {"run the server: UI, API, metrics, embedded Kafka broker, scorer", runServe},
 		"version":     {"print the version", runVersion},
 		"healthcheck": {"exit 0 when a running server answers /healthz (for container health checks)", runHealthcheck},
+		"train":       {"train a GBDT or logistic model from a CSV file and write the model file", runTrain},
+		"predict":     {"score a CSV file with a model file", runPredict},
+		"drift":       {"compare a current CSV with a reference CSV: PSI and tests per feature", runDrift},
+		"gen":         {"write synthetic feature data as CSV, optionally drifted", runGen},
+		"produce":     {"replay a CSV file into Kafka as JSON feature records", runProduce},
+		"broker":      {"run the embedded Kafka-protocol broker alone", runBroker},
+		"restore":     {"restore a registry backup into a data directory", runRestore},
 	}
 }
 

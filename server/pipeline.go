@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +30,8 @@ type pipeline struct {
 
 	broker *stream.Broker
 	scorer *stream.Scorer
+	labels *stream.LabelJoiner
+	admin  *stream.Admin
 	kafka  stream.Config
 	topics stream.Topics
 
@@ -86,14 +89,29 @@ func (p *pipeline) Start(ctx context.Context) error {
 			InsecureSkipVerify: p.cfg.KafkaTLSSkipVerify},
 		SASL: stream.SASLConfig{Mechanism: p.cfg.KafkaSASLMechanism, User: p.cfg.KafkaSASLUser, Password: p.cfg.KafkaSASLPassword},
 	}
+	adm, err := stream.NewAdmin(p.kafka)
+	if err != nil {
+		return fmt.Errorf("kafka admin client: %w", err)
+	}
+	p.admin = adm
+	lj, err := stream.NewLabelJoiner(stream.LabelConfig{
+		Client: p.kafka, Group: p.cfg.KafkaGroupID + "-labels", Topic: p.topics.Labels,
+		Now: p.now, Logger: p.logger.With("component", "labels"), Metrics: p.metrics,
+		OnJoin: p.onLabel,
+	})
+	if err != nil {
+		return fmt.Errorf("label joiner: %w", err)
+	}
+	p.labels = lj
 	sc, err := stream.NewScorer(stream.ScorerConfig{
-		Client:      p.kafka,
-		Group:       p.cfg.KafkaGroupID,
-		Topics:      p.topics,
-		Logger:      p.logger.With("component", "scorer"),
-		Metrics:     p.metrics,
-		Partitions:  int32(p.cfg.KafkaPartitions),
-		Replication: int16(p.cfg.KafkaReplication),
+		Client:       p.kafka,
+		Group:        p.cfg.KafkaGroupID,
+		Topics:       p.topics,
+		Logger:       p.logger.With("component", "scorer"),
+		Metrics:      p.metrics,
+		Partitions:   int32(p.cfg.KafkaPartitions),
+		Replication:  int16(p.cfg.KafkaReplication),
+		OnPrediction: lj.Remember,
 	})
 	if err != nil {
 		return fmt.Errorf("scorer: %w", err)
@@ -104,6 +122,9 @@ func (p *pipeline) Start(ctx context.Context) error {
 		return fmt.Errorf("start scorer: %w", err)
 	}
 	p.scorer = sc
+	if err := lj.Start(ctx); err != nil {
+		return fmt.Errorf("start label joiner: %w", err)
+	}
 	p.unsubscribe = p.store.Subscribe(func(ch registry.DeploymentChange) {
 		if ch.Model == p.cfg.ModelName && ch.Environment == p.cfg.ScoringEnvironment {
 			p.reload(ch.To)
@@ -188,7 +209,7 @@ func (p *pipeline) load(version string) (*deployment, error) {
 		Model: p.cfg.ModelName, Version: version, Environment: p.cfg.ScoringEnvironment,
 		WindowSize: p.cfg.DriftWindowSize, CheckInterval: p.cfg.DriftCheckInterval, MinWindow: p.cfg.DriftMinWindow,
 		RetrainThreshold: p.cfg.RetrainThreshold, AlertThreshold: p.cfg.AlertThreshold, DriftShare: p.cfg.DriftShare,
-		Metrics: p.metrics, Now: p.now,
+		Metrics: p.metrics, Now: p.now, PositiveClass: positiveClass(m.classes, m.objective),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
@@ -208,11 +229,19 @@ func (p *pipeline) Close(ctx context.Context) error {
 	if p.unsubscribe != nil {
 		p.unsubscribe()
 	}
+	if p.labels != nil {
+		if err := p.labels.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("close label joiner: %w", err))
+		}
+	}
 	if p.scorer != nil {
 		if err := p.scorer.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close scorer: %w", err))
 		}
 		p.status.set("scorer", true, StateStopped, "")
+	}
+	if p.admin != nil {
+		p.admin.Close()
 	}
 	if p.broker != nil {
 		if err := p.broker.Close(ctx); err != nil {
@@ -221,4 +250,64 @@ func (p *pipeline) Close(ctx context.Context) error {
 		p.status.set("kafka", true, StateStopped, "")
 	}
 	return errors.Join(errs...)
+}
+
+// onLabel feeds a joined label to the monitor of the deployed version, for
+// live accuracy.
+func (p *pipeline) onLabel(_ string, score float64, predicted, actual string) {
+	p.mu.Lock()
+	d := p.deployed
+	p.mu.Unlock()
+	if d == nil || d.monitor == nil {
+		return
+	}
+	if d.model.objective == "regression" {
+		pv, err1 := strconv.ParseFloat(predicted, 64)
+		av, err2 := strconv.ParseFloat(actual, 64)
+		if err1 != nil {
+			pv, err1 = score, nil
+		}
+		if err1 == nil && err2 == nil {
+			d.monitor.ObserveValue(pv, av)
+		}
+		return
+	}
+	d.monitor.ObserveLabel(score, predicted, actual)
+}
+
+// DriftView is the live drift state of the deployed model.
+type DriftView struct {
+	Model, Version, Environment string
+	Event                       drift.Event
+	Performance                 drift.Performance
+}
+
+// Drift returns the latest drift check and live performance of the deployed
+// model; ok is false when nothing is deployed or it has no drift profile.
+func (p *pipeline) Drift() (DriftView, bool) {
+	p.mu.Lock()
+	d := p.deployed
+	p.mu.Unlock()
+	if d == nil || d.monitor == nil {
+		return DriftView{}, false
+	}
+	return DriftView{Model: d.model.name, Version: d.model.version, Environment: p.cfg.ScoringEnvironment,
+		Event: d.monitor.Snapshot(), Performance: d.monitor.Performance()}, true
+}
+
+// Admin returns the Kafka admin client for the topic, group and message views.
+func (p *pipeline) Admin() *stream.Admin { return p.admin }
+
+// ScorerStatus returns the scorer's state and counters.
+func (p *pipeline) ScorerStatus() stream.Status { return p.scorer.Status() }
+
+// Topics returns the topic names the pipeline uses.
+func (p *pipeline) Topics() stream.Topics { return p.topics }
+
+// positiveClass is the class whose probability a binary model scores.
+func positiveClass(classes []string, objective string) string {
+	if objective == "binary" && len(classes) == 2 {
+		return classes[1]
+	}
+	return ""
 }
