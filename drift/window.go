@@ -15,7 +15,7 @@ type Window struct {
 	nf     int // features, plus one for the prediction when profiled
 	numIdx []int
 	catIdx []int
-	edges  [][]float64
+	edges  [][]float64 // per feature: inner edges padded with +Inf to a power of two (≥ 1 + len)
 	cats   []*catBinner
 	off    []int // offset of each feature's bins in counts
 	counts []int64
@@ -61,7 +61,7 @@ func newWindow(p *Profile, size int, valFeat []int, valCap int) (*Window, error)
 			nb = w.cats[i].bins()
 			w.catIdx = append(w.catIdx, i)
 		} else {
-			w.edges[i] = f.Edges
+			w.edges[i] = padEdges(f.Edges)
 			if f.Bins() > math.MaxUint16 {
 				return nil, fmt.Errorf("new window: feature %q has too many bins", f.Name)
 			}
@@ -118,7 +118,7 @@ func (w *Window) Add(num []float64, cat []string, prediction float64) {
 	counts := w.counts
 	off := w.off
 	for _, i := range w.numIdx {
-		b := numericBin(w.edges[i], num[i])
+		b := paddedBin(w.edges[i], num[i])
 		if full {
 			counts[off[i]+int(row[i])]--
 		}
@@ -135,7 +135,7 @@ func (w *Window) Add(num []float64, cat []string, prediction float64) {
 	}
 	if w.p.Prediction != nil {
 		i := w.nf - 1
-		b := numericBin(w.edges[i], prediction)
+		b := paddedBin(w.edges[i], prediction)
 		if full {
 			counts[off[i]+int(row[i])]--
 		}
@@ -166,14 +166,14 @@ func (w *Window) Add(num []float64, cat []string, prediction float64) {
 
 func (w *Window) addUnbounded(num []float64, cat []string, prediction float64) {
 	for _, i := range w.numIdx {
-		w.counts[w.off[i]+numericBin(w.edges[i], num[i])]++
+		w.counts[w.off[i]+paddedBin(w.edges[i], num[i])]++
 	}
 	for _, i := range w.catIdx {
 		w.counts[w.off[i]+w.cats[i].bin(cat[i])]++
 	}
 	if w.p.Prediction != nil {
 		i := w.nf - 1
-		w.counts[w.off[i]+numericBin(w.edges[i], prediction)]++
+		w.counts[w.off[i]+paddedBin(w.edges[i], prediction)]++
 	}
 	if len(w.valFeat) > 0 && w.total < int64(w.valCap) {
 		for _, fi := range w.valFeat {
@@ -263,4 +263,40 @@ func (c *Counts) Merge(o *Counts) error {
 	}
 	c.Records += o.Records
 	return nil
+}
+
+// padEdges returns the edges followed by +Inf up to a power-of-two length
+// greater than len(edges), for paddedBin's branch-free search.
+func padEdges(edges []float64) []float64 {
+	n := 1
+	for n <= len(edges) {
+		n <<= 1
+	}
+	out := make([]float64, n)
+	copy(out, edges)
+	for i := len(edges); i < n; i++ {
+		out[i] = math.Inf(1)
+	}
+	return out
+}
+
+// paddedBin is numericBin over padded edges: 0 for NaN, else 1 + the number
+// of edges strictly below v, found by a fixed-depth binary search whose
+// steps compile to conditional moves.
+func paddedBin(edges []float64, v float64) int {
+	if v != v {
+		return 0
+	}
+	base := 0
+	for half := len(edges) >> 1; half > 0; half >>= 1 {
+		c := 0
+		if edges[(base+half-1)&(len(edges)-1)] < v {
+			c = 1
+		}
+		base += c * half
+	}
+	if edges[base&(len(edges)-1)] < v {
+		base++
+	}
+	return base + 1
 }
