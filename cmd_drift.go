@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -102,8 +105,20 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		want = f
 	}
+	curNames, err := csvHeader(*cur, d)
+	if err != nil {
+		return fail(err)
+	}
+	for _, name := range want {
+		if !slices.Contains(curNames, name) {
+			return fail(fmt.Errorf("feature %q of the reference is missing from the current data %s", name, *cur))
+		}
+	}
 	copts := train.CSVOptions{Delimiter: d, Exclude: excl, Name: *cur}
 	for i, name := range rds.Names {
+		if !slices.Contains(curNames, name) || slices.Contains(excl, name) {
+			continue
+		}
 		if rds.Kinds[i] == train.Categorical {
 			copts.Categorical = append(copts.Categorical, name)
 		} else {
@@ -143,6 +158,30 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	writeDriftTable(stdout, rep, *share)
 	return 0
+}
+
+// csvHeader returns the column names of a CSV file's first line.
+func csvHeader(path string, delim rune) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read csv header: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(bufio.NewReader(f))
+	r.Comma = delim
+	r.FieldsPerRecord = -1
+	r.LazyQuotes = true
+	names, err := r.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read csv header: %s:1: %w", path, err)
+	}
+	if len(names) > 0 {
+		names[0] = strings.TrimPrefix(names[0], "\ufeff")
+	}
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
+	}
+	return names, nil
 }
 
 func parseDelimiter(s string) (rune, error) {
