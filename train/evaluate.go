@@ -123,9 +123,12 @@ func Predict(m *Model, ds *Dataset) (*Predictions, error) {
 				hi := min(lo+block, ds.Rows)
 				for i := lo; i < hi; i++ {
 					rm.Fill(i, row)
-					out.Score[i] = m.PredictRow(row)
 					if multi {
-						m.PredictProba(row, out.Proba[i*out.Classes:(i+1)*out.Classes])
+						pr := out.Proba[i*out.Classes : (i+1)*out.Classes]
+						m.PredictProba(row, pr)
+						out.Score[i] = float64(argmax(pr))
+					} else {
+						out.Score[i] = m.PredictRow(row)
 					}
 				}
 			}
