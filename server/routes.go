@@ -55,8 +55,12 @@ func (a *App) routes(e *echo.Echo) {
 	api.PUT("/runs/:id/artifacts/*", a.apiRunArtifactPut)
 	api.GET("/runs/:id/artifacts/*", a.apiRunArtifactGet)
 	api.GET("/backup", a.apiBackup, a.auth.requireToken)
-	// stream routes (kafka topics, groups, messages)
-	// drift and pipeline routes
+	api.GET("/kafka/topics", a.apiKafkaTopics)
+	api.GET("/kafka/groups", a.apiKafkaGroups)
+	api.GET("/kafka/topics/:topic/messages", a.apiKafkaMessages)
+	api.POST("/kafka/topics/:topic/messages", a.apiKafkaProduce)
+	api.GET("/scorer", a.apiScorer)
+	api.GET("/drift", a.apiDrift)
 
 	// UI: login, then pages; every form carries a CSRF token.
 	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
