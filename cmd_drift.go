@@ -175,12 +175,6 @@ func csvHeader(path string, delim rune) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %s:1: %w", path, err)
 	}
-	if len(names) > 0 {
-		names[0] = strings.TrimPrefix(names[0], "\ufeff")
-	}
-	for i := range names {
-		names[i] = strings.TrimSpace(names[i])
-	}
 	return names, nil
 }
 

@@ -131,13 +131,25 @@ func keyFloat(k uint64) float64 {
 
 // radixSortFloat64 sorts NaN-free values ascending (-0 before +0).
 func radixSortFloat64(v []float64) {
+	var s radixScratch
+	s.sort(v)
+}
+
+// radixScratch holds the key buffers of an LSD radix sort, reused across
+// sorts.
+type radixScratch struct{ keys, tmp []uint64 }
+
+// sort sorts NaN-free values ascending (-0 before +0).
+func (s *radixScratch) sort(v []float64) {
 	n := len(v)
 	if n < 256 {
 		slices.Sort(v)
 		return
 	}
-	keys := make([]uint64, n)
-	tmp := make([]uint64, n)
+	if cap(s.keys) < n {
+		s.keys, s.tmp = make([]uint64, n), make([]uint64, n)
+	}
+	keys, tmp := s.keys[:n], s.tmp[:n]
 	for i, x := range v {
 		keys[i] = floatKey(x)
 	}

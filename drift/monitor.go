@@ -70,6 +70,7 @@ type Monitor struct {
 	valIndex    []int    // per feature: index in the window's value features, or -1
 	refExt      [][]int64
 	scratch     []float64
+	radix       radixScratch
 	last        Event
 	subs        map[int]func(Event)
 	nextSub     int
@@ -260,7 +261,7 @@ func (m *Monitor) checkLocked() Event {
 		in := evalInput{f: f, ref: m.refExt[i], cur: m.w.bins(i), refN: f.NonMissing(),
 			unique: f.Unique, test: m.tests[i], threshold: m.opts.TestThreshold}
 		if j := m.valIndex[i]; j >= 0 {
-			m.scratch = m.w.values(j, m.scratch[:0])
+			m.scratch = m.w.values(j, m.scratch[:0], &m.radix)
 			in.refValues, in.curValues = f.Summary, m.scratch
 		}
 		ev.Features[i] = evaluate(in)

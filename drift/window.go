@@ -199,15 +199,15 @@ func (w *Window) Reset() {
 func (w *Window) bins(i int) []int64 { return w.counts[w.off[i]:w.off[i+1]] }
 
 // values appends the sorted non-missing raw values of the j-th value
-// feature to dst.
-func (w *Window) values(j int, dst []float64) []float64 {
+// feature to dst (sorted with the scratch buffers).
+func (w *Window) values(j int, dst []float64, rs *radixScratch) []float64 {
 	k := len(w.valFeat)
 	for r := j; r < len(w.vals); r += k {
 		if v := w.vals[r]; v == v {
 			dst = append(dst, v)
 		}
 	}
-	slices.Sort(dst)
+	rs.sort(dst)
 	return dst
 }
 

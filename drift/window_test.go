@@ -334,3 +334,41 @@ func TestNewMonitorBadOptions(t *testing.T) {
 		t.Error("nil profile accepted")
 	}
 }
+
+// TestSummaryErrorBounds checks the documented bound: with a summary
+// smaller than the reference, the streaming KS D and normed W1 differ from
+// the exact batch values by at most Feature.KSError and W1Error/std.
+func TestSummaryErrorBounds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	ref := genData(rng, 20000, 0)[:3]
+	cur := genData(rng, 2000, 0.2)[:3]
+	p, err := BuildProfile(ref, nil, ProfileOptions{SummarySize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, test := range []string{TestKS, TestWasserstein} {
+		m, err := NewMonitor(p, MonitorOptions{WindowSize: 2000, MinWindow: 2000, CheckInterval: 2000, Test: test})
+		if err != nil {
+			t.Fatal(err)
+		}
+		num, cat := make([]float64, 3), make([]string, 3)
+		for i := 0; i < 2000; i++ {
+			row(cur, i, num, cat)
+			m.Observe(num, cat, 0)
+		}
+		rep, err := Compare(ref, cur, ProfileOptions{}, CompareOptions{Test: test})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range p.Features {
+			got, want := m.Snapshot().Features[i].Statistic, rep.Features[i].Statistic
+			bound := f.KSError
+			if test == TestWasserstein {
+				bound = f.W1Error / math.Max(f.Std, 0.001)
+			}
+			if bound <= 0 || math.Abs(got-want) > bound+1e-12 {
+				t.Errorf("%s %s: streaming %v, exact %v, bound %v", test, f.Name, got, want, bound)
+			}
+		}
+	}
+}

@@ -139,7 +139,7 @@ def check(a_path, b_path):
 if __name__ == "__main__":
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "gen":
-        out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else "/tmp/driftd-bench"
+        out = sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else "/tmp/driftd-drift-bench"
         rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 1_000_000
         gen(out, rows)
     elif cmd == "drift":

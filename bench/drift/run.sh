@@ -2,10 +2,10 @@
 # Side-by-side benchmark of `driftd drift` against the same computation in
 # numpy/scipy (bench/drift/peer.py) on 1,000,000 x 28 reference and current
 # CSVs. Checks that every number agrees to 1e-9 and prints the time ratio.
-# Usage: bench/drift/run.sh [rows]   (data cached in $DATA, default /tmp/driftd-bench)
+# Usage: bench/drift/run.sh [rows]   (data cached in $DATA, default /tmp/driftd-drift-bench)
 set -eu
 ROWS=${1:-1000000}
-DATA=${DATA:-/tmp/driftd-bench}
+DATA=${DATA:-/tmp/driftd-drift-bench}
 PY=${PY:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
