@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -164,8 +165,10 @@ func (s *Store) register(ctx context.Context, artifact []byte, name string, opts
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		models := tx.Bucket(bucketModels)
 		mrec, err := getModel(tx, name)
-		if err != nil {
+		if errors.Is(err, ErrNotFound) {
 			mrec = &modelRecord{V: 1, Name: name, Created: now, Tags: map[string]string{}}
+		} else if err != nil {
+			return err
 		}
 		vb, err := tx.Bucket(bucketVersions).CreateBucketIfNotExists([]byte(name))
 		if err != nil {
