@@ -67,15 +67,17 @@ func trainLogistic(ctx context.Context, train, valid *Dataset, p Params, progres
 		"algo": "logistic", "objective": objective, "solver": "lbfgs",
 		"C": cfg.C, "tol": cfg.Tol, "max_iter": cfg.MaxIter, "threads": p.Threads,
 	}
-	m.metrics = map[string]float64{"train_logloss": fit.TrainLoss, "iterations": float64(fit.Iterations)}
+	m.metrics = map[string]float64{"train_logloss": fit.TrainLoss, "iterations": float64(fit.Iterations),
+		"evaluations": float64(fit.Evaluations)}
 	return m, nil
 }
 
 // lrFit is the result of fitLogistic.
 type lrFit struct {
-	Linear     *Linear
-	Iterations int
-	TrainLoss  float64 // mean log loss on the training rows (no penalty)
+	Linear      *Linear
+	Iterations  int
+	Evaluations int     // loss + gradient passes over the training rows
+	TrainLoss   float64 // mean log loss on the training rows (no penalty)
 }
 
 // fitLogistic fits an L2-regularised logistic regression (binary, or
@@ -139,10 +141,12 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 	cacheX := make([]float64, dim)
 	cacheG := make([]float64, dim)
 	cacheF := math.NaN()
+	evals := 0
 	eval := func(x []float64) float64 {
 		if !math.IsNaN(cacheF) && slices.Equal(x, cacheX) {
 			return cacheF
 		}
+		evals++
 		loss := pass.run(x, cacheG, nil)
 		for i := range cacheG {
 			cacheG[i] /= n
@@ -206,9 +210,10 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 	}
 	x := res.Location.X
 	return &lrFit{
-		Linear:     enc.linear(x, k),
-		Iterations: iter,
-		TrainLoss:  res.Location.F - penalty(x),
+		Linear:      enc.linear(x, k),
+		Iterations:  iter,
+		Evaluations: evals,
+		TrainLoss:   res.Location.F - penalty(x),
 	}, nil
 }
 
