@@ -81,6 +81,13 @@ func (a *App) routes(e *echo.Echo) {
 	ui.GET("/", a.uiOverview)
 	ui.GET("/settings", a.uiSettings)
 	ui.POST("/settings/users", a.uiUserAdd, requireRole(RoleAdmin))
+	ui.GET("/models/:name", a.uiModel)
+	ui.POST("/models/:name/deploy", a.uiDeploy, requireRole(RoleOperator))
+	ui.POST("/models/:name/rollback", a.uiRollback, requireRole(RoleOperator))
+	ui.GET("/experiments/:id", a.uiExperiment)
+	ui.GET("/runs/:id", a.uiRun)
+	ui.GET("/kafka/topics/:topic", a.uiTopic)
+	ui.POST("/kafka/topics/:topic/produce", a.uiProduce, requireRole(RoleOperator))
 	for _, s := range web.Sections() {
 		if h := a.sectionHandler(s.Key); h != nil {
 			ui.GET(s.Path, h)

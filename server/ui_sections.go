@@ -15,6 +15,14 @@ func (a *App) sectionHandler(key string) echo.HandlerFunc {
 	switch key {
 	case "overview", "settings":
 		return nil
+	case "models":
+		return a.uiModels
+	case "experiments":
+		return a.uiExperiments
+	case "drift":
+		return a.uiDrift
+	case "kafka":
+		return a.uiKafka
 	}
 	what := map[string]string{
 		"pipeline":    "the end-to-end flow from training data to live scoring, with the state of each step",

@@ -1,5 +1,6 @@
 // driftd UI: small progressive enhancements, no build step.
-// Tables with data-live="<url>" refresh their rows from a JSON endpoint.
+// Tables with data-live="<url>" refresh their rows from a JSON endpoint;
+// elements with data-refresh="<url>" re-fetch an HTML fragment.
 (function () {
   "use strict";
 
@@ -20,9 +21,21 @@
       .catch(function () { /* the next tick retries */ });
   }
 
+  // Elements with data-refresh="<url>" replace their content with the HTML
+  // fragment the URL answers (same origin, so the session cookie goes along).
+  function refreshFragment(el) {
+    fetch(el.dataset.refresh, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) { el.innerHTML = html; } })
+      .catch(function () { /* the next tick retries */ });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("table[data-live]").forEach(function (t) {
       setInterval(function () { refreshComponents(t); }, 2000);
+    });
+    document.querySelectorAll("[data-refresh]").forEach(function (el) {
+      setInterval(function () { refreshFragment(el); }, 2000);
     });
   });
 })();

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"driftd/registry"
+	"driftd/web"
+)
+
+// uiDrift shows the latest drift check of the deployed model and its live
+// performance. With ?fragment=1 it answers only the live part, which
+// web/static/app.js fetches every 2 seconds.
+func (a *App) uiDrift(c echo.Context) error {
+	v, err := a.driftView(c)
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("fragment") == "1" {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return render(c.Request().Context(), c, http.StatusOK, web.DriftFragment(v))
+	}
+	return a.renderPage(c, a.page(c, "drift", "Drift"), web.DriftBody(v))
+}
+
+// driftView builds the Drift page from the pipeline's monitor, saying plainly
+// why nothing is shown when nothing is deployed or no check has run yet.
+func (a *App) driftView(c echo.Context) (web.DriftView, error) {
+	v := web.DriftView{Model: a.cfg.ModelName, Environment: a.cfg.ScoringEnvironment,
+		RetrainThreshold: a.cfg.RetrainThreshold, AlertThreshold: a.cfg.AlertThreshold,
+		Accuracy: math.NaN(), AUC: math.NaN(), RMSE: math.NaN()}
+	if a.pipeline == nil {
+		v.Notice = "The scoring pipeline is not running, so there is no live drift to show."
+		return v, nil
+	}
+	dv, ok := a.pipeline.Drift()
+	if !ok {
+		ver, err := a.store.Deployed(c.Request().Context(), a.cfg.ModelName, a.cfg.ScoringEnvironment)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			v.Notice = fmt.Sprintf("No version of model %q is deployed to %s, so nothing is scored and there is no drift to show. "+
+				"Deploy one on the Models page (or POST /api/v1/models/%s/deploy); the model is set with DRIFTD_MODEL, the environment with DRIFTD_SCORING_ENVIRONMENT.",
+				a.cfg.ModelName, a.cfg.ScoringEnvironment, a.cfg.ModelName)
+		case err != nil:
+			return v, err
+		default:
+			v.Version = ver.Version
+			v.Notice = fmt.Sprintf("Version %s of %q is deployed to %s but drift monitoring is off for it: the version has no drift reference profile "+
+				"(train it with driftd train, which attaches one) or its model could not be loaded (see the scorer on the Overview page).",
+				ver.Version, a.cfg.ModelName, a.cfg.ScoringEnvironment)
+		}
+		return v, nil
+	}
+	v.Model, v.Version, v.Environment = dv.Model, dv.Version, dv.Environment
+	v.HasMonitor = true
+	perf := dv.Performance
+	v.Labels, v.LabelWindow, v.Accuracy, v.AUC, v.RMSE = perf.Labels, perf.Window, perf.Accuracy, perf.AUC, perf.RMSE
+	ev := dv.Event
+	if ev.Time.IsZero() {
+		st := a.pipeline.ScorerStatus()
+		v.Notice = fmt.Sprintf("No drift check has run yet for %s %s: the first check runs once the window holds %d records (DRIFTD_DRIFT_MIN_WINDOW), "+
+			"then every %d records (DRIFT_CHECK_INTERVAL). Records consumed by the scorer so far: %d.",
+			dv.Model, dv.Version, a.cfg.DriftMinWindow, a.cfg.DriftCheckInterval, st.Consumed)
+		return v, nil
+	}
+	v.Checked = true
+	v.Time, v.WindowRecords = ev.Time, ev.WindowRecords
+	v.PredictionPSI, v.DriftShare, v.MaxPSI, v.DriftedFeatures = ev.PredictionPSI, ev.DriftShare, ev.MaxPSI, ev.DriftedFeatures
+	v.DatasetDrift, v.Retrain, v.Alert = ev.DatasetDrift, ev.Retrain, ev.Alert
+	for _, f := range ev.Features {
+		typ := "numeric"
+		if f.Categorical {
+			typ = "categorical"
+		}
+		v.Features = append(v.Features, web.DriftFeatureRow{Name: f.Name, Type: typ, PSI: f.PSI, Level: f.Level, Test: f.Test,
+			Statistic: f.Statistic, PValue: f.PValue, Drifted: f.Drifted, MissingRate: f.MissingRate})
+	}
+	return v, nil
+}

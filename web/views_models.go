@@ -1,0 +1,64 @@
+package web
+
+import "time"
+
+// ModelRow is one registered model on the Models page.
+type ModelRow struct {
+	Name, Description string
+	Versions          int
+	Latest            string
+	// Environments maps an environment to its deployed version, in the
+	// configured environment order.
+	Environments []KV
+	Aliases      []KV
+	Updated      time.Time
+}
+
+// ModelsView is the view model of the Models page.
+type ModelsView struct {
+	Models []ModelRow
+}
+
+// VersionRow is one version of a model.
+type VersionRow struct {
+	Version, Algo, Objective string
+	// Metrics are the key training metrics (auc, accuracy, rmse, ...).
+	Metrics             []KV
+	Created             time.Time
+	CreatedBy, Status   string
+	Environments        []string
+	Aliases             []string
+	RunID, Description  string
+	ArtifactSize        int64
+	HasProfile          bool
+	Features, Rows      int
+	FingerprintChecksum string
+}
+
+// HistoryRow is one deployment history entry.
+type HistoryRow struct {
+	Time                             time.Time
+	User, Action, Environment, Alias string
+	From, To, Reason                 string
+}
+
+// EnvRow is one environment of a model and the version deployed there.
+type EnvRow struct {
+	Name, Version string
+	// CanRollback is set when the environment has a previous version to return to.
+	CanRollback bool
+}
+
+// ModelView is the view model of one model's page.
+type ModelView struct {
+	Name, Description string
+	Environments      []EnvRow
+	Versions          []VersionRow
+	// Deployable lists the versions that can be deployed (status ready), newest first.
+	Deployable []string
+	History    []HistoryRow
+	// CanDeploy is set for operators and admins.
+	CanDeploy bool
+	Message   string
+	Error     string
+}
