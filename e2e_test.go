@@ -259,6 +259,14 @@ func TestE2EKcatProducesDriftdScores(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(string(b), `"checked":true`) {
 		t.Errorf("/api/v1/drift after 2000 records: %d %s", status, b)
 	}
+	deadline = time.Now().Add(30 * time.Second)
+	var events []string
+	for len(events) == 0 && time.Now().Before(deadline) {
+		events = kcatLines(t, kcat, kafka, "drift-events")
+	}
+	if len(events) == 0 || !strings.Contains(events[0], `"features":[{`) {
+		t.Errorf("drift-events topic: %d events, first %q", len(events), events)
+	}
 }
 
 func TestE2EKill9DuringStream(t *testing.T) {

@@ -52,6 +52,11 @@ func (a *App) apiDrift(c echo.Context) error {
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound, "no deployed model with a drift profile: deploy a version of "+a.cfg.ModelName+" to "+a.cfg.ScoringEnvironment)
 	}
+	return c.JSON(http.StatusOK, toDriftJSON(v))
+}
+
+// toDriftJSON converts a drift view to its JSON form (API and drift-events topic).
+func toDriftJSON(v DriftView) driftJSON {
 	ev := v.Event
 	out := driftJSON{
 		Model: v.Model, Version: v.Version, Environment: v.Environment,
@@ -68,5 +73,5 @@ func (a *App) apiDrift(c echo.Context) error {
 	if out.Features == nil {
 		out.Features = []drift.FeatureResult{}
 	}
-	return c.JSON(http.StatusOK, out)
+	return out
 }

@@ -32,6 +32,7 @@ type pipeline struct {
 	scorer *stream.Scorer
 	labels *stream.LabelJoiner
 	admin  *stream.Admin
+	events *eventPublisher
 	kafka  stream.Config
 	topics stream.Topics
 
@@ -94,6 +95,8 @@ func (p *pipeline) Start(ctx context.Context) error {
 		return fmt.Errorf("kafka admin client: %w", err)
 	}
 	p.admin = adm
+	p.events = newEventPublisher(adm, p.topics.DriftEvents, p.metrics, p.logger.With("component", "drift-events"))
+	p.events.start()
 	lj, err := stream.NewLabelJoiner(stream.LabelConfig{
 		Client: p.kafka, Group: p.cfg.KafkaGroupID + "-labels", Topic: p.topics.Labels,
 		Now: p.now, Logger: p.logger.With("component", "labels"), Metrics: p.metrics,
@@ -219,6 +222,7 @@ func (p *pipeline) load(version string) (*deployment, error) {
 		if ev.Alert {
 			p.logger.Warn("drift alert", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI, "drift_share", ev.DriftShare)
 		}
+		p.events.publish(DriftView{Model: ev.Model, Version: ev.Version, Environment: p.cfg.ScoringEnvironment, Event: ev, Performance: mon.Performance()})
 	})
 	return d, nil
 }
@@ -239,6 +243,9 @@ func (p *pipeline) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close scorer: %w", err))
 		}
 		p.status.set("scorer", true, StateStopped, "")
+	}
+	if p.events != nil {
+		p.events.close()
 	}
 	if p.admin != nil {
 		p.admin.Close()

@@ -1,0 +1,72 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"driftd/stream"
+)
+
+// eventPublisher writes drift check results to the drift-events topic from
+// its own goroutine, so a slow broker never stalls scoring. When its queue is
+// full the newest event is dropped and counted: the next check supersedes it.
+type eventPublisher struct {
+	admin   *stream.Admin
+	topic   string
+	queue   chan DriftView
+	dropped *metrics.Counter
+	failed  *metrics.Counter
+	logger  *slog.Logger
+	wg      sync.WaitGroup
+}
+
+func newEventPublisher(admin *stream.Admin, topic string, set *metrics.Set, logger *slog.Logger) *eventPublisher {
+	return &eventPublisher{
+		admin: admin, topic: topic, queue: make(chan DriftView, 256), logger: logger,
+		dropped: set.GetOrCreateCounter(`driftd_drift_events_dropped_total`),
+		failed:  set.GetOrCreateCounter(`driftd_drift_events_failed_total`),
+	}
+}
+
+// start runs the publishing goroutine until close.
+func (e *eventPublisher) start() {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for v := range e.queue {
+			b, err := json.Marshal(toDriftJSON(v))
+			if err != nil {
+				e.failed.Inc()
+				e.logger.Error("encode drift event", "err", err)
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _, err = e.admin.ProduceTest(ctx, e.topic, []byte(v.Model), b)
+			cancel()
+			if err != nil {
+				e.failed.Inc()
+				e.logger.Warn("publish drift event", "topic", e.topic, "err", err)
+			}
+		}
+	}()
+}
+
+// publish queues one event without blocking.
+func (e *eventPublisher) publish(v DriftView) {
+	select {
+	case e.queue <- v:
+	default:
+		e.dropped.Inc()
+	}
+}
+
+// close stops accepting events and waits for the queue to drain.
+func (e *eventPublisher) close() {
+	close(e.queue)
+	e.wg.Wait()
+}
