@@ -71,6 +71,8 @@ type Monitor struct {
 	refExt      [][]int64
 	scratch     []float64
 	radix       radixScratch
+	padNum      []float64 // short records are padded with missing values
+	padCat      []string
 	last        Event
 	subs        map[int]func(Event)
 	nextSub     int
@@ -184,8 +186,8 @@ func (m *Monitor) Tests() []string { return append([]string(nil), m.tests...) }
 
 // Observe takes one record: num[i] is the value of profile feature i (NaN
 // missing) for numeric features; cat[i] the category string for
-// categorical ones ("" = missing). Both slices have one entry per profile
-// feature. A check runs every CheckInterval records once the window holds
+// categorical ones ("" = missing). Entries beyond the end of a short slice
+// count as missing. A check runs every CheckInterval records once the window holds
 // MinWindow records (or when a tumbling window closes); subscribers are
 // called synchronously after it, outside the monitor's lock.
 func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
@@ -193,6 +195,9 @@ func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 	m.mu.Lock()
 	if m.opts.Tumbling > 0 {
 		ev = m.rollLocked(m.now())
+	}
+	if nf := len(m.p.Features); len(num) < nf || len(cat) < nf {
+		num, cat = m.pad(num, cat)
 	}
 	m.w.Add(num, cat, prediction)
 	m.since++
@@ -204,6 +209,20 @@ func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 	if ev != nil {
 		m.publish(*ev)
 	}
+}
+
+// pad copies a short record into the padding buffers, the rest missing.
+func (m *Monitor) pad(num []float64, cat []string) ([]float64, []string) {
+	nf := len(m.p.Features)
+	if m.padNum == nil {
+		m.padNum, m.padCat = make([]float64, nf), make([]string, nf)
+	}
+	for i := range m.padNum {
+		m.padNum[i], m.padCat[i] = math.NaN(), ""
+	}
+	copy(m.padNum, num)
+	copy(m.padCat, cat)
+	return m.padNum, m.padCat
 }
 
 // Tick closes the tumbling window when it has expired at now, checking it

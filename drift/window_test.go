@@ -286,6 +286,17 @@ func TestMonitorTumbling(t *testing.T) {
 	}
 }
 
+func TestObserveShortRecordCountsMissing(t *testing.T) {
+	p, _ := BuildProfile([]Column{numCol("a", 1, 2, 3), catCol("c", "x", "y", "x")}, nil, ProfileOptions{})
+	m, _ := NewMonitor(p, MonitorOptions{WindowSize: 2, MinWindow: 2, CheckInterval: 2})
+	m.Observe(nil, nil, 0)
+	m.Observe([]float64{2}, nil, 0)
+	ev := m.Snapshot()
+	if ev.WindowRecords != 2 || ev.Features[0].MissingRate != 0.5 || ev.Features[1].MissingRate != 1 {
+		t.Fatalf("short records: %+v", ev.Features)
+	}
+}
+
 func TestObserveLabelPerformance(t *testing.T) {
 	p, _ := BuildProfile([]Column{numCol("a", 1, 2, 3)}, nil, ProfileOptions{})
 	set := metrics.NewSet()
