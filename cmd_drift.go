@@ -87,60 +87,80 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(fmt.Errorf("--drift-share %v: must be between 0 and 1", *share))
 	}
 	excl := splitList(*exclude)
-	start := time.Now()
-	rds, err := train.ReadCSVFile(*ref, train.CSVOptions{Delimiter: d, Exclude: excl, Name: *ref})
+	refNames, err := csvHeader(*ref, d)
 	if err != nil {
 		return fail(err)
-	}
-	fmt.Fprintf(stderr, "read reference %s: %d rows, %d columns in %v\n", *ref, rds.Rows, len(rds.Names), time.Since(start).Round(time.Millisecond))
-	if rds.Rows == 0 {
-		return fail(fmt.Errorf("%s: %w", *ref, drift.ErrNoRows))
-	}
-	want := rds.Names
-	if f := splitList(*features); len(f) > 0 {
-		for _, name := range f {
-			if !slices.Contains(rds.Names, name) {
-				return fail(fmt.Errorf("--features: %q is not a column of the reference %s", name, *ref))
-			}
-		}
-		want = f
 	}
 	curNames, err := csvHeader(*cur, d)
 	if err != nil {
 		return fail(err)
+	}
+	var want []string
+	for _, name := range refNames {
+		if !slices.Contains(excl, name) {
+			want = append(want, name)
+		}
+	}
+	if f := splitList(*features); len(f) > 0 {
+		for _, name := range f {
+			if !slices.Contains(want, name) {
+				return fail(fmt.Errorf("--features: %q is not a column of the reference %s", name, *ref))
+			}
+		}
+		want = f
 	}
 	for _, name := range want {
 		if !slices.Contains(curNames, name) {
 			return fail(fmt.Errorf("feature %q of the reference is missing from the current data %s", name, *cur))
 		}
 	}
+	// Read both files at once; the current file's types are inferred on
+	// their own and it is read again with the reference's types in the
+	// rare case they disagree.
+	type read struct {
+		ds  *train.Dataset
+		err error
+	}
+	curDone := make(chan read, 1)
 	copts := train.CSVOptions{Delimiter: d, Exclude: excl, Name: *cur}
-	for i, name := range rds.Names {
-		if !slices.Contains(curNames, name) || slices.Contains(excl, name) {
-			continue
-		}
-		if rds.Kinds[i] == train.Categorical {
-			copts.Categorical = append(copts.Categorical, name)
-		} else {
-			copts.Numeric = append(copts.Numeric, name)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return fail(err)
-	}
-	t1 := time.Now()
-	cds, err := train.ReadCSVFile(*cur, copts)
+	start := time.Now()
+	go func() {
+		ds, err := train.ReadCSVFile(*cur, copts)
+		curDone <- read{ds, err}
+	}()
+	rds, err := train.ReadCSVFile(*ref, train.CSVOptions{Delimiter: d, Exclude: excl, Name: *ref})
+	cr := <-curDone
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(stderr, "read current %s: %d rows, %d columns in %v\n", *cur, cds.Rows, len(cds.Names), time.Since(t1).Round(time.Millisecond))
+	if cr.err != nil {
+		return fail(cr.err)
+	}
+	cds := cr.ds
+	if rds.Rows == 0 {
+		return fail(fmt.Errorf("%s: %w", *ref, drift.ErrNoRows))
+	}
 	if cds.Rows == 0 {
 		return fail(fmt.Errorf("%s: %w", *cur, drift.ErrNoCurrentRows))
 	}
-	for _, name := range want {
-		if !slices.Contains(cds.Names, name) {
-			return fail(fmt.Errorf("feature %q of the reference is missing from the current data %s", name, *cur))
+	if !sameKinds(rds, cds, want) {
+		for i, name := range rds.Names {
+			if !slices.Contains(cds.Names, name) {
+				continue
+			}
+			if rds.Kinds[i] == train.Categorical {
+				copts.Categorical = append(copts.Categorical, name)
+			} else {
+				copts.Numeric = append(copts.Numeric, name)
+			}
 		}
+		if cds, err = train.ReadCSVFile(*cur, copts); err != nil {
+			return fail(err)
+		}
+	}
+	fmt.Fprintf(stderr, "read %s (%d rows) and %s (%d rows), %d features, in %v\n", *ref, rds.Rows, *cur, cds.Rows, len(want), time.Since(start).Round(time.Millisecond))
+	if err := ctx.Err(); err != nil {
+		return fail(err)
 	}
 	t2 := time.Now()
 	rep, err := drift.Compare(datasetColumns(rds, want), datasetColumns(cds, want),
@@ -158,6 +178,18 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	writeDriftTable(stdout, rep, *share)
 	return 0
+}
+
+// sameKinds reports whether the named columns have the same kind in both
+// data sets.
+func sameKinds(a, b *train.Dataset, names []string) bool {
+	for _, name := range names {
+		i, j := slices.Index(a.Names, name), slices.Index(b.Names, name)
+		if i < 0 || j < 0 || a.Kinds[i] != b.Kinds[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // csvHeader returns the column names of a CSV file's first line.

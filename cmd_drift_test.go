@@ -116,7 +116,7 @@ func TestDriftCLIErrors(t *testing.T) {
 		want string
 	}{
 		{"feature missing from current", []string{"--reference", ref, "--current", cur}, 1, `feature "b" of the reference is missing from the current data ` + cur},
-		{"reference with no rows", []string{"--reference", empty, "--current", cur}, 1, empty + ":1: header only, no data rows"},
+		{"reference with no rows", []string{"--reference", empty, "--current", ref}, 1, empty + ":1: header only, no data rows"},
 		{"current with no rows", []string{"--reference", ref, "--current", empty}, 1, empty + ":1: header only, no data rows"},
 		{"unknown --features", []string{"--reference", ref, "--current", cur, "--features", "zz"}, 1, `--features: "zz" is not a column`},
 		{"bad test", []string{"--reference", ref, "--current", ref, "--test", "anova"}, 1, `--test "anova"`},
@@ -125,6 +125,7 @@ func TestDriftCLIErrors(t *testing.T) {
 		{"missing file", []string{"--reference", filepath.Join(dir, "nope.csv"), "--current", ref}, 1, "nope.csv"},
 		{"no reference", []string{"--current", ref}, 2, "--reference and --current are required"},
 		{"bad flag", []string{"--bogus"}, 2, "flag provided but not defined"},
+		{"text in a numeric reference column", []string{"--reference", ref, "--current", writeDriftCSV(t, dir, "txt.csv", "a,b", "1,x", "2,3")}, 1, "txt.csv:2"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, errOut := runDriftCmd(t, c.args...)
@@ -144,5 +145,24 @@ func TestDriftCLIHelpListsFlags(t *testing.T) {
 		if !strings.Contains(errOut, f) {
 			t.Errorf("--help lacks %q:\n%s", f, errOut)
 		}
+	}
+}
+
+// TestDriftCLITypesFollowTheReference: a column categorical in the
+// reference but numeric-looking in the current file is read as categorical.
+func TestDriftCLITypesFollowTheReference(t *testing.T) {
+	dir := t.TempDir()
+	ref := writeDriftCSV(t, dir, "ref.csv", "code", "a", "b", "a")
+	cur := writeDriftCSV(t, dir, "cur.csv", "code", "1", "2", "a")
+	code, out, errOut := runDriftCmd(t, "--reference", ref, "--current", cur, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got struct{ Features []struct{ Type, Test string } }
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Features) != 1 || got.Features[0].Type != "categorical" || got.Features[0].Test != "chisquare" {
+		t.Fatalf("features %+v, want one categorical feature tested with chisquare", got.Features)
 	}
 }
