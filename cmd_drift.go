@@ -81,7 +81,7 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(err)
 	}
 	if !drift.ValidTest(*test) {
-		return fail(fmt.Errorf("--test %q: must be auto, %s", *test, strings.Join(drift.Tests, ", ")))
+		return fail(fmt.Errorf("--test %q: must be auto, %s", *test, strings.Join(drift.Tests(), ", ")))
 	}
 	if *share < 0 || *share > 1 {
 		return fail(fmt.Errorf("--drift-share %v: must be between 0 and 1", *share))

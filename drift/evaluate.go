@@ -19,8 +19,10 @@ const (
 	TestPSI           = "psi"
 )
 
-// Tests lists the companion tests that can be chosen explicitly.
-var Tests = []string{TestKS, TestChiSquare, TestZ, TestWasserstein, TestJensenShannon, TestHellinger, TestKL, TestPSI}
+// Tests returns the companion tests that can be chosen explicitly.
+func Tests() []string {
+	return []string{TestKS, TestChiSquare, TestZ, TestWasserstein, TestJensenShannon, TestHellinger, TestKL, TestPSI}
+}
 
 // PSI levels.
 const (
@@ -69,7 +71,7 @@ func ValidTest(name string) bool {
 	if name == TestAuto || name == "" {
 		return true
 	}
-	for _, t := range Tests {
+	for _, t := range Tests() {
 		if t == name {
 			return true
 		}
