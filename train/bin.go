@@ -245,3 +245,16 @@ func (b *binner) apply(ds *Dataset, threads int) (*binMatrix, error) {
 	})
 	return bm, nil
 }
+
+// columns returns a column-major copy of the bins.
+func (bm *binMatrix) columns(threads int) [][]uint8 {
+	cols := make([][]uint8, bm.nf)
+	parallelFor(bm.nf, threads, func(f int) {
+		c := make([]uint8, bm.rows)
+		for r := range c {
+			c[r] = bm.bins[r*bm.nf+f]
+		}
+		cols[f] = c
+	})
+	return cols
+}

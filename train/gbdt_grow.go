@@ -45,10 +45,11 @@ type grower struct {
 	gh      []float64 // packed gradient/hessian per row
 	idx     []int32   // row partition
 	tmp     []int32
-	pool    [][]bin2
+	pool    [][]featHist
 	free    []int
-	thrHist [][]bin2
+	thrHist [][]featHist
 	featOK  []bool
+	cols    [][]uint8 // column-major copy of the bins (for partitioning)
 	catBuf  []int
 	nodes   []tnode
 	leaves  []*leafState
@@ -61,9 +62,10 @@ func newGrower(p Params, bm *binMatrix, b *binner) *grower {
 	for f, k := range b.kinds {
 		g.cat[f] = k == Categorical
 	}
-	g.thrHist = make([][]bin2, g.threads)
+	g.cols = bm.columns(p.Threads)
+	g.thrHist = make([][]featHist, g.threads)
 	for t := 1; t < g.threads; t++ {
-		g.thrHist[t] = make([]bin2, g.nf*histStride)
+		g.thrHist[t] = make([]featHist, g.nf)
 	}
 	return g
 }
@@ -74,7 +76,7 @@ func (g *grower) takeHist() int {
 		g.free = g.free[:n-1]
 		return s
 	}
-	g.pool = append(g.pool, make([]bin2, g.nf*histStride))
+	g.pool = append(g.pool, make([]featHist, g.nf))
 	return len(g.pool) - 1
 }
 
@@ -108,7 +110,7 @@ func (g *grower) grow(n int, sampled bool) []tnode {
 	g.nodes = append(g.nodes, tnode{feature: -1})
 	g.buildHist(g.pool[root.hist], g.rowsOf(root, !sampled), n)
 	// totals from the first feature's bins (every row is in one of them)
-	for _, e := range g.pool[root.hist][:histStride] {
+	for _, e := range g.pool[root.hist][0] {
 		root.g += e.g
 		root.h += e.h
 	}
@@ -188,26 +190,29 @@ func (g *grower) splitLeaf(i int) {
 }
 
 // partition reorders idx[lo:hi] so rows going left come first (stable) and
-// returns the boundary.
+// returns the boundary. It reads the column-major bins (rows ascend, so the
+// reads are nearly sequential) through a 256-entry direction table.
 func (g *grower) partition(l *leafState, tn *tnode) int {
-	f, nf := tn.feature, g.nf
-	bins := g.bm.bins
-	miss := uint8(g.nv[f])
-	idx := g.idx
-	nl, nr := l.lo, 0
-	tmp := g.tmp
-	for i := l.lo; i < l.hi; i++ {
-		r := idx[i]
-		if tn.goLeft(bins[int(r)*nf+f], miss) {
-			idx[nl] = r
-			nl++
-		} else {
-			tmp[nr] = r
-			nr++
+	var dir [histStride]uint8
+	miss := uint8(g.nv[tn.feature])
+	for b := 0; b < histStride; b++ {
+		if tn.goLeft(uint8(b), miss) {
+			dir[b] = 1
 		}
 	}
-	copy(idx[nl:l.hi], tmp[:nr])
-	return nl
+	col := g.cols[tn.feature]
+	idx := g.idx[l.lo:l.hi]
+	tmp := g.tmp[:len(idx)]
+	nl, nr := 0, 0
+	for _, r := range idx {
+		d := int(dir[col[r]])
+		idx[nl] = r
+		tmp[nr] = r
+		nl += d
+		nr += 1 - d
+	}
+	copy(idx[nl:], tmp[:nr])
+	return l.lo + nl
 }
 
 // treeLeafValue walks a bin-space tree for row r of a bin matrix.

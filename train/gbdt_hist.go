@@ -11,6 +11,10 @@ type bin2 struct{ g, h float64 }
 // histStride is the number of histogram bins reserved per feature.
 const histStride = 256
 
+// featHist is the histogram of one feature; indexing it with a uint8 bin
+// needs no bounds check.
+type featHist [histStride]bin2
+
 // Categorical split settings (as LightGBM's defaults).
 const (
 	catSmooth       = 10.0 // added to hessians when ordering categories
@@ -32,14 +36,15 @@ type split struct {
 
 func (s *split) valid() bool { return s.feature >= 0 }
 
-// histRows accumulates the gradients of rows into h (nf features, stride 256).
-func histRows(h []bin2, bins []uint8, nf int, gh []float64, rows []int32) {
-	h = h[:nf*histStride]
+// histRows accumulates the gradients of rows into h (one featHist per feature).
+func histRows(h []featHist, bins []uint8, nf int, gh []float64, rows []int32) {
+	h = h[:nf]
 	for _, r := range rows {
 		g, hh := gh[2*int(r)], gh[2*int(r)+1]
 		row := bins[int(r)*nf : int(r)*nf+nf]
+		row = row[:len(h)]
 		for f, b := range row {
-			e := &h[f<<8|int(b)]
+			e := &h[f][b]
 			e.g += g
 			e.h += hh
 		}
@@ -47,13 +52,14 @@ func histRows(h []bin2, bins []uint8, nf int, gh []float64, rows []int32) {
 }
 
 // histRange accumulates rows lo..hi-1 (identity index).
-func histRange(h []bin2, bins []uint8, nf int, gh []float64, lo, hi int) {
-	h = h[:nf*histStride]
+func histRange(h []featHist, bins []uint8, nf int, gh []float64, lo, hi int) {
+	h = h[:nf]
 	for r := lo; r < hi; r++ {
 		g, hh := gh[2*r], gh[2*r+1]
 		row := bins[r*nf : r*nf+nf]
+		row = row[:len(h)]
 		for f, b := range row {
-			e := &h[f<<8|int(b)]
+			e := &h[f][b]
 			e.g += g
 			e.h += hh
 		}
@@ -63,13 +69,13 @@ func histRange(h []bin2, bins []uint8, nf int, gh []float64, lo, hi int) {
 // buildHist fills dst with the histogram of rows (or of the identity range
 // 0..n-1 when rows is nil), splitting the rows into a fixed number of blocks
 // so the result depends only on the thread count.
-func (g *grower) buildHist(dst []bin2, rows []int32, n int) {
+func (g *grower) buildHist(dst []featHist, rows []int32, n int) {
 	clear(dst)
 	t := g.threads
 	if n < 16384 {
 		t = 1
 	}
-	run := func(h []bin2, lo, hi int) {
+	run := func(h []featHist, lo, hi int) {
 		if rows == nil {
 			histRange(h, g.bm.bins, g.nf, g.gh, lo, hi)
 		} else {
@@ -94,19 +100,25 @@ func (g *grower) buildHist(dst []bin2, rows []int32, n int) {
 	wg.Wait()
 	for k := 1; k < t; k++ {
 		src := g.thrHist[k]
-		for i := range dst {
-			dst[i].g += src[i].g
-			dst[i].h += src[i].h
+		for f := range dst {
+			d, s := &dst[f], &src[f]
+			for b := range d {
+				d[b].g += s[b].g
+				d[b].h += s[b].h
+			}
 		}
 	}
 }
 
 // subtractHist sets parent -= child.
-func subtractHist(parent, child []bin2) {
+func subtractHist(parent, child []featHist) {
 	child = child[:len(parent)]
-	for i := range parent {
-		parent[i].g -= child[i].g
-		parent[i].h -= child[i].h
+	for f := range parent {
+		p, c := &parent[f], &child[f]
+		for b := range p {
+			p[b].g -= c[b].g
+			p[b].h -= c[b].h
+		}
 	}
 }
 
@@ -114,7 +126,7 @@ func subtractHist(parent, child []bin2) {
 func leafObjective(g, h, lambda float64) float64 { return g * g / (h + lambda) }
 
 // findSplit searches the best split of a leaf with sums (G, H) over n rows.
-func (g *grower) findSplit(hist []bin2, G, H float64, n int) split {
+func (g *grower) findSplit(hist []featHist, G, H float64, n int) split {
 	best := split{feature: -1, gain: g.p.MinSplitGain}
 	if n < 2*max(g.p.MinSamplesLeaf, 1) || H < 2*g.p.MinChildWeight {
 		return best
@@ -124,7 +136,7 @@ func (g *grower) findSplit(hist []bin2, G, H float64, n int) split {
 		if !g.featOK[f] {
 			continue
 		}
-		h := hist[f*histStride : f*histStride+histStride]
+		h := hist[f][:]
 		if g.cat[f] {
 			g.catSplit(&best, f, h, G, H, cf)
 		} else {

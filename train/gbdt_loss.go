@@ -52,7 +52,7 @@ func (b *booster) gradients() float64 {
 				s := sc[r]
 				e := math.Exp(-s)
 				p := 1 / (1 + e)
-				l := math.Log1p(e)
+				l := math.Log(1 + e)
 				if y[r] == 0 {
 					l += s
 				}
@@ -160,7 +160,7 @@ func (b *booster) validScores() (float64, float64) {
 		for r := 0; r < n; r++ {
 			s := sc[r]
 			e := math.Exp(-s)
-			l := math.Log1p(e)
+			l := math.Log(1 + e)
 			if y[r] == 0 {
 				l += s
 			}

@@ -146,18 +146,21 @@ func TestHistogramSubtraction(t *testing.T) {
 	for i := range g.idx {
 		g.idx[i] = int32(i)
 	}
-	parent := make([]bin2, g.nf*histStride)
+	parent := make([]featHist, g.nf)
 	g.buildHist(parent, nil, n)
 	l := &leafState{lo: 0, hi: n}
 	mid := g.partition(l, &tnode{feature: 0, bin: 100, defLeft: true})
-	direct := make([]bin2, len(parent))
+	direct := make([]featHist, len(parent))
 	g.buildHist(direct, g.idx[mid:n], n-mid)
-	left := make([]bin2, len(parent))
+	left := make([]featHist, len(parent))
 	g.buildHist(left, g.idx[:mid], mid)
 	subtractHist(parent, left)
-	for i := range parent {
-		if math.Abs(parent[i].g-direct[i].g) > 1e-8 || math.Abs(parent[i].h-direct[i].h) > 1e-8 {
-			t.Fatalf("bin %d: subtracted %v, direct %v", i, parent[i], direct[i])
+	for f := range parent {
+		for i := range parent[f] {
+			p, d := parent[f][i], direct[f][i]
+			if math.Abs(p.g-d.g) > 1e-8 || math.Abs(p.h-d.h) > 1e-8 {
+				t.Fatalf("feature %d bin %d: subtracted %v, direct %v", f, i, p, d)
+			}
 		}
 	}
 	if mid <= 0 || mid >= n {

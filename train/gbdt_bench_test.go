@@ -1,0 +1,143 @@
+package train
+
+import (
+	"context"
+	"math"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// higgsLike generates an in-memory numeric binary task of rows × 28.
+func higgsLike(rows int, seed int64) *Dataset {
+	rng := rand.New(rand.NewSource(seed))
+	const nf = 28
+	ds := &Dataset{Rows: rows, Target: make([]float64, rows), TargetLevels: []string{"0", "1"}}
+	for f := 0; f < nf; f++ {
+		ds.Names = append(ds.Names, "f"+string(rune('a'+f%26))+string(rune('0'+f/26)))
+		ds.Kinds = append(ds.Kinds, Numeric)
+		col := make([]float64, rows)
+		for i := range col {
+			col[i] = math.Round(rng.NormFloat64()*1e5) / 1e5
+		}
+		ds.Num = append(ds.Num, col)
+		ds.Codes = append(ds.Codes, nil)
+		ds.Levels = append(ds.Levels, nil)
+	}
+	x := ds.Num
+	for i := 0; i < rows; i++ {
+		z := x[0][i] - x[1][i]*x[2][i] + math.Abs(x[3][i]) - 0.8 + 0.5*math.Sin(2*x[4][i]) + 0.3*x[5][i]*x[5][i]
+		if rng.Float64() < 1/(1+math.Exp(-z)) {
+			ds.Target[i] = 1
+		}
+	}
+	return ds
+}
+
+func BenchmarkBin1M(b *testing.B) {
+	ds := higgsLike(1000000, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bn := newBinner(ds, 255, 2)
+		if _, err := bn.apply(ds, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFitHiggsLike(b *testing.B) {
+	ds := higgsLike(1000000, 1)
+	p := DefaultParams()
+	p.Threads = 2
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Train(context.Background(), ds, nil, p, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchModel(b *testing.B) (*Model, [][]float64) {
+	ds := higgsLike(100000, 2)
+	p := DefaultParams()
+	p.Threads = 2
+	m, err := Train(context.Background(), ds, nil, p, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, rowsOf(b, m, ds)
+}
+
+func BenchmarkPredictRow(b *testing.B) {
+	m, rows := benchModel(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	s := 0.0
+	for i := 0; i < b.N; i++ {
+		s += m.PredictRow(rows[i%len(rows)])
+	}
+	_ = s
+}
+
+func BenchmarkPredictBatch(b *testing.B) {
+	m, rows := benchModel(b)
+	dst := make([]float64, len(rows))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.PredictBatch(rows, dst, 2)
+	}
+	b.ReportMetric(float64(len(rows)*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+func TestPredictRowZeroAlloc(t *testing.T) {
+	ds := synth(2000, 9)
+	p := quietParams()
+	p.Rounds = 10
+	m, err := Train(context.Background(), ds, nil, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := rowsOf(t, m, ds)[0]
+	if a := testing.AllocsPerRun(100, func() { m.PredictRow(row) }); a != 0 {
+		t.Fatalf("PredictRow allocates %v times", a)
+	}
+}
+
+// TestFitFiles trains on DRIFTD_FIT_DIR/{higgs_1m_train,higgs_test}.csv (or the
+// files named by DRIFTD_FIT_TRAIN / DRIFTD_FIT_TEST) and logs fit time and
+// test AUC; it skips unless DRIFTD_FIT_TRAIN is set.
+func TestFitFiles(t *testing.T) {
+	trainPath, testPath := os.Getenv("DRIFTD_FIT_TRAIN"), os.Getenv("DRIFTD_FIT_TEST")
+	if trainPath == "" || testPath == "" {
+		t.Skip("set DRIFTD_FIT_TRAIN and DRIFTD_FIT_TEST to CSV files with a label column")
+	}
+	t0 := time.Now()
+	tr, err := ReadCSVFile(filepath.Clean(trainPath), CSVOptions{Target: "label"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := ReadCSVFile(filepath.Clean(testPath), CSVOptions{Target: "label"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load %.2fs", time.Since(t0).Seconds())
+	p := DefaultParams()
+	p.Threads = 2
+	if os.Getenv("DRIFTD_FIT_GROW") == "depthwise" {
+		p.Grow, p.MaxDepth = "depthwise", 6
+	}
+	t1 := time.Now()
+	m, err := Train(context.Background(), tr, nil, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := time.Since(t1)
+	rows := rowsOf(t, m, te)
+	pred := make([]float64, len(rows))
+	t2 := time.Now()
+	m.PredictBatch(rows, pred, 2)
+	pt := time.Since(t2)
+	t.Logf("fit %.2fs  test AUC %.4f  predict %.0f rows/s", fit.Seconds(), AUC(te.Target, pred), float64(len(rows))/pt.Seconds())
+}
