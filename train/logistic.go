@@ -116,10 +116,8 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 		if err != nil {
 			return nil, fmt.Errorf("logistic: %w", err)
 		}
-		if vy, err := alignClasses(train.TargetLevels, valid); err != nil {
+		if dValid.y, err = alignClasses(train.TargetLevels, valid); err != nil {
 			return nil, fmt.Errorf("logistic: validation data: %w", err)
-		} else {
-			dValid.y = vy
 		}
 		vPass = newLRPass(enc, dValid, k, cfg.Threads)
 		vProba = make([]float64, valid.Rows*max(k, 1))
@@ -168,13 +166,12 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 		},
 	}
 	iter := 0
-	rec := &lrRecorder{fn: func(loc *optimize.Location) error {
+	reported := make([]float64, dim)
+	report := func(loc *optimize.Location) {
 		iter++
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+		copy(reported, loc.X)
 		if progress == nil {
-			return nil
+			return
 		}
 		rd := Round{Round: iter, TrainLoss: loc.F - penalty(loc.X), ValidLoss: math.NaN(), ValidMetric: math.NaN()}
 		if vPass != nil {
@@ -184,6 +181,12 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 		}
 		rd.Elapsed = time.Since(start)
 		progress(rd)
+	}
+	rec := &lrRecorder{fn: func(loc *optimize.Location) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		report(loc)
 		return nil
 	}}
 	x0 := make([]float64, dim)
@@ -209,6 +212,11 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 		return nil, fmt.Errorf("logistic: l-bfgs: %w", err)
 	}
 	x := res.Location.X
+	if !slices.Equal(x, reported) {
+		// gonum does not record the iteration that meets the stopping
+		// rule; report it so the last progress line is the final model.
+		report(&res.Location)
+	}
 	return &lrFit{
 		Linear:      enc.linear(x, k),
 		Iterations:  iter,
