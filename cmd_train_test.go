@@ -280,3 +280,43 @@ func TestPredictCLI(t *testing.T) {
 		t.Errorf("a CSV passed as model: exit %d, %q", code, e.String())
 	}
 }
+
+func TestSplitDatasetPartitionsRows(t *testing.T) {
+	n := 1000
+	ds := &train.Dataset{Names: []string{"a"}, Kinds: []train.ColumnKind{train.Numeric}, Num: [][]float64{make([]float64, n)},
+		Codes: [][]int32{nil}, Levels: [][]string{nil}, Target: make([]float64, n), Rows: n}
+	for i := range n {
+		ds.Num[0][i] = float64(i)
+		ds.Target[i] = float64(i % 2)
+	}
+	tr, va := splitDataset(ds, 0.2, 3)
+	if tr.Rows != 800 || va.Rows != 200 {
+		t.Fatalf("split %d/%d, want 800/200", tr.Rows, va.Rows)
+	}
+	seen := make([]bool, n)
+	for _, part := range []*train.Dataset{tr, va} {
+		for i, v := range part.Num[0] {
+			if seen[int(v)] {
+				t.Fatalf("row %v in both parts", v)
+			}
+			seen[int(v)] = true
+			if part.Target[i] != float64(int(v)%2) {
+				t.Fatalf("row %v: target not carried along", v)
+			}
+			if i > 0 && part.Num[0][i-1] >= v {
+				t.Fatalf("row order not kept: %v after %v", v, part.Num[0][i-1])
+			}
+		}
+	}
+	if all, _ := splitDataset(ds, 0, 3); all != ds {
+		t.Error("fraction 0 did not keep every row for training")
+	}
+}
+
+func TestAppendCSVField(t *testing.T) {
+	for in, want := range map[string]string{"plain": "plain", "a,b": `"a,b"`, `say "hi"`: `"say ""hi"""`, "two\nlines": "\"two\nlines\""} {
+		if got := string(appendCSVField(nil, in, ',')); got != want {
+			t.Errorf("appendCSVField(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
