@@ -90,3 +90,45 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompare1M measures the exact batch comparison of 4 numeric
+// features of 1,000,000 reference and current rows (sorts, quantile edges,
+// bin counts, normed Wasserstein).
+func BenchmarkCompare1M(b *testing.B) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	mk := func(shift float64) []Column {
+		cols := make([]Column, 4)
+		for j := range cols {
+			v := make([]float64, 1000000)
+			for i := range v {
+				v[i] = rng.NormFloat64() + shift
+			}
+			cols[j] = Column{Name: "f" + strconv.Itoa(j), Values: v}
+		}
+		return cols
+	}
+	ref, cur := mk(0), mk(0.1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Compare(ref, cur, ProfileOptions{}, CompareOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*4/b.Elapsed().Seconds(), "features/s")
+}
+
+// BenchmarkRadixSort1M sorts 1,000,000 normal values.
+func BenchmarkRadixSort1M(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	src := make([]float64, 1000000)
+	for i := range src {
+		src[i] = rng.NormFloat64()
+	}
+	v := make([]float64, len(src))
+	var s radixScratch
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		copy(v, src)
+		s.sort(v)
+	}
+}

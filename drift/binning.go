@@ -104,14 +104,36 @@ func binCountsSorted(sorted, edges []float64, dst []int64) {
 // sortedValues returns the non-NaN values of v, sorted ascending, and the
 // number of NaN values. It uses an LSD radix sort on order-preserving keys.
 func sortedValues(v []float64) ([]float64, int) {
-	out := make([]float64, 0, len(v))
+	var s radixScratch
+	n := 0
 	for _, x := range v {
 		if x == x {
-			out = append(out, x)
+			n++
 		}
 	}
-	radixSortFloat64(out)
-	return out, len(v) - len(out)
+	out := make([]float64, n)
+	if n < 256 {
+		n = 0
+		for _, x := range v {
+			if x == x {
+				out[n] = x
+				n++
+			}
+		}
+		slices.Sort(out)
+		return out, len(v) - len(out)
+	}
+	s.grow(n)
+	keys := s.keys[:0]
+	for _, x := range v {
+		if x == x {
+			keys = append(keys, floatKey(x))
+		}
+	}
+	for i, k := range s.sortKeys(keys) {
+		out[i] = keyFloat(k)
+	}
+	return out, len(v) - n
 }
 
 func floatKey(x float64) uint64 {
@@ -139,6 +161,12 @@ func radixSortFloat64(v []float64) {
 // sorts.
 type radixScratch struct{ keys, tmp []uint64 }
 
+func (s *radixScratch) grow(n int) {
+	if cap(s.keys) < n {
+		s.keys, s.tmp = make([]uint64, n), make([]uint64, n)
+	}
+}
+
 // sort sorts NaN-free values ascending (-0 before +0).
 func (s *radixScratch) sort(v []float64) {
 	n := len(v)
@@ -146,40 +174,51 @@ func (s *radixScratch) sort(v []float64) {
 		slices.Sort(v)
 		return
 	}
-	if cap(s.keys) < n {
-		s.keys, s.tmp = make([]uint64, n), make([]uint64, n)
-	}
-	keys, tmp := s.keys[:n], s.tmp[:n]
+	s.grow(n)
+	keys := s.keys[:n]
 	for i, x := range v {
 		keys[i] = floatKey(x)
 	}
+	for i, k := range s.sortKeys(keys) {
+		v[i] = keyFloat(k)
+	}
+}
+
+// sortKeys sorts keys (which alias s.keys) with 11-bit digits, all digit
+// histograms taken in one pass and constant digits skipped; it returns the
+// sorted keys (in s.keys or s.tmp).
+func (s *radixScratch) sortKeys(keys []uint64) []uint64 {
 	const bitsPer = 11
 	const radix = 1 << bitsPer
-	var count [radix]int
-	for shift := uint(0); shift < 64; shift += bitsPer {
-		clear(count[:])
-		for _, k := range keys {
-			count[(k>>shift)&(radix-1)]++
+	const passes = (64 + bitsPer - 1) / bitsPer
+	n := len(keys)
+	tmp := s.tmp[:n]
+	var count [passes][radix]int
+	for _, k := range keys {
+		for p := 0; p < passes; p++ {
+			count[p][(k>>(p*bitsPer))&(radix-1)]++
 		}
-		if count[(keys[0]>>shift)&(radix-1)] == n {
+	}
+	for p := 0; p < passes; p++ {
+		shift := uint(p * bitsPer)
+		c := &count[p]
+		if c[(keys[0]>>shift)&(radix-1)] == n {
 			continue // every key has the same digit
 		}
 		sum := 0
-		for i := range count {
-			c := count[i]
-			count[i] = sum
-			sum += c
+		for i := range c {
+			x := c[i]
+			c[i] = sum
+			sum += x
 		}
 		for _, k := range keys {
 			d := (k >> shift) & (radix - 1)
-			tmp[count[d]] = k
-			count[d]++
+			tmp[c[d]] = k
+			c[d]++
 		}
 		keys, tmp = tmp, keys
 	}
-	for i, k := range keys {
-		v[i] = keyFloat(k)
-	}
+	return keys
 }
 
 // countUniqueSorted returns the number of distinct values in the union of
@@ -194,7 +233,10 @@ func countUniqueSorted(a, b []float64, limit int) int {
 		case j >= len(b):
 			x = a[i]
 		default:
-			x = math.Min(a[i], b[j])
+			x = a[i]
+			if b[j] < x {
+				x = b[j]
+			}
 		}
 		n++
 		for i < len(a) && a[i] <= x {

@@ -157,7 +157,7 @@ func compareColumn(ref, cur *Column, o ProfileOptions, copts CompareOptions) (Fe
 	if !ref.Categorical {
 		rs, rm := sortedValues(ref.Values)
 		cs, cm := sortedValues(cur.Values)
-		f := numericFeature(ref.Name, rs, rm, o)
+		f := numericFeature(ref.Name, rs, rm, o, false)
 		curCounts := make([]int64, f.Bins())
 		curCounts[0] = int64(cm)
 		binCountsSorted(cs, f.Edges, curCounts)

@@ -28,7 +28,10 @@ func KSStatistic(a, b []float64) float64 {
 		case j >= n2:
 			x = a[i]
 		default:
-			x = math.Min(a[i], b[j])
+			x = a[i]
+			if b[j] < x {
+				x = b[j]
+			}
 		}
 		for i < n1 && a[i] <= x {
 			i++

@@ -181,11 +181,12 @@ func buildFeature(c *Column, o ProfileOptions) (Feature, error) {
 		return buildCategorical(c, o)
 	}
 	sorted, missing := sortedValues(c.Values)
-	return numericFeature(c.Name, sorted, missing, o), nil
+	return numericFeature(c.Name, sorted, missing, o, true), nil
 }
 
-// numericFeature profiles sorted non-missing values plus a missing count.
-func numericFeature(name string, sorted []float64, missing int, o ProfileOptions) Feature {
+// numericFeature profiles sorted non-missing values plus a missing count;
+// the quantile summary is built only when withSummary is set.
+func numericFeature(name string, sorted []float64, missing int, o ProfileOptions, withSummary bool) Feature {
 	f := Feature{Name: name, Count: int64(len(sorted) + missing), Missing: int64(missing),
 		Mean: math.NaN(), Std: math.NaN(), Min: math.NaN(), Max: math.NaN()}
 	if len(sorted) > 0 {
@@ -205,6 +206,9 @@ func numericFeature(name string, sorted []float64, missing int, o ProfileOptions
 	f.RefCounts[0] = int64(missing)
 	if len(sorted) > 0 {
 		binCountsSorted(sorted, f.Edges, f.RefCounts)
+	}
+	if !withSummary {
+		return f
 	}
 	f.Summary = makeSummary(sorted, o.SummarySize)
 	if len(f.Summary) != len(sorted) {

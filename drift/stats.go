@@ -161,7 +161,10 @@ func Wasserstein(a, b []float64) float64 {
 		case j >= n2:
 			x = a[i]
 		default:
-			x = math.Min(a[i], b[j])
+			x = a[i]
+			if b[j] < x {
+				x = b[j]
+			}
 		}
 		// CDFs on [prev, x) are i/n1 and j/n2.
 		if x > prev {
