@@ -17,8 +17,30 @@ import (
 	"driftd/web"
 )
 
-// keyMetrics are the training metrics the version table shows, in order.
-var keyMetrics = []string{"auc", "accuracy", "macro_f1", "f1", "logloss", "rmse", "mae", "r2"}
+// keyMetrics are the metrics the version table prefers, in order; each is
+// looked up as is and with the valid_ and test_ prefixes training uses.
+var keyMetrics = []string{"auc", "accuracy", "macro_f1", "f1", "rmse", "mae", "r2", "logloss", "loss"}
+
+// pickMetrics chooses up to n key metrics of a version, falling back to the
+// first metrics by name when none of the preferred ones is there.
+func pickMetrics(m map[string]float64, n int) []web.KV {
+	var out []web.KV
+	for _, k := range keyMetrics {
+		for _, name := range []string{"valid_" + k, k, "test_" + k} {
+			if x, ok := m[name]; ok && len(out) < n {
+				out = append(out, web.KV{Key: name, Value: ftoa4(x)})
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = sortedKV(m)
+		if len(out) > n {
+			out = out[:n]
+		}
+	}
+	return out
+}
 
 // uiModels lists the registered models with their deployments.
 func (a *App) uiModels(c echo.Context) error {
@@ -80,11 +102,7 @@ func (a *App) renderModel(c echo.Context, status int, msg, errMsg string) error 
 			Status: ver.Status, Environments: ver.Environments, Aliases: ver.Aliases, RunID: ver.RunID,
 			Description: ver.Description, ArtifactSize: ver.ArtifactSize, HasProfile: ver.ProfileSize > 0,
 			Features: len(ver.Schema), Rows: ver.Fingerprint.Rows}
-		for _, k := range keyMetrics {
-			if x, ok := ver.Metrics[k]; ok && len(row.Metrics) < 4 {
-				row.Metrics = append(row.Metrics, web.KV{Key: k, Value: ftoa4(x)})
-			}
-		}
+		row.Metrics = pickMetrics(ver.Metrics, 4)
 		v.Versions = append(v.Versions, row)
 		if ver.Status == registry.StatusReady {
 			v.Deployable = append(v.Deployable, ver.Version)

@@ -66,7 +66,7 @@ func TestUIModelsDeployRollbackAndHistory(t *testing.T) {
 
 	doc = s.mustGet("/models/" + name)
 	mustTestID(t, doc, "history-empty")
-	if got := nodeText(mustTestID(t, doc, "version-1.0.0")); !strings.Contains(got, "gbdt") || !strings.Contains(got, "trainer") || !strings.Contains(got, "ready") {
+	if got := nodeText(mustTestID(t, doc, "version-1.0.0")); !strings.Contains(got, "gbdt") || !strings.Contains(got, "trainer") || !strings.Contains(got, "ready") || !strings.Contains(got, "train_loss") {
 		t.Errorf("version row = %q", got)
 	}
 	csrf := formCSRF(t, doc, "deploy-form")
