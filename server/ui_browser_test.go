@@ -24,7 +24,9 @@ func TestBrowserUI(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("DRIFTD_INTEGRATION is set but %s is missing (apt-get install chromium): %v", chromiumPath, err)
 	}
-	a := mustStartApp(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.DriftWindowSize, cfg.DriftMinWindow, cfg.DriftCheckInterval = 50, 20, 20
+	a := mustStartApp(t, cfg)
 	registerUIModel(t, a, a.cfg.ModelName, "1.0.0", 1)
 
 	// A temp profile outside t.TempDir: Chromium's crashpad helper may still
@@ -85,6 +87,33 @@ func TestBrowserUI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
+
+	// The Drift page refreshes its live part by itself (web/static/app.js):
+	// records scored after the page loaded show up without a reload.
+	if err := a.store.Deploy(context.Background(), a.cfg.ModelName, "1.0.0", "production", "browser test"); err != nil {
+		t.Fatal(err)
+	}
+	uiWaitFor(t, "the pipeline to load the deployed version", 10*time.Second, func() bool {
+		_, ok := a.pipeline.Drift()
+		return ok
+	})
+	step("open Drift", chromedp.Click(tid("nav-drift")), chromedp.WaitVisible(tid("drift-notice")))
+	if n := text("drift-notice"); !strings.Contains(n, "No drift check has run yet") {
+		t.Errorf("drift notice before any record = %q", n)
+	}
+	produceShifted(t, a, 40)
+	step("see the drift table appear without a reload", chromedp.WaitVisible(tid("feature-x1")))
+	if row := text("feature-x1"); !strings.Contains(row, "major") {
+		t.Errorf("x1 row after the live refresh = %q", row)
+	}
+	driftShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(t.TempDir(), "drift.png"), driftShot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	if version != "test" {
 		t.Errorf("build version in the browser = %q, want test", version)
 	}

@@ -281,3 +281,16 @@ func uiWaitFor(tb testing.TB, what string, timeout time.Duration, cond func() bo
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// produceShifted produces n feature records whose x1 lies far outside the
+// reference, so the next drift check reports major drift on x1.
+func produceShifted(tb testing.TB, a *testApp, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	for i := 0; i < n; i++ {
+		rec := fmt.Sprintf(`{"id":"r%d","x1":%d,"x2":%d,"plan":"pro"}`, i, 5+i%7, i%10)
+		if _, _, err := a.pipeline.Admin().ProduceTest(ctx, a.pipeline.Topics().Features, []byte(fmt.Sprint("r", i)), []byte(rec)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}

@@ -314,14 +314,7 @@ func TestUIDriftPage(t *testing.T) {
 	}
 	mustTestID(t, doc, "drift-live")
 
-	// Shifted records: x1 far outside the reference.
-	ctx := context.Background()
-	for i := 0; i < 40; i++ {
-		rec := `{"id":"r` + itoa64(int64(i)) + `","x1":` + ftoa(5+float64(i%7)) + `,"x2":` + ftoa(float64(i%10)) + `,"plan":"pro"}`
-		if _, _, err := a.pipeline.Admin().ProduceTest(ctx, a.pipeline.Topics().Features, []byte("r"), []byte(rec)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	produceShifted(t, a, 40)
 	var body string
 	uiWaitFor(t, "a drift check on the page", 20*time.Second, func() bool {
 		var status int
