@@ -105,13 +105,23 @@ func binCountsSorted(sorted, edges []float64, dst []int64) {
 // number of NaN values. It uses an LSD radix sort on order-preserving keys.
 func sortedValues(v []float64) ([]float64, int) {
 	var s radixScratch
+	return s.sortedValues(v, nil)
+}
+
+// sortedValues is sortedValues reusing the scratch buffers and dst's
+// capacity.
+func (s *radixScratch) sortedValues(v, dst []float64) ([]float64, int) {
 	n := 0
 	for _, x := range v {
 		if x == x {
 			n++
 		}
 	}
-	out := make([]float64, n)
+	out := dst[:0]
+	if cap(out) < n {
+		out = make([]float64, n)
+	}
+	out = out[:n]
 	if n < 256 {
 		n = 0
 		for _, x := range v {

@@ -129,14 +129,20 @@ func Compare(ref, cur []Column, popts ProfileOptions, copts CompareOptions) (*Re
 	rep := &Report{RowsReference: rows, RowsCurrent: curRows, Features: make([]FeatureResult, len(ref))}
 	errs := make([]error, len(ref))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	next := make(chan int, len(pairs))
 	for i := range pairs {
+		next <- i
+	}
+	close(next)
+	for range min(runtime.GOMAXPROCS(0), len(pairs)) {
 		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
-			rep.Features[i], errs[i] = compareColumn(pairs[i][0], pairs[i][1], o, copts)
-		}(i)
+		go func() {
+			defer wg.Done()
+			var s compareScratch
+			for i := range next {
+				rep.Features[i], errs[i] = s.compareColumn(pairs[i][0], pairs[i][1], o, copts)
+			}
+		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -153,10 +159,18 @@ func kindName(categorical bool) string {
 	return "numeric"
 }
 
-func compareColumn(ref, cur *Column, o ProfileOptions, copts CompareOptions) (FeatureResult, error) {
+// compareScratch holds one worker's buffers, reused across features.
+type compareScratch struct {
+	radix    radixScratch
+	ref, cur []float64
+}
+
+func (s *compareScratch) compareColumn(ref, cur *Column, o ProfileOptions, copts CompareOptions) (FeatureResult, error) {
 	if !ref.Categorical {
-		rs, rm := sortedValues(ref.Values)
-		cs, cm := sortedValues(cur.Values)
+		var rm, cm int
+		s.ref, rm = s.radix.sortedValues(ref.Values, s.ref)
+		s.cur, cm = s.radix.sortedValues(cur.Values, s.cur)
+		rs, cs := s.ref, s.cur
 		f := numericFeature(ref.Name, rs, rm, o, false)
 		curCounts := make([]int64, f.Bins())
 		curCounts[0] = int64(cm)
