@@ -15,7 +15,8 @@ import (
 type catBinner struct {
 	f     *Feature
 	dyn   map[string]int
-	names []string
+	names []string // per unseen slot; "" when the slot is free
+	free  []int    // free slots, reused before new ones
 	limit int
 }
 
@@ -23,7 +24,19 @@ func newCatBinner(f *Feature, limit int) *catBinner {
 	if f.index == nil {
 		f.buildIndex()
 	}
-	return &catBinner{f: f, dyn: make(map[string]int), limit: limit}
+	return &catBinner{f: f, dyn: make(map[string]int), limit: limit, free: make([]int, 0, limit)}
+}
+
+// release frees the slot of unseen-category bin b (its count fell to 0 as
+// the ring moved on), so that another unseen category can take it.
+func (c *catBinner) release(b int) {
+	slot := b - c.f.otherBin() - 1
+	if slot < 0 || slot >= len(c.names) || c.names[slot] == "" {
+		return
+	}
+	delete(c.dyn, c.names[slot])
+	c.names[slot] = ""
+	c.free = append(c.free, slot)
 }
 
 // bins is the largest number of bins the binner can produce.
@@ -43,11 +56,18 @@ func (c *catBinner) bin(s string) int {
 	if b, ok := c.dyn[s]; ok {
 		return b
 	}
+	s = strings.Clone(s)
+	if n := len(c.free); n > 0 {
+		slot := c.free[n-1]
+		c.free = c.free[:n-1]
+		c.names[slot] = s
+		c.dyn[s] = other + 1 + slot
+		return other + 1 + slot
+	}
 	if len(c.names) >= c.limit {
 		return other
 	}
 	b := other + 1 + len(c.names)
-	s = strings.Clone(s)
 	c.dyn[s] = b
 	c.names = append(c.names, s)
 	return b
@@ -57,6 +77,7 @@ func (c *catBinner) bin(s string) int {
 func (c *catBinner) reset() {
 	clear(c.dyn)
 	c.names = c.names[:0]
+	c.free = c.free[:0]
 }
 
 // CompareOptions configures Compare.

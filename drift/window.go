@@ -126,12 +126,17 @@ func (w *Window) Add(num []float64, cat []string, prediction float64) {
 		counts[off[i]+b]++
 	}
 	for _, i := range w.catIdx {
-		b := w.cats[i].bin(cat[i])
+		cb := w.cats[i]
+		b := cb.bin(cat[i])
+		counts[off[i]+b]++
 		if full {
-			counts[off[i]+int(row[i])]--
+			old := int(row[i])
+			counts[off[i]+old]--
+			if old > len(cb.f.Categories)+1 && counts[off[i]+old] == 0 {
+				cb.release(old)
+			}
 		}
 		row[i] = uint16(b)
-		counts[off[i]+b]++
 	}
 	if w.p.Prediction != nil {
 		i := w.nf - 1
@@ -183,7 +188,9 @@ func (w *Window) addUnbounded(num []float64, cat []string, prediction float64) {
 	w.total++
 }
 
-// Reset empties the window and forgets unseen categories.
+// Reset empties the window and forgets unseen categories. In a sliding
+// window an unseen category's bin is also freed for another one as soon as
+// its last record leaves the window.
 func (w *Window) Reset() {
 	clear(w.counts)
 	w.pos, w.n, w.total = 0, 0, 0
@@ -228,11 +235,20 @@ func (w *Window) Counts() *Counts {
 	c := &Counts{Records: int64(w.Len()), Bins: make([][]int64, w.nf), Unseen: make([][]string, w.nf)}
 	for i := 0; i < w.nf; i++ {
 		b := w.bins(i)
-		if cb := w.cats[i]; cb != nil {
-			b = b[:w.feature(i).Bins()+len(cb.names)]
-			c.Unseen[i] = slices.Clone(cb.names)
+		cb := w.cats[i]
+		if cb == nil {
+			c.Bins[i] = slices.Clone(b)
+			continue
 		}
-		c.Bins[i] = slices.Clone(b)
+		base := w.feature(i).Bins()
+		c.Bins[i] = slices.Clone(b[:base])
+		c.Unseen[i] = []string{}
+		for slot, name := range cb.names {
+			if name != "" { // skip free slots
+				c.Unseen[i] = append(c.Unseen[i], name)
+				c.Bins[i] = append(c.Bins[i], b[base+slot])
+			}
+		}
 	}
 	return c
 }

@@ -383,3 +383,23 @@ func TestSummaryErrorBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestUnseenCategorySlotsAreRecycled: in a sliding window, the bin of an
+// unseen category is freed when its last record leaves, so a later unseen
+// category gets a bin of its own instead of "other".
+func TestUnseenCategorySlotsAreRecycled(t *testing.T) {
+	p, _ := BuildProfile([]Column{catCol("c", "a", "b", "a")}, nil, ProfileOptions{MaxCategories: 2})
+	w, _ := NewWindow(p, 3)
+	for _, s := range []string{"x", "y", "a", "a", "a", "z"} {
+		w.Add(nil, []string{s}, 0)
+	}
+	c := w.Counts()
+	// bins: missing, a, b, other, then unseen; window holds a, a, z.
+	if !slices.Equal(c.Unseen[0], []string{"z"}) || !slices.Equal(c.Bins[0], []int64{0, 2, 0, 0, 1}) {
+		t.Fatalf("counts %v unseen %v, want [0 2 0 0 1] [z]", c.Bins[0], c.Unseen[0])
+	}
+	allocs := testing.AllocsPerRun(100, func() { w.Add(nil, []string{"a"}, 0) })
+	if allocs != 0 {
+		t.Errorf("known category allocates %v", allocs)
+	}
+}
