@@ -158,7 +158,7 @@ func hasPartition(t *stream.TopicInfo, id int32) bool {
 	return false
 }
 
-// messageRow prepares a record for display: a JSON value is indented, other
+// messageRow prepares a record for display: a UTF-8 JSON value is indented, other
 // bytes are shown as text (invalid UTF-8 quoted); templ escapes all of it.
 func messageRow(m stream.Message) web.MessageRow {
 	row := web.MessageRow{Partition: m.Partition, Offset: m.Offset, Key: printable(m.Key), Timestamp: m.Timestamp}
@@ -171,7 +171,7 @@ func messageRow(m stream.Message) web.MessageRow {
 		row.Headers = append(row.Headers, web.KV{Key: k, Value: m.Headers[k]})
 	}
 	var buf bytes.Buffer
-	if json.Valid(m.Value) && json.Indent(&buf, m.Value, "", "  ") == nil {
+	if utf8.Valid(m.Value) && json.Valid(m.Value) && json.Indent(&buf, m.Value, "", "  ") == nil {
 		row.Value, row.JSON = buf.String(), true
 	} else {
 		row.Value = printable(m.Value)
