@@ -3,6 +3,7 @@ package drift
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"math/rand/v2"
@@ -119,4 +120,20 @@ func FuzzDecodeProfile(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestEventAndPerformanceJSONHaveNoNaN(t *testing.T) {
+	p, _ := BuildProfile([]Column{numCol("a", 1, 2, 3)}, nil, ProfileOptions{})
+	m, _ := NewMonitor(p, MonitorOptions{Model: "m", WindowSize: 2, MinWindow: 2, CheckInterval: 2})
+	m.Observe([]float64{nan}, nil, 0)
+	m.Observe([]float64{9}, nil, 0)
+	for _, v := range []any{m.Snapshot(), m.Performance()} {
+		b, err := json.Marshal(v)
+		if err != nil || bytes.Contains(b, []byte("NaN")) {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !bytes.Contains(b, []byte(`"prediction_psi":null`)) && !bytes.Contains(b, []byte(`"auc":null`)) {
+			t.Errorf("non-finite field not null: %s", b)
+		}
+	}
 }

@@ -260,3 +260,22 @@ func checkTest(name string) error {
 	}
 	return nil
 }
+
+// MarshalJSON encodes the event with snake_case keys and non-finite
+// numbers (PredictionPSI without a profiled prediction) as null.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"model": e.Model, "version": e.Version, "time": e.Time, "window_records": e.WindowRecords,
+		"features": e.Features, "prediction_psi": jsonNum(e.PredictionPSI), "drift_share": jsonNum(e.DriftShare),
+		"drifted_features": e.DriftedFeatures, "dataset_drift": e.DatasetDrift, "max_psi": jsonNum(e.MaxPSI),
+		"retrain": e.Retrain, "alert": e.Alert,
+	})
+}
+
+// MarshalJSON encodes the performance with non-finite numbers as null.
+func (p Performance) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{
+		"labels": p.Labels, "window": p.Window, "accuracy": jsonNum(p.Accuracy),
+		"auc": jsonNum(p.AUC), "rmse": jsonNum(p.RMSE),
+	})
+}
