@@ -203,7 +203,11 @@ func (s *radixScratch) sortKeys(keys []uint64) []uint64 {
 	const passes = (64 + bitsPer - 1) / bitsPer
 	n := len(keys)
 	tmp := s.tmp[:n]
-	var count [passes][radix]int
+	if uint64(n) >= 1<<32 { // uint32 counters below
+		slices.Sort(keys)
+		return keys
+	}
+	var count [passes][radix]uint32
 	for _, k := range keys {
 		for p := 0; p < passes; p++ {
 			count[p][(k>>(p*bitsPer))&(radix-1)]++
@@ -212,10 +216,10 @@ func (s *radixScratch) sortKeys(keys []uint64) []uint64 {
 	for p := 0; p < passes; p++ {
 		shift := uint(p * bitsPer)
 		c := &count[p]
-		if c[(keys[0]>>shift)&(radix-1)] == n {
+		if int(c[(keys[0]>>shift)&(radix-1)]) == n {
 			continue // every key has the same digit
 		}
-		sum := 0
+		var sum uint32
 		for i := range c {
 			x := c[i]
 			c[i] = sum
