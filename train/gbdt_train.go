@@ -173,6 +173,7 @@ func (b *booster) run(ctx context.Context, start time.Time, progress func(Round)
 			b.m.splitsCnt[e.f]++
 		}
 	}
+	b.m.compile()
 	b.m.params["fit_seconds"] = time.Since(start).Seconds()
 	return nil
 }

@@ -82,6 +82,9 @@ type Model struct {
 	base      []float64 // initial score per group
 	roots     []int32   // root node of each tree; tree t belongs to group t % groups
 	nodes     []node
+	fast      []fnode
+	leafVal   []float64
+	depth     []int32
 	catBits   []uint64
 	gain      []float64 // per feature
 	splitsCnt []float64 // per feature
@@ -179,37 +182,134 @@ func (m *Model) Importance() (gain, splits map[string]float64) {
 // Trees returns the number of trees (0 for linear models).
 func (m *Model) Trees() int { return len(m.roots) }
 
-// treeValue walks one tree for a row.
-func (m *Model) treeValue(root int32, row []float64) float64 {
-	nodes := m.nodes
-	i := root
-	for {
-		n := &nodes[i]
+// fnode is the compact node used for prediction (fast[i] mirrors nodes[i]).
+type fnode struct {
+	thr  float64 // split threshold; leaf value for leaves
+	feat int32   // feature; -1 for leaves
+	left uint32  // left child index | fDefLeft | fCat
+}
+
+const (
+	fDefLeft = 1 << 31
+	fCat     = 1 << 30
+	fIndex   = fCat - 1
+)
+
+// compile builds the compact prediction nodes. Leaves become self-loops
+// (threshold +Inf, default left, pointing at themselves) so that trees can be
+// walked a fixed number of steps without checking for leaves.
+func (m *Model) compile() {
+	m.fast = make([]fnode, len(m.nodes))
+	m.leafVal = make([]float64, len(m.nodes))
+	for i, n := range m.nodes {
 		if n.feature < 0 {
-			return n.value
+			m.fast[i] = fnode{thr: math.Inf(1), left: uint32(i) | fDefLeft}
+			m.leafVal[i] = n.value
+			continue
 		}
-		v := row[n.feature]
-		var left bool
+		f := fnode{thr: n.threshold, feat: n.feature, left: uint32(n.left)}
+		if n.defLeft {
+			f.left |= fDefLeft
+		}
+		if n.catWords > 0 {
+			f.left |= fCat
+		}
+		m.fast[i] = f
+	}
+	// per tree: depth, or -1 when it has categorical splits (slow walk).
+	// Children always follow their parent, so one backward pass suffices.
+	below := make([]int32, len(m.nodes))
+	for i := len(m.nodes) - 1; i >= 0; i-- {
+		n := &m.nodes[i]
 		switch {
-		case v != v:
-			left = n.defLeft
-		case n.catWords == 0:
-			left = v <= n.threshold
+		case n.feature < 0:
+			below[i] = 0
+		case n.catWords > 0 || below[n.left] < 0 || below[n.left+1] < 0:
+			below[i] = -1
 		default:
-			if v < 0 {
-				left = n.defLeft
-			} else {
-				c := uint64(v)
-				w := c >> 6
-				left = w < uint64(n.catWords) && m.catBits[uint64(n.catOff)+w]&(1<<(c&63)) != 0
-			}
-		}
-		if left {
-			i = n.left
-		} else {
-			i = n.left + 1
+			below[i] = 1 + max(below[n.left], below[n.left+1])
 		}
 	}
+	m.depth = make([]int32, len(m.roots))
+	for t, r := range m.roots {
+		m.depth[t] = below[r]
+	}
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// treeValue walks one tree for a row (categorical splits allowed).
+func (m *Model) treeValue(root int32, row []float64) float64 {
+	fast := m.fast
+	i := uint32(root)
+	for {
+		n := &fast[i]
+		l := n.left
+		if l&fIndex == i {
+			return m.leafVal[i]
+		}
+		if l&fCat != 0 {
+			i = l&fIndex + b2u(!m.catLeft(&m.nodes[i], row))
+			continue
+		}
+		i = l&fIndex + step(n, row)
+	}
+}
+
+// step returns 1 when a numeric node sends the row right. Branch-free: a
+// default-left node goes right iff v > thr (false for NaN), a default-right
+// node iff !(v <= thr) (true for NaN).
+func step(n *fnode, row []float64) uint32 {
+	v := row[n.feat]
+	gt := b2u(v > n.thr)
+	nle := b2u(!(v <= n.thr))
+	return nle ^ ((nle ^ gt) & (n.left >> 31))
+}
+
+// sumTrees adds the leaf values of trees t0, t0+stride, ... for a row,
+// walking four numeric trees at once so their memory latencies overlap.
+func (m *Model) sumTrees(row []float64, t0, stride int) float64 {
+	fast, roots, depth := m.fast, m.roots, m.depth
+	s := 0.0
+	t := t0
+	for ; t+3*stride < len(roots); t += 4 * stride {
+		d0, d1, d2, d3 := depth[t], depth[t+stride], depth[t+2*stride], depth[t+3*stride]
+		if d0 < 0 || d1 < 0 || d2 < 0 || d3 < 0 {
+			for k := 0; k < 4; k++ {
+				s += m.treeValue(roots[t+k*stride], row)
+			}
+			continue
+		}
+		i0, i1, i2, i3 := uint32(roots[t]), uint32(roots[t+stride]), uint32(roots[t+2*stride]), uint32(roots[t+3*stride])
+		for d := max(d0, d1, d2, d3); d > 0; d-- {
+			n0, n1, n2, n3 := &fast[i0], &fast[i1], &fast[i2], &fast[i3]
+			i0 = n0.left&fIndex + step(n0, row)
+			i1 = n1.left&fIndex + step(n1, row)
+			i2 = n2.left&fIndex + step(n2, row)
+			i3 = n3.left&fIndex + step(n3, row)
+		}
+		s += m.leafVal[i0] + m.leafVal[i1] + m.leafVal[i2] + m.leafVal[i3]
+	}
+	for ; t < len(roots); t += stride {
+		s += m.treeValue(roots[t], row)
+	}
+	return s
+}
+
+// catLeft reports whether a categorical split sends the row left.
+func (m *Model) catLeft(n *node, row []float64) bool {
+	v := row[n.feature]
+	if v != v || v < 0 {
+		return n.defLeft
+	}
+	c := uint64(v)
+	w := c >> 6
+	return w < uint64(n.catWords) && m.catBits[uint64(n.catOff)+w]&(1<<(c&63)) != 0
 }
 
 // rawScore returns the summed score of output group g.
@@ -217,11 +317,7 @@ func (m *Model) rawScore(row []float64, g int) float64 {
 	if m.lin != nil {
 		return m.linScore(row, g)
 	}
-	s := m.base[g]
-	for t := g; t < len(m.roots); t += m.groups {
-		s += m.treeValue(m.roots[t], row)
-	}
-	return s
+	return m.base[g] + m.sumTrees(row, g, m.groups)
 }
 
 func (m *Model) linScore(row []float64, k int) float64 {

@@ -272,6 +272,7 @@ func Decode(b []byte) (*Model, error) {
 		return nil, d.err
 	}
 	m.buildIndex()
+	m.compile()
 	return m, nil
 }
 
