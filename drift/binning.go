@@ -207,11 +207,16 @@ func (s *radixScratch) sortKeys(keys []uint64) []uint64 {
 		slices.Sort(keys)
 		return keys
 	}
-	var count [passes][radix]uint32
+	var count [passes][radix]uint32 // passes == 6: unrolled below
+	const m = radix - 1
+	c0, c1, c2, c3, c4, c5 := &count[0], &count[1], &count[2], &count[3], &count[4], &count[5]
 	for _, k := range keys {
-		for p := 0; p < passes; p++ {
-			count[p][(k>>(p*bitsPer))&(radix-1)]++
-		}
+		c0[k&m]++
+		c1[(k>>11)&m]++
+		c2[(k>>22)&m]++
+		c3[(k>>33)&m]++
+		c4[(k>>44)&m]++
+		c5[(k>>55)&m]++
 	}
 	for p := 0; p < passes; p++ {
 		shift := uint(p * bitsPer)
