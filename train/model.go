@@ -288,10 +288,14 @@ func (m *Model) sumTrees(row []float64, t0, stride int) float64 {
 		i0, i1, i2, i3 := uint32(roots[t]), uint32(roots[t+stride]), uint32(roots[t+2*stride]), uint32(roots[t+3*stride])
 		for d := max(d0, d1, d2, d3); d > 0; d-- {
 			n0, n1, n2, n3 := &fast[i0], &fast[i1], &fast[i2], &fast[i3]
+			p0, p1, p2, p3 := i0, i1, i2, i3
 			i0 = n0.left&fIndex + step(n0, row)
 			i1 = n1.left&fIndex + step(n1, row)
 			i2 = n2.left&fIndex + step(n2, row)
 			i3 = n3.left&fIndex + step(n3, row)
+			if (p0^i0)|(p1^i1)|(p2^i2)|(p3^i3) == 0 {
+				break // all four walks sit on leaves
+			}
 		}
 		s += m.leafVal[i0] + m.leafVal[i1] + m.leafVal[i2] + m.leafVal[i3]
 	}
