@@ -60,7 +60,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.grow, "grow", def.Grow, "tree growth: leafwise or depthwise")
 	fs.IntVar(&f.early, "early-stopping", def.EarlyStopping, "stop after this many rounds without validation improvement (0 = off)")
 	fs.IntVar(&f.minSamplesLeaf, "min-samples-leaf", def.MinSamplesLeaf, "minimum rows in a leaf")
-	fs.Float64Var(&f.minSplitGain, "min-split-gain", def.MinSplitGain, "minimum gain to split a node")
+	fs.Float64Var(&f.minSplitGain, "min-split-gain", def.MinSplitGain, "minimum gain to split a node (0 = any positive gain)")
 	fs.Float64Var(&f.logisticC, "logistic-c", def.LogisticC, "logistic regression: inverse L2 strength C (as scikit-learn)")
 	fs.IntVar(&f.logisticMaxIter, "logistic-max-iter", def.LogisticMaxIter, "logistic regression: maximum L-BFGS iterations")
 	fs.Int64Var(&f.seed, "seed", def.Seed, "random seed (validation split, subsampling)")

@@ -102,7 +102,9 @@ func Predict(m *Model, ds *Dataset) (*Predictions, error) {
 		out.Classes = len(m.Classes())
 		out.Proba = make([]float64, ds.Rows*out.Classes)
 	}
-	const block = 8192
+	// Rows are filled a block at a time and scored with PredictBatch (which
+	// may overlap several tree walks); blocks are shared out to the workers.
+	const block = 1024
 	workers := runtime.GOMAXPROCS(0)
 	var next int
 	var mu sync.Mutex
@@ -111,7 +113,11 @@ func Predict(m *Model, ds *Dataset) (*Predictions, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			row := make([]float64, nf)
+			buf := make([]float64, block*nf)
+			rows := make([][]float64, block)
+			for r := range rows {
+				rows[r] = buf[r*nf : (r+1)*nf : (r+1)*nf]
+			}
 			for {
 				mu.Lock()
 				lo := next
@@ -122,14 +128,16 @@ func Predict(m *Model, ds *Dataset) (*Predictions, error) {
 				}
 				hi := min(lo+block, ds.Rows)
 				for i := lo; i < hi; i++ {
-					rm.Fill(i, row)
-					if multi {
-						pr := out.Proba[i*out.Classes : (i+1)*out.Classes]
-						m.PredictProba(row, pr)
-						out.Score[i] = float64(argmax(pr))
-					} else {
-						out.Score[i] = m.PredictRow(row)
-					}
+					rm.Fill(i, rows[i-lo])
+				}
+				if !multi {
+					m.PredictBatch(rows[:hi-lo], out.Score[lo:hi], 1)
+					continue
+				}
+				for i := lo; i < hi; i++ {
+					pr := out.Proba[i*out.Classes : (i+1)*out.Classes]
+					m.PredictProba(rows[i-lo], pr)
+					out.Score[i] = float64(argmax(pr))
 				}
 			}
 		}()
