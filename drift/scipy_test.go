@@ -35,6 +35,13 @@ type scipyFixtures struct {
 		Data, Edges []float64
 		Counts      []int64
 	} `json:"quantiles"`
+	Uniform []struct {
+		Data, Edges []float64
+	} `json:"uniform"`
+	ZTest []struct {
+		Ref, Cur []int64
+		Z, P     float64
+	} `json:"ztest"`
 }
 
 func loadFixtures(t *testing.T) *scipyFixtures {
@@ -138,6 +145,24 @@ func TestQuantileEdgesAgainstNumpy(t *testing.T) {
 			if b := numericBin(edges, v); b < 1 || b > len(edges)+1 {
 				t.Fatalf("bin %d out of range", b)
 			}
+		}
+	}
+}
+
+func TestUniformEdgesAgainstNumpy(t *testing.T) {
+	for i, c := range loadFixtures(t).Uniform {
+		s := sortedCopy(c.Data)
+		if got := UniformEdges(s[0], s[len(s)-1], 10); !slices.Equal(got, c.Edges) {
+			t.Errorf("case %d: edges %v, numpy %v", i, got, c.Edges)
+		}
+	}
+}
+
+func TestZTestAgainstScipy(t *testing.T) {
+	for i, c := range loadFixtures(t).ZTest {
+		z, p := ZTest(c.Ref, c.Cur, 1)
+		if !closeTo(z, c.Z, 1e-12) || !closeTo(p, c.P, 1e-12) {
+			t.Errorf("case %d: z=%.15g p=%.15g, scipy %.15g %.15g", i, z, p, c.Z, c.P)
 		}
 	}
 }

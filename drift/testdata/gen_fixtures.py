@@ -103,6 +103,24 @@ for data in [r(rng.normal(0, 1, 997)), r(rng.integers(0, 4, 301)), r(rng.exponen
     qs.append({"data": data, "edges": [float(e) for e in edges], "counts": [int(c) for c in counts]})
 out["quantiles"] = qs
 
+# numpy.linspace (uniform) edges, and the two-proportion z-test (Evidently's formula).
+uni = []
+for data in [r(rng.normal(5, 3, 200)), r(rng.uniform(-1, 1, 77)), [2.5, 2.5, 2.5]]:
+    arr = np.asarray(data)
+    edges = np.unique(np.linspace(arr.min(), arr.max(), 11)[1:-1])
+    uni.append({"data": [float(v) for v in data], "edges": [float(e) for e in edges]})
+out["uniform"] = uni
+zt = []
+for n1, p1, n2, p2 in [(500, 0.3, 400, 0.35), (2000, 0.5, 100, 0.4), (50, 0.1, 60, 0.5)]:
+    a = int(rng.binomial(n1, p1))
+    b = int(rng.binomial(n2, p2))
+    q1, q2 = a / n1, b / n2
+    P = (q1 * n1 + q2 * n2) / (n1 + n2)
+    z = (q1 - q2) / np.sqrt(P * (1 - P) * (1.0 / n1 + 1.0 / n2))
+    zt.append({"ref": [0, a, n1 - a], "cur": [0, b, n2 - b], "z": float(z),
+               "p": float(2 * stats.norm.sf(abs(z)))})
+out["ztest"] = zt
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scipy_fixtures.json")
 with open(path, "w") as f:
     json.dump(out, f, separators=(",", ":"))
