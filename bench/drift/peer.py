@@ -2,7 +2,8 @@
 """numpy/scipy peer of `driftd drift`, for bench/drift/run.sh.
 
   peer.py gen --out DIR [--rows 1000000]   deterministic reference.csv and current.csv (28 columns)
-  peer.py drift REF CUR [--bins 10]        the same computation as `driftd drift --json`
+  peer.py drift REF CUR [--bins 10] [--binning quantile|uniform] [--test auto|ks|chisquare|wasserstein|jensenshannon|hellinger|kl|psi]
+                                           the same computation as `driftd drift --json`
   peer.py check DRIFTD.json PEER.json      compare the two outputs (tolerance 1e-9)
 
 Same conventions as driftd (see drift/CONVENTIONS.md): quantile edges at
@@ -71,7 +72,42 @@ def level(p):
     return "major" if p >= 0.25 else "moderate" if p >= 0.1 else "stable"
 
 
-def drift(ref_path, cur_path, nbins):
+def chosen(test, n_ref, nunique):
+    if test != "auto":
+        return test
+    if n_ref <= 1000:
+        return "ks" if nunique > 5 else "chisquare" if nunique > 2 else "z"
+    return "wasserstein" if nunique > 5 else "jensenshannon"
+
+
+def run_test(test, rv, cv, rc, cc):
+    """Returns (statistic, p-value or None, drifted)."""
+    if test == "ks":
+        res = stats.ks_2samp(rv, cv)
+        return float(res.statistic), float(res.pvalue), bool(res.pvalue < 0.05)
+    if test == "chisquare":
+        keep = (rc + cc) > 0
+        st, p, _, _ = stats.chi2_contingency(np.array([rc[keep], cc[keep]]), correction=False)
+        return float(st), float(p), bool(p < 0.05)
+    if test == "wasserstein":
+        s = float(stats.wasserstein_distance(rv, cv) / max(np.std(rv), 0.001))
+    elif test == "jensenshannon":
+        s = float(distance.jensenshannon(rc, cc))
+    elif test == "hellinger":
+        p, q = rc / rc.sum(), cc / cc.sum()
+        s = float(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2) / 2))
+    elif test == "kl":
+        p = np.where(rc == 0, 0.0001, rc / rc.sum())
+        q = np.where(cc == 0, 0.0001, cc / cc.sum())
+        s = float(stats.entropy(p, q))
+    elif test == "psi":
+        s = psi(rc, cc)
+    else:
+        raise SystemExit(f"peer does not implement test {test}")
+    return s, None, bool(s >= 0.1)
+
+
+def drift(ref_path, cur_path, nbins, binning="quantile", test="auto"):
     t0 = time.time()
     ref = pd.read_csv(ref_path)
     cur = pd.read_csv(cur_path)
@@ -82,22 +118,19 @@ def drift(ref_path, cur_path, nbins):
         c = cur[name].to_numpy(dtype=np.float64)
         rv = r[~np.isnan(r)]
         cv = c[~np.isnan(c)]
-        edges = np.unique(np.quantile(rv, np.arange(1, nbins) / nbins))
+        if binning == "uniform":
+            edges = np.unique(np.linspace(rv.min(), rv.max(), nbins + 1)[1:-1])
+        else:
+            edges = np.unique(np.quantile(rv, np.arange(1, nbins) / nbins))
         nb = len(edges) + 2
         rc = np.bincount(bins_of(r, edges), minlength=nb)
         cc = np.bincount(bins_of(c, edges), minlength=nb)
         p = psi(rc, cc)
         nunique = pd.concat([pd.Series(rv), pd.Series(cv)]).nunique()
-        if len(rv) <= 1000:
-            raise SystemExit("bench peer covers references above 1000 rows only")
-        if nunique > 5:
-            test = "wasserstein"
-            stat = float(stats.wasserstein_distance(rv, cv) / max(np.std(rv), 0.001))
-        else:
-            test = "jensenshannon"
-            stat = float(distance.jensenshannon(rc, cc))
-        feats.append({"name": name, "type": "numeric", "psi": p, "level": level(p), "test": test,
-                      "statistic": stat, "p_value": None, "drifted": bool(stat >= 0.1)})
+        t = chosen(test, len(rv), nunique)
+        stat, pv, drifted = run_test(t, rv, cv, rc, cc)
+        feats.append({"name": name, "type": "numeric", "psi": p, "level": level(p), "test": t,
+                      "statistic": stat, "p_value": pv, "drifted": drifted})
     t2 = time.time()
     share = sum(f["drifted"] for f in feats) / len(feats)
     out = {"rows_reference": len(ref), "rows_current": len(cur), "features": feats,
@@ -143,8 +176,9 @@ if __name__ == "__main__":
         rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 1_000_000
         gen(out, rows)
     elif cmd == "drift":
-        nb = int(sys.argv[sys.argv.index("--bins") + 1]) if "--bins" in sys.argv else 10
-        drift(sys.argv[2], sys.argv[3], nb)
+        def opt(name, default):
+            return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+        drift(sys.argv[2], sys.argv[3], int(opt("--bins", "10")), opt("--binning", "quantile"), opt("--test", "auto"))
     elif cmd == "check":
         sys.exit(check(sys.argv[2], sys.argv[3]))
     else:
