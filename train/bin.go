@@ -110,7 +110,7 @@ func numEdges(col []float64, maxBins int) []float64 {
 	if len(vals) == 0 {
 		return nil
 	}
-	slices.Sort(vals)
+	sortFloats(vals)
 	distinct := 1
 	for i := 1; i < len(vals) && distinct <= maxBins; i++ {
 		if vals[i] != vals[i-1] {
@@ -145,6 +145,56 @@ func numEdges(col []float64, maxBins int) []float64 {
 	return edges
 }
 
+// sortFloats sorts NaN-free values with an LSD radix sort on order-preserving
+// integer keys (several times faster than a comparison sort here).
+func sortFloats(vals []float64) {
+	n := len(vals)
+	if n < 256 {
+		slices.Sort(vals)
+		return
+	}
+	keys := make([]uint64, n)
+	for i, v := range vals {
+		u := math.Float64bits(v)
+		if u>>63 == 1 {
+			u = ^u
+		} else {
+			u |= 1 << 63
+		}
+		keys[i] = u
+	}
+	tmp := make([]uint64, n)
+	var cnt [1 << 11]int
+	for shift := uint(0); shift < 64; shift += 11 {
+		clear(cnt[:])
+		for _, k := range keys {
+			cnt[(k>>shift)&(1<<11-1)]++
+		}
+		if cnt[(keys[0]>>shift)&(1<<11-1)] == n {
+			continue // every key shares this digit
+		}
+		sum := 0
+		for i, c := range cnt {
+			cnt[i] = sum
+			sum += c
+		}
+		for _, k := range keys {
+			d := (k >> shift) & (1<<11 - 1)
+			tmp[cnt[d]] = k
+			cnt[d]++
+		}
+		keys, tmp = tmp, keys
+	}
+	for i, u := range keys {
+		if u>>63 == 1 {
+			u &^= 1 << 63
+		} else {
+			u = ^u
+		}
+		vals[i] = math.Float64frombits(u)
+	}
+}
+
 func midpoint(a, b float64) float64 {
 	m := a + (b-a)/2
 	if m >= b || m < a {
@@ -162,9 +212,7 @@ func searchEdge(edges []float64, v float64) int {
 	base := 0
 	for n > 1 {
 		half := n >> 1
-		if edges[base+half-1] < v {
-			base += half
-		}
+		base += half & -int(b2u(edges[base+half-1] < v)) // no branch to mispredict
 		n -= half
 	}
 	if edges[base] < v {
@@ -173,15 +221,17 @@ func searchEdge(edges []float64, v float64) int {
 	return base
 }
 
-// binMatrix is a row-major uint8 bin matrix: bins[r*nf+f].
+// binMatrix is a row-major uint8 bin matrix: bins[r*nf+f], with an optional
+// column-major copy (cols[f][r]) used to partition rows while growing trees.
 type binMatrix struct {
 	rows, nf int
 	bins     []uint8
+	cols     [][]uint8
 }
 
-// apply bins a dataset with the same columns (matched by name) as the
+// apply bins a dataset (also column-major when wantCols) with the same columns (matched by name) as the
 // training data. Categorical values are matched by level name.
-func (b *binner) apply(ds *Dataset, threads int) (*binMatrix, error) {
+func (b *binner) apply(ds *Dataset, threads int, wantCols bool) (*binMatrix, error) {
 	nf := len(b.names)
 	src := make([]int, nf)
 	idx := map[string]int{}
@@ -215,12 +265,25 @@ func (b *binner) apply(ds *Dataset, threads int) (*binMatrix, error) {
 		}
 	}
 	bm := &binMatrix{rows: ds.Rows, nf: nf, bins: make([]uint8, ds.Rows*nf)}
+	if wantCols {
+		bm.cols = make([][]uint8, nf)
+		for f := range bm.cols {
+			bm.cols[f] = make([]uint8, ds.Rows)
+		}
+	}
+	looks := make([]*edgeLookup, nf)
+	for f := range looks {
+		if b.kinds[f] == Numeric {
+			looks[f] = newEdgeLookup(b.edges[f])
+		}
+	}
 	const block = 8192
 	nblocks := (ds.Rows + block - 1) / block
 	parallelFor(nblocks, threads, func(k int) {
 		lo, hi := k*block, min((k+1)*block, ds.Rows)
+		var buf [block]uint8
 		for f := 0; f < nf; f++ {
-			out := bm.bins[lo*nf+f:]
+			col := buf[:hi-lo]
 			miss := uint8(b.nv[f])
 			if b.kinds[f] == Categorical {
 				cm := catMap[f]
@@ -229,32 +292,78 @@ func (b *binner) apply(ds *Dataset, threads int) (*binMatrix, error) {
 					if c >= 0 {
 						v = cm[c]
 					}
-					out[i*nf] = v
+					col[i] = v
 				}
-				continue
+			} else {
+				lk := looks[f]
+				for i, v := range ds.Num[src[f]][lo:hi] {
+					bin := miss
+					if v == v {
+						bin = uint8(lk.find(v))
+					}
+					col[i] = bin
+				}
 			}
-			e := b.edges[f]
-			for i, v := range ds.Num[src[f]][lo:hi] {
-				bin := miss
-				if v == v {
-					bin = uint8(searchEdge(e, v))
-				}
-				out[i*nf] = bin
+			out := bm.bins[lo*nf+f:]
+			for i, v := range col {
+				out[i*nf] = v
+			}
+			if wantCols {
+				copy(bm.cols[f][lo:hi], col)
 			}
 		}
 	})
 	return bm, nil
 }
 
-// columns returns a column-major copy of the bins.
-func (bm *binMatrix) columns(threads int) [][]uint8 {
-	cols := make([][]uint8, bm.nf)
-	parallelFor(bm.nf, threads, func(f int) {
-		c := make([]uint8, bm.rows)
-		for r := range c {
-			c[r] = bm.bins[r*bm.nf+f]
+// edgeLookup finds bins fast: a uniform grid over the edge range gives a
+// starting bin, and short scans make the answer exact (it always equals
+// searchEdge).
+type edgeLookup struct {
+	edges     []float64
+	lo, scale float64
+	start     []uint8
+}
+
+const lookupCells = 4096
+
+func newEdgeLookup(edges []float64) *edgeLookup {
+	lk := &edgeLookup{edges: edges}
+	if len(edges) < 2 {
+		return lk
+	}
+	lo, hi := edges[0], edges[len(edges)-1]
+	lk.lo, lk.scale = lo, float64(lookupCells)/(hi-lo)
+	if math.IsInf(lk.scale, 0) || math.IsNaN(lk.scale) {
+		return lk
+	}
+	lk.start = make([]uint8, lookupCells+1)
+	for c := range lk.start {
+		lk.start[c] = uint8(searchEdge(edges, lo+float64(c)/lk.scale))
+	}
+	return lk
+}
+
+// find returns the number of edges below v (v is not NaN).
+func (lk *edgeLookup) find(v float64) int {
+	e := lk.edges
+	if lk.start == nil {
+		return searchEdge(e, v)
+	}
+	x := (v - lk.lo) * lk.scale
+	c := 0
+	if x > 0 {
+		c = lookupCells
+		if x < lookupCells {
+			c = int(x)
 		}
-		cols[f] = c
-	})
-	return cols
+	}
+	b := int(lk.start[c])
+	for b < len(e) && e[b] < v {
+		b++
+	}
+	for b > 0 && e[b-1] >= v {
+		b--
+	}
+	return b
 }

@@ -53,7 +53,7 @@ func BenchmarkBin1M(b *testing.B) {
 	c0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		bn := newBinner(ds, 255, 2)
-		if _, err := bn.apply(ds, 2); err != nil {
+		if _, err := bn.apply(ds, 2, true); err != nil {
 			b.Fatal(err)
 		}
 	}

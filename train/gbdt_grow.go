@@ -62,7 +62,7 @@ func newGrower(p Params, bm *binMatrix, b *binner) *grower {
 	for f, k := range b.kinds {
 		g.cat[f] = k == Categorical
 	}
-	g.cols = bm.columns(p.Threads)
+	g.cols = bm.cols
 	g.thrHist = make([][]featHist, g.threads)
 	for t := 1; t < g.threads; t++ {
 		g.thrHist[t] = make([]featHist, g.nf)

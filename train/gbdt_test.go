@@ -133,7 +133,7 @@ func TestHistogramSubtraction(t *testing.T) {
 		t.Fatal(err)
 	}
 	bn := newBinner(ds, 255, 2)
-	bm, err := bn.apply(ds, 2)
+	bm, err := bn.apply(ds, 2, true)
 	if err != nil {
 		t.Fatal(err)
 	}

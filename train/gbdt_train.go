@@ -43,14 +43,14 @@ func trainGBDT(ctx context.Context, train, valid *Dataset, p Params, progress fu
 	}
 	b := &booster{p: p, obj: obj, k: k, n: train.Rows, y: train.Target, partial: make([]float64, p.Threads)}
 	b.bn = newBinner(train, p.MaxBins, p.Threads)
-	if b.bm, err = b.bn.apply(train, p.Threads); err != nil {
+	if b.bm, err = b.bn.apply(train, p.Threads, true); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if valid != nil && valid.Rows > 0 {
 		if b.vy, err = alignValidTarget(train, valid, obj); err != nil {
 			return nil, fmt.Errorf("train: validation data: %w", err)
 		}
-		if b.vbm, err = b.bn.apply(valid, p.Threads); err != nil {
+		if b.vbm, err = b.bn.apply(valid, p.Threads, false); err != nil {
 			return nil, fmt.Errorf("train: validation data: %w", err)
 		}
 	}

@@ -151,10 +151,27 @@ func TestBinning(t *testing.T) {
 		if len(e) == 0 || len(e) > 254 || !sort.Float64sAreSorted(e) {
 			t.Fatalf("feature %d: %d edges", f, len(e))
 		}
-		for _, v := range ds.Num[f][:2000] {
-			if got, want := searchEdge(e, v), sort.SearchFloat64s(e, v); got != want {
+		lk := newEdgeLookup(e)
+		probes := append(append([]float64(nil), ds.Num[f][:2000]...), e...)
+		probes = append(probes, math.Inf(-1), math.Inf(1), e[0]-1e-300, math.Nextafter(e[len(e)-1], 1e9))
+		for _, v := range probes {
+			want := sort.SearchFloat64s(e, v)
+			if got := searchEdge(e, v); got != want {
 				t.Fatalf("searchEdge(%v) = %d, want %d", v, got, want)
 			}
+			if got := lk.find(v); got != want {
+				t.Fatalf("lookup(%v) = %d, want %d", v, got, want)
+			}
+		}
+	}
+	vals := append([]float64(nil), ds.Num[0]...)
+	vals = append(vals, -0.0, 0, math.Inf(1), math.Inf(-1), -1e-300, 1e300)
+	want := append([]float64(nil), vals...)
+	sort.Float64s(want)
+	sortFloats(vals)
+	for i := range vals {
+		if vals[i] != want[i] {
+			t.Fatalf("sortFloats: position %d: %v, want %v", i, vals[i], want[i])
 		}
 	}
 	// categorical: most frequent levels kept, the rest share "other"
