@@ -95,7 +95,10 @@
 // A Window keeps the last WindowSize records as a ring of bin indices
 // (uint16 per feature) plus per-bin counts: Add is O(features) and does not
 // allocate. Numeric features whose test is ks or wasserstein also keep
-// their raw values in a ring. Counts snapshots merge across processes.
+// their raw values in a ring, and a sorted copy brought up to date at each
+// check by merging (the values added since the previous check sorted in,
+// the evicted ones removed): O(window) per feature instead of a sort.
+// Counts snapshots merge across processes.
 // With Tumbling > 0 a Monitor instead counts every record of a time period
 // and checks when the period closes (on Observe or Tick), keeping raw
 // values for the first WindowSize records only.

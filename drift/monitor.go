@@ -69,7 +69,6 @@ type Monitor struct {
 	tests       []string // per feature (prediction last)
 	valIndex    []int    // per feature: index in the window's value features, or -1
 	refExt      [][]int64
-	scratch     []float64
 	radix       radixScratch
 	padNum      []float64 // short records are padded with missing values
 	padCat      []string
@@ -275,13 +274,13 @@ func (m *Monitor) checkLocked() Event {
 	p := m.p
 	ev := Event{Model: m.opts.Model, Version: m.opts.Version, Time: m.now(), WindowRecords: m.w.Len(),
 		Features: make([]FeatureResult, len(p.Features)), PredictionPSI: math.NaN()}
+	m.w.syncSorted(&m.radix)
 	for i := range p.Features {
 		f := &p.Features[i]
 		in := evalInput{f: f, ref: m.refExt[i], cur: m.w.bins(i), refN: f.NonMissing(),
 			unique: f.Unique, test: m.tests[i], threshold: m.opts.TestThreshold}
 		if j := m.valIndex[i]; j >= 0 {
-			m.scratch = m.w.values(j, m.scratch[:0], &m.radix)
-			in.refValues, in.curValues = f.Summary, m.scratch
+			in.refValues, in.curValues = f.Summary, m.w.sv.sorted[j]
 		}
 		ev.Features[i] = evaluate(in)
 		if ev.Features[i].PSI > ev.MaxPSI {

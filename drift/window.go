@@ -31,6 +31,7 @@ type Window struct {
 	valFeat []int
 	vals    []float64
 	valCap  int
+	sv      sortedSet // the value features' sorted values, kept in step incrementally
 }
 
 // NewWindow returns a window over the profile's features (and prediction)
@@ -83,6 +84,7 @@ func newWindow(p *Profile, size int, valFeat []int, valCap int) (*Window, error)
 	}
 	if len(valFeat) > 0 && w.valCap > 0 {
 		w.vals = make([]float64, 0, w.valCap*len(valFeat))
+		w.sv.init(len(valFeat), w.valCap)
 	}
 	return w, nil
 }
@@ -152,6 +154,9 @@ func (w *Window) Add(num []float64, cat []string, prediction float64) {
 		if full {
 			dst := w.vals[w.pos*k : w.pos*k+k]
 			for j, fi := range w.valFeat {
+				if old := dst[j]; old == old {
+					w.sv.evict(j, old)
+				}
 				dst[j] = num[fi]
 			}
 		} else {
@@ -160,6 +165,7 @@ func (w *Window) Add(num []float64, cat []string, prediction float64) {
 			}
 		}
 	}
+	w.sv.since++
 	w.pos++
 	if w.pos == w.size {
 		w.pos = 0
@@ -184,6 +190,7 @@ func (w *Window) addUnbounded(num []float64, cat []string, prediction float64) {
 		for _, fi := range w.valFeat {
 			w.vals = append(w.vals, num[fi])
 		}
+		w.sv.since++
 	}
 	w.total++
 }
@@ -195,6 +202,7 @@ func (w *Window) Reset() {
 	clear(w.counts)
 	w.pos, w.n, w.total = 0, 0, 0
 	w.vals = w.vals[:0]
+	w.sv.reset()
 	for _, c := range w.cats {
 		if c != nil {
 			c.reset()
@@ -204,19 +212,6 @@ func (w *Window) Reset() {
 
 // bins returns the live counts of feature i (not a copy).
 func (w *Window) bins(i int) []int64 { return w.counts[w.off[i]:w.off[i+1]] }
-
-// values appends the sorted non-missing raw values of the j-th value
-// feature to dst (sorted with the scratch buffers).
-func (w *Window) values(j int, dst []float64, rs *radixScratch) []float64 {
-	k := len(w.valFeat)
-	for r := j; r < len(w.vals); r += k {
-		if v := w.vals[r]; v == v {
-			dst = append(dst, v)
-		}
-	}
-	rs.sort(dst)
-	return dst
-}
 
 // Counts is a snapshot of a window's bin counts, mergeable across windows
 // built from the same profile (e.g. one per process).

@@ -255,9 +255,9 @@ func TestMonitorChecksAndMetrics(t *testing.T) {
 func TestMonitorTumbling(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	ref := genData(rng, 2000, 0)
-	p, _ := BuildProfile(ref, nil, ProfileOptions{})
+	p, _ := BuildProfile(ref, nil, ProfileOptions{SummarySize: 5000}) // exact summary
 	now := time.Unix(1000, 0)
-	m, err := NewMonitor(p, MonitorOptions{Model: "m", Tumbling: time.Minute, MinWindow: 10, WindowSize: 50, Now: func() time.Time { return now }})
+	m, err := NewMonitor(p, MonitorOptions{Model: "m", Tumbling: time.Minute, MinWindow: 10, WindowSize: 1000, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +276,15 @@ func TestMonitorTumbling(t *testing.T) {
 	m.Tick(now)
 	if len(events) != 1 || events[0].WindowRecords != 120 {
 		t.Fatalf("events %+v, want one check of 120 records", events)
+	}
+	rep, err := Compare(ref, sliceCols(ref, 0, 120), ProfileOptions{}, CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range rep.Features {
+		if got := events[0].Features[k]; got.Test != want.Test || !closeTo(got.Statistic, want.Statistic, 1e-12) || !closeTo(got.PSI, want.PSI, 1e-12) {
+			t.Errorf("tumbling window %+v, batch %+v", got, want)
+		}
 	}
 	for i := 0; i < 5; i++ { // too few records for the next period
 		m.Observe(num, cat, 0)
@@ -401,5 +410,50 @@ func TestUnseenCategorySlotsAreRecycled(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { w.Add(nil, []string{"a"}, 0) })
 	if allocs != 0 {
 		t.Errorf("known category allocates %v", allocs)
+	}
+}
+
+// TestIncrementalSortedValuesMatchBatch runs many checks over a sliding
+// window (the sorted values kept in step by merging) and a tumbling one, and
+// compares every check's KS and Wasserstein with Compare over the records
+// the window held.
+func TestIncrementalSortedValuesMatchBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	ref := genData(rng, 800, 0)[:3]
+	cur := genData(rng, 4000, 0.2)[:3]
+	p, err := BuildProfile(ref, nil, ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, test := range []string{TestKS, TestWasserstein} {
+		for _, c := range []struct{ size, interval int }{{500, 100}, {500, 37}, {300, 700}} {
+			m, err := NewMonitor(p, MonitorOptions{WindowSize: c.size, MinWindow: 50, CheckInterval: c.interval, Test: test})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen int
+			i := 0
+			m.Subscribe(func(e Event) {
+				seen++
+				lo := max(0, i+1-c.size)
+				rep, err := Compare(ref, sliceCols(cur, lo, i+1), ProfileOptions{}, CompareOptions{Test: test})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k := range rep.Features {
+					if got, want := e.Features[k].Statistic, rep.Features[k].Statistic; !closeTo(got, want, 1e-12) {
+						t.Fatalf("%s size %d every %d, record %d, %s: %v, batch %v", test, c.size, c.interval, i, rep.Features[k].Name, got, want)
+					}
+				}
+			})
+			num, cat := make([]float64, 3), make([]string, 3)
+			for i = 0; i < 4000; i++ {
+				row(cur, i, num, cat)
+				m.Observe(num, cat, 0)
+			}
+			if seen < 4000/c.interval-2 {
+				t.Fatalf("%d checks", seen)
+			}
+		}
 	}
 }
