@@ -56,7 +56,9 @@ func DefaultParams() Params {
 type Round struct {
 	// Round is the 1-based round number.
 	Round int
-	// TrainLoss and ValidLoss are the objective's loss (NaN without validation data).
+	// TrainLoss and ValidLoss are the objective's loss (ValidLoss is NaN without
+	// validation data). The binary training loss is taken on evenly spaced
+	// rows, at most 200,000.
 	TrainLoss, ValidLoss float64
 	// ValidMetric is MetricName on the validation data.
 	ValidMetric float64

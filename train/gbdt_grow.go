@@ -42,7 +42,7 @@ type grower struct {
 	nv      []int
 	cat     []bool
 	threads int
-	gh      []float64 // packed gradient/hessian per row
+	gh      []float32 // packed gradient/hessian per row (float32, as XGBoost)
 	idx     []int32   // row partition
 	tmp     []int32
 	pool    [][]featHist
@@ -57,7 +57,7 @@ type grower struct {
 
 func newGrower(p Params, bm *binMatrix, b *binner) *grower {
 	g := &grower{p: p, bm: bm, nf: bm.nf, nv: b.nv, cat: make([]bool, bm.nf), threads: p.Threads,
-		gh: make([]float64, 2*bm.rows), idx: make([]int32, bm.rows), tmp: make([]int32, bm.rows),
+		gh: make([]float32, 2*bm.rows), idx: make([]int32, bm.rows), tmp: make([]int32, bm.rows),
 		featOK: make([]bool, bm.nf)}
 	for f, k := range b.kinds {
 		g.cat[f] = k == Categorical
@@ -174,6 +174,15 @@ func (g *grower) splitLeaf(i int) {
 	g.nodes = append(g.nodes, tnode{feature: -1}, tnode{feature: -1})
 	left := &leafState{node: li, lo: l.lo, hi: mid, depth: l.depth + 1, g: s.lg, h: s.lh, hist: -1}
 	right := &leafState{node: ri, lo: mid, hi: l.hi, depth: l.depth + 1, g: l.g - s.lg, h: l.h - s.lh, hist: -1}
+	// children that can never split need no histograms
+	depthOK := g.p.MaxDepth <= 0 || l.depth+1 < g.p.MaxDepth
+	if !depthOK || len(g.leaves)+1 >= g.p.MaxLeaves {
+		left.best.feature, right.best.feature = -1, -1
+		g.release(l)
+		g.leaves[i] = left
+		g.leaves = append(g.leaves, right)
+		return
+	}
 	small, large := left, right
 	if left.hi-left.lo > right.hi-right.lo {
 		small, large = right, left

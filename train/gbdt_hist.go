@@ -37,10 +37,10 @@ type split struct {
 func (s *split) valid() bool { return s.feature >= 0 }
 
 // histRows accumulates the gradients of rows into h (one featHist per feature).
-func histRows(h []featHist, bins []uint8, nf int, gh []float64, rows []int32) {
+func histRows(h []featHist, bins []uint8, nf int, gh []float32, rows []int32) {
 	h = h[:nf]
 	for _, r := range rows {
-		g, hh := gh[2*int(r)], gh[2*int(r)+1]
+		g, hh := float64(gh[2*int(r)]), float64(gh[2*int(r)+1])
 		row := bins[int(r)*nf : int(r)*nf+nf]
 		row = row[:len(h)]
 		for f, b := range row {
@@ -52,10 +52,10 @@ func histRows(h []featHist, bins []uint8, nf int, gh []float64, rows []int32) {
 }
 
 // histRange accumulates rows lo..hi-1 (identity index).
-func histRange(h []featHist, bins []uint8, nf int, gh []float64, lo, hi int) {
+func histRange(h []featHist, bins []uint8, nf int, gh []float32, lo, hi int) {
 	h = h[:nf]
 	for r := lo; r < hi; r++ {
-		g, hh := gh[2*r], gh[2*r+1]
+		g, hh := float64(gh[2*r]), float64(gh[2*r+1])
 		row := bins[r*nf : r*nf+nf]
 		row = row[:len(h)]
 		for f, b := range row {

@@ -24,6 +24,10 @@ func parallelBlocks(n, threads int, fn func(t, lo, hi int)) {
 	wg.Wait()
 }
 
+// lossSampleRows bounds the rows the per-round binary training loss is
+// computed on (evenly spaced); gradients always use every row.
+const lossSampleRows = 200000
+
 // sumPartials adds per-thread partial sums in a fixed order.
 func (b *booster) sumPartials() float64 {
 	s := 0.0
@@ -41,6 +45,8 @@ func (b *booster) gradients() float64 {
 	gh, y, sc := b.g.gh, b.y, b.score
 	clear(b.partial)
 	threads := b.p.Threads
+	// the binary loss (a logarithm per row) is taken on every stride-th row
+	stride := max(1, b.n/lossSampleRows)
 	if b.n < 4096 {
 		threads = 1
 	}
@@ -52,20 +58,22 @@ func (b *booster) gradients() float64 {
 				s := sc[r]
 				e := math.Exp(-s)
 				p := 1 / (1 + e)
-				l := math.Log(1 + e)
-				if y[r] == 0 {
-					l += s
+				if r%stride == 0 {
+					l := math.Log(1 + e)
+					if y[r] == 0 {
+						l += s
+					}
+					if math.IsInf(e, 1) {
+						l = -s * y[r]
+					}
+					loss += l
 				}
-				if math.IsInf(e, 1) {
-					l = -s * y[r]
-				}
-				loss += l
-				gh[2*r] = p - y[r]
-				gh[2*r+1] = math.Max(p*(1-p), 1e-16)
+				gh[2*r] = float32(p - y[r])
+				gh[2*r+1] = float32(math.Max(p*(1-p), 1e-16))
 			}
 			b.partial[t] = loss
 		})
-		return b.sumPartials() / float64(b.n)
+		return b.sumPartials() / float64((b.n+stride-1)/stride)
 	case "multiclass":
 		K := b.k
 		parallelBlocks(b.n, threads, func(t, lo, hi int) {
@@ -78,7 +86,7 @@ func (b *booster) gradients() float64 {
 			for r := lo; r < hi; r++ {
 				d := sc[r] - y[r]
 				loss += d * d
-				gh[2*r] = d
+				gh[2*r] = float32(d)
 				gh[2*r+1] = 1
 			}
 			b.partial[t] = loss
@@ -127,8 +135,8 @@ func (b *booster) classGradients(k int) {
 			if int(y[r]) == k {
 				t = 1
 			}
-			gh[2*r] = p - t
-			gh[2*r+1] = math.Max(f*p*(1-p), 1e-16)
+			gh[2*r] = float32(p - t)
+			gh[2*r+1] = float32(math.Max(f*p*(1-p), 1e-16))
 		}
 	})
 }

@@ -140,7 +140,7 @@ func TestHistogramSubtraction(t *testing.T) {
 	g := newGrower(p, bm, bn)
 	rng := rand.New(rand.NewSource(1))
 	for i := range g.gh {
-		g.gh[i] = rng.Float64()
+		g.gh[i] = rng.Float32()
 	}
 	n := bm.rows
 	for i := range g.idx {
