@@ -111,10 +111,33 @@ func sortedValues(v []float64) ([]float64, int) {
 // sortedValues is sortedValues reusing the scratch buffers and dst's
 // capacity.
 func (s *radixScratch) sortedValues(v, dst []float64) ([]float64, int) {
+	if len(v) < 256 {
+		out := dst[:0]
+		for _, x := range v {
+			if x == x {
+				out = append(out, x)
+			}
+		}
+		slices.Sort(out)
+		return out, len(v) - len(out)
+	}
+	// One pass: drop NaNs, build the keys and every digit histogram.
+	s.grow(len(v))
+	keys := s.keys[:len(v)]
+	var count radixCounts
+	c0, c1, c2, c3, c4, c5 := &count[0], &count[1], &count[2], &count[3], &count[4], &count[5]
 	n := 0
 	for _, x := range v {
 		if x == x {
+			k := floatKey(x)
+			keys[n] = k
 			n++
+			c0[k&radixMask]++
+			c1[(k>>11)&radixMask]++
+			c2[(k>>22)&radixMask]++
+			c3[(k>>33)&radixMask]++
+			c4[(k>>44)&radixMask]++
+			c5[(k>>55)&radixMask]++
 		}
 	}
 	out := dst[:0]
@@ -122,25 +145,10 @@ func (s *radixScratch) sortedValues(v, dst []float64) ([]float64, int) {
 		out = make([]float64, n)
 	}
 	out = out[:n]
-	if n < 256 {
-		n = 0
-		for _, x := range v {
-			if x == x {
-				out[n] = x
-				n++
-			}
-		}
-		slices.Sort(out)
-		return out, len(v) - len(out)
+	if n == 0 {
+		return out, len(v)
 	}
-	s.grow(n)
-	keys := s.keys[:0]
-	for _, x := range v {
-		if x == x {
-			keys = append(keys, floatKey(x))
-		}
-	}
-	for i, k := range s.sortKeys(keys) {
+	for i, k := range s.scatter(keys[:n], &count) {
 		out[i] = keyFloat(k)
 	}
 	return out, len(v) - n
@@ -194,34 +202,46 @@ func (s *radixScratch) sort(v []float64) {
 	}
 }
 
-// sortKeys sorts keys (which alias s.keys) with 11-bit digits, all digit
-// histograms taken in one pass and constant digits skipped; it returns the
-// sorted keys (in s.keys or s.tmp).
+// Radix sort parameters: 6 passes of 11-bit digits cover the 64-bit keys.
+const (
+	radixBits   = 11
+	radixSize   = 1 << radixBits
+	radixMask   = radixSize - 1
+	radixPasses = 6
+)
+
+// radixCounts holds one histogram per digit (uint32: n < 2³² is checked).
+type radixCounts [radixPasses][radixSize]uint32
+
+// sortKeys sorts keys (which alias s.keys) and returns the sorted keys (in
+// s.keys or s.tmp).
 func (s *radixScratch) sortKeys(keys []uint64) []uint64 {
-	const bitsPer = 11
-	const radix = 1 << bitsPer
-	const passes = (64 + bitsPer - 1) / bitsPer
+	var count radixCounts
+	c0, c1, c2, c3, c4, c5 := &count[0], &count[1], &count[2], &count[3], &count[4], &count[5]
+	for _, k := range keys {
+		c0[k&radixMask]++
+		c1[(k>>11)&radixMask]++
+		c2[(k>>22)&radixMask]++
+		c3[(k>>33)&radixMask]++
+		c4[(k>>44)&radixMask]++
+		c5[(k>>55)&radixMask]++
+	}
+	return s.scatter(keys, &count)
+}
+
+// scatter runs the LSD passes given every digit's histogram, skipping the
+// digits all keys share.
+func (s *radixScratch) scatter(keys []uint64, count *radixCounts) []uint64 {
 	n := len(keys)
-	tmp := s.tmp[:n]
-	if uint64(n) >= 1<<32 { // uint32 counters below
+	if uint64(n) >= 1<<32 { // uint32 counters
 		slices.Sort(keys)
 		return keys
 	}
-	var count [passes][radix]uint32 // passes == 6: unrolled below
-	const m = radix - 1
-	c0, c1, c2, c3, c4, c5 := &count[0], &count[1], &count[2], &count[3], &count[4], &count[5]
-	for _, k := range keys {
-		c0[k&m]++
-		c1[(k>>11)&m]++
-		c2[(k>>22)&m]++
-		c3[(k>>33)&m]++
-		c4[(k>>44)&m]++
-		c5[(k>>55)&m]++
-	}
-	for p := 0; p < passes; p++ {
-		shift := uint(p * bitsPer)
+	tmp := s.tmp[:n]
+	for p := 0; p < radixPasses; p++ {
+		shift := uint(p * radixBits)
 		c := &count[p]
-		if int(c[(keys[0]>>shift)&(radix-1)]) == n {
+		if int(c[(keys[0]>>shift)&radixMask]) == n {
 			continue // every key has the same digit
 		}
 		var sum uint32
@@ -231,7 +251,7 @@ func (s *radixScratch) sortKeys(keys []uint64) []uint64 {
 			sum += x
 		}
 		for _, k := range keys {
-			d := (k >> shift) & (radix - 1)
+			d := (k >> shift) & radixMask
 			tmp[c[d]] = k
 			c[d]++
 		}

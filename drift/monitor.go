@@ -260,9 +260,14 @@ func (m *Monitor) rollLocked(now time.Time) *Event {
 }
 
 // Check runs a check now on the current window, whatever its size, and
-// publishes the event.
+// publishes the event. An empty window gives an event without features
+// that is neither published nor exported.
 func (m *Monitor) Check() Event {
 	m.mu.Lock()
+	if m.w.Len() == 0 {
+		m.mu.Unlock()
+		return Event{Model: m.opts.Model, Version: m.opts.Version, Time: m.now(), PredictionPSI: math.NaN()}
+	}
 	ev := m.checkLocked()
 	m.mu.Unlock()
 	m.publish(ev)

@@ -295,6 +295,20 @@ func TestMonitorTumbling(t *testing.T) {
 	}
 }
 
+func TestCheckOnEmptyWindow(t *testing.T) {
+	p, _ := BuildProfile([]Column{numCol("a", 1, 2, 3)}, nil, ProfileOptions{})
+	m, _ := NewMonitor(p, MonitorOptions{Model: "m"})
+	published := 0
+	m.Subscribe(func(Event) { published++ })
+	if ev := m.Check(); ev.Features != nil || ev.WindowRecords != 0 || published != 0 {
+		t.Fatalf("check of an empty window: %+v, %d published", ev, published)
+	}
+	m.Observe([]float64{1}, nil, 0)
+	if ev := m.Check(); len(ev.Features) != 1 || published != 1 {
+		t.Fatalf("check of one record: %+v, %d published", ev, published)
+	}
+}
+
 func TestObserveShortRecordCountsMissing(t *testing.T) {
 	p, _ := BuildProfile([]Column{numCol("a", 1, 2, 3), catCol("c", "x", "y", "x")}, nil, ProfileOptions{})
 	m, _ := NewMonitor(p, MonitorOptions{WindowSize: 2, MinWindow: 2, CheckInterval: 2})
