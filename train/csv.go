@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -244,6 +245,7 @@ func (cr *csvReader) body() error {
 	if err := cr.inferKinds(arena, ends); err != nil {
 		return err
 	}
+	cr.reserve(len(arena), len(lines))
 	rec := make([][]byte, width)
 	prev := 0
 	for r, e := range ends {
@@ -269,6 +271,40 @@ func (cr *csvReader) body() error {
 		if err := cr.row(rec, cr.sc.recLine); err != nil {
 			return err
 		}
+	}
+}
+
+// reserve preallocates the columns when the input size is known (a file or
+// an in-memory reader), estimating rows from the inference rows' size.
+func (cr *csvReader) reserve(sampleBytes, sampleRows int) {
+	var size int64
+	switch r := cr.sc.r.(type) {
+	case interface{ Stat() (os.FileInfo, error) }:
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	case interface{ Len() int }:
+		size = int64(r.Len()) + int64(cr.sc.end-cr.sc.start)
+	}
+	// the arena holds the fields without delimiters: add them back
+	perRow := float64(sampleBytes+sampleRows*len(cr.cols)) / float64(sampleRows)
+	if size <= 0 || perRow <= 0 {
+		return
+	}
+	rows := int(float64(size)/perRow*1.1) + 16
+	if rows > 1<<28 {
+		return
+	}
+	ds := cr.ds
+	for f := range ds.Names {
+		if ds.Num[f] != nil {
+			ds.Num[f] = slices.Grow(ds.Num[f], rows)
+		} else {
+			ds.Codes[f] = slices.Grow(ds.Codes[f], rows)
+		}
+	}
+	if cr.opts.Target != "" {
+		ds.Target = slices.Grow(ds.Target, rows)
 	}
 }
 

@@ -253,40 +253,34 @@ func parseFloatFast(b []byte) (v float64, ok bool) {
 		i++
 	}
 	var mant uint64
-	digits, exp := 0, 0
-	saw := false
+	exp := 0
+	// Count every digit (leading zeros too): 19 digits cannot overflow.
+	d0 := i
 	for ; i < n; i++ {
 		c := b[i] - '0'
 		if c > 9 {
 			break
 		}
-		saw = true
-		if digits >= 19 {
-			return 0, false
-		}
 		mant = mant*10 + uint64(c)
-		if mant != 0 {
-			digits++
-		}
 	}
+	nd := i - d0
 	if i < n && b[i] == '.' {
 		i++
+		f0 := i
 		for ; i < n; i++ {
 			c := b[i] - '0'
 			if c > 9 {
 				break
 			}
-			saw = true
-			if digits >= 19 {
-				return 0, false
-			}
 			mant = mant*10 + uint64(c)
-			if mant != 0 {
-				digits++
-			}
-			exp--
 		}
+		exp = f0 - i
+		nd += i - f0
 	}
+	if nd > 19 {
+		return 0, false
+	}
+	saw := nd > 0
 	if !saw {
 		return 0, false
 	}
