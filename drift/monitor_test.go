@@ -178,7 +178,7 @@ func TestObserveLabelPerformance(t *testing.T) {
 	var buf bytes.Buffer
 	set.WritePrometheus(&buf)
 	for _, want := range []string{`driftd_model_accuracy{model="m",environment="production"} 0.75`,
-		`driftd_model_rmse{model="r",environment="staging"} 2.828`, `driftd_labels_joined_total{model="m"} 5`,
+		`driftd_model_rmse{model="r",environment="staging"} 2.828`, `driftd_model_labels_total{model="m"} 5`,
 		`driftd_model_auc{model="m",environment="production"} 0.666`} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("metrics lack %q:\n%s", want, buf.String())

@@ -53,7 +53,7 @@ func (s *perfState) init(o MonitorOptions) {
 		s.acc = set.GetOrCreateGauge(fmt.Sprintf(`driftd_model_accuracy{model="%s",environment="%s"}`, model, env), nil)
 		s.aucG = set.GetOrCreateGauge(fmt.Sprintf(`driftd_model_auc{model="%s",environment="%s"}`, model, env), nil)
 		s.rmse = set.GetOrCreateGauge(fmt.Sprintf(`driftd_model_rmse{model="%s",environment="%s"}`, model, env), nil)
-		s.joined = set.GetOrCreateCounter(fmt.Sprintf(`driftd_labels_joined_total{model="%s"}`, model))
+		s.joined = set.GetOrCreateCounter(fmt.Sprintf(`driftd_model_labels_total{model="%s"}`, model))
 	}
 }
 
