@@ -48,7 +48,7 @@ type Params struct {
 // DefaultParams returns the default parameters.
 func DefaultParams() Params {
 	return Params{Algo: "gbdt", Rounds: 100, LearningRate: 0.1, MaxLeaves: 31, MaxBins: 255,
-		MinChildWeight: 1e-3, MinSamplesLeaf: 20, Lambda: 1, Subsample: 1, Colsample: 1,
+		MinChildWeight: 1, MinSamplesLeaf: 20, Lambda: 1, Subsample: 1, Colsample: 1,
 		Grow: "leafwise", Seed: 1, LogisticC: 1, LogisticMaxIter: 200}
 }
 

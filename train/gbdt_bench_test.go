@@ -6,6 +6,9 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -148,16 +151,44 @@ func TestFitFiles(t *testing.T) {
 	if os.Getenv("DRIFTD_FIT_GROW") == "depthwise" {
 		p.Grow, p.MaxDepth = "depthwise", 6
 	}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	rss0 := procStatusMB("VmRSS")
+	// reset the peak RSS (as the peer script does) so VmHWM covers the fit only
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	t1, c1 := time.Now(), cpuTime()
 	m, err := Train(context.Background(), tr, nil, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fit, fitCPU := time.Since(t1), cpuTime()-c1
+	runtime.ReadMemStats(&ms1)
+	t.Logf("peak RSS during fit %.0f MB above the %.0f MB before it", procStatusMB("VmHWM")-rss0, rss0)
+	t.Logf("allocated during fit: %.0f MB (upper bound of the extra peak)", float64(ms1.TotalAlloc-ms0.TotalAlloc)/1e6)
 	rows := rowsOf(t, m, te)
 	pred := make([]float64, len(rows))
 	t2 := time.Now()
 	m.PredictBatch(rows, pred, 2)
 	pt := time.Since(t2)
 	t.Logf("fit %.2fs (cpu %.2fs)  test AUC %.4f  predict %.0f rows/s", fit.Seconds(), fitCPU.Seconds(), AUC(te.Target, pred), float64(len(rows))/pt.Seconds())
+}
+
+// procStatusMB reads a "kB" line of /proc/self/status in MB (NaN if absent).
+func procStatusMB(key string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return math.NaN()
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+					return kb / 1024
+				}
+			}
+		}
+	}
+	return math.NaN()
 }

@@ -264,7 +264,6 @@ func TestDeterminism(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		delete(m.params, "fit_seconds")
 		b, err := m.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)

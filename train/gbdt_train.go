@@ -174,7 +174,6 @@ func (b *booster) run(ctx context.Context, start time.Time, progress func(Round)
 		}
 	}
 	b.m.compile()
-	b.m.params["fit_seconds"] = time.Since(start).Seconds()
 	return nil
 }
 
