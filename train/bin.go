@@ -31,16 +31,29 @@ func newBinner(ds *Dataset, maxBins, threads int) *binner {
 	nf := len(ds.Names)
 	b := &binner{names: ds.Names, kinds: ds.Kinds, edges: make([][]float64, nf),
 		levels: make([][]string, nf), nv: make([]int, nf)}
+	// one scratch set per worker keeps garbage (and so peak memory) low
+	scratch := make(chan *sortScratch, max(threads, 1))
+	for i := 0; i < max(threads, 1); i++ {
+		scratch <- &sortScratch{}
+	}
 	parallelFor(nf, threads, func(f int) {
 		if ds.Kinds[f] == Categorical {
 			b.levels[f] = catLevels(ds.Codes[f], ds.Levels[f], maxBins)
 			b.nv[f] = len(b.levels[f]) + 1
 			return
 		}
-		b.edges[f] = numEdges(ds.Num[f], maxBins)
+		s := <-scratch
+		b.edges[f] = numEdges(ds.Num[f], maxBins, s)
+		scratch <- s
 		b.nv[f] = len(b.edges[f]) + 1
 	})
 	return b
+}
+
+// sortScratch holds reusable buffers for numEdges.
+type sortScratch struct {
+	vals      []float64
+	keys, tmp []uint64
 }
 
 // parallelFor runs fn(0..n-1) on up to threads goroutines.
@@ -95,13 +108,14 @@ func catLevels(codes []int32, levels []string, maxBins int) []string {
 }
 
 // numEdges finds up to maxBins-1 quantile cut points from a row sample.
-func numEdges(col []float64, maxBins int) []float64 {
+func numEdges(col []float64, maxBins int, s *sortScratch) []float64 {
 	n := len(col)
 	step := 1
 	if n > binSampleRows {
 		step = (n + binSampleRows - 1) / binSampleRows
 	}
-	vals := make([]float64, 0, n/step+1)
+	vals := s.vals[:0]
+	defer func() { s.vals = vals[:0] }()
 	for i := 0; i < n; i += step {
 		if v := col[i]; v == v {
 			vals = append(vals, v)
@@ -110,7 +124,7 @@ func numEdges(col []float64, maxBins int) []float64 {
 	if len(vals) == 0 {
 		return nil
 	}
-	sortFloats(vals)
+	sortFloats(vals, s)
 	distinct := 1
 	for i := 1; i < len(vals) && distinct <= maxBins; i++ {
 		if vals[i] != vals[i-1] {
@@ -147,13 +161,15 @@ func numEdges(col []float64, maxBins int) []float64 {
 
 // sortFloats sorts NaN-free values with an LSD radix sort on order-preserving
 // integer keys (several times faster than a comparison sort here).
-func sortFloats(vals []float64) {
+func sortFloats(vals []float64, s *sortScratch) {
 	n := len(vals)
 	if n < 256 {
 		slices.Sort(vals)
 		return
 	}
-	keys := make([]uint64, n)
+	keys := slices.Grow(s.keys[:0], n)[:n]
+	tmp := slices.Grow(s.tmp[:0], n)[:n]
+	s.keys, s.tmp = keys, tmp
 	for i, v := range vals {
 		u := math.Float64bits(v)
 		if u>>63 == 1 {
@@ -163,7 +179,6 @@ func sortFloats(vals []float64) {
 		}
 		keys[i] = u
 	}
-	tmp := make([]uint64, n)
 	var cnt [1 << 11]int
 	for shift := uint(0); shift < 64; shift += 11 {
 		clear(cnt[:])

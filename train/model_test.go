@@ -168,7 +168,7 @@ func TestBinning(t *testing.T) {
 	vals = append(vals, -0.0, 0, math.Inf(1), math.Inf(-1), -1e-300, 1e300)
 	want := append([]float64(nil), vals...)
 	sort.Float64s(want)
-	sortFloats(vals)
+	sortFloats(vals, &sortScratch{})
 	for i := range vals {
 		if vals[i] != want[i] {
 			t.Fatalf("sortFloats: position %d: %v, want %v", i, vals[i], want[i])
@@ -193,7 +193,7 @@ func TestBinning(t *testing.T) {
 		t.Fatalf("kept levels %v", got)
 	}
 	// few distinct numeric values: one bin each
-	if e := numEdges([]float64{1, 1, 2, 3, 3, math.NaN()}, 255); len(e) != 2 || e[0] != 1.5 || e[1] != 2.5 {
+	if e := numEdges([]float64{1, 1, 2, 3, 3, math.NaN()}, 255, &sortScratch{}); len(e) != 2 || e[0] != 1.5 || e[1] != 2.5 {
 		t.Fatalf("edges %v", e)
 	}
 }
