@@ -192,3 +192,26 @@ func procStatusMB(key string) float64 {
 	}
 	return math.NaN()
 }
+
+func BenchmarkHistRows(b *testing.B) {
+	ds := higgsLike(200000, 4)
+	bn := newBinner(ds, 255, 1)
+	bm, err := bn.apply(ds, 1, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gh := make([]float32, 2*bm.rows)
+	for i := range gh {
+		gh[i] = float32(i%7) * 0.1
+	}
+	rows := make([]int32, 0, bm.rows)
+	for r := 0; r < bm.rows; r += 2 {
+		rows = append(rows, int32(r))
+	}
+	h := make([]featHist, bm.nf)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		histRows(h, bm.bins, bm.nf, gh, rows)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+}

@@ -212,6 +212,40 @@ func (g *grower) partition(l *leafState, tn *tnode) int {
 	col := g.cols[tn.feature]
 	idx := g.idx[l.lo:l.hi]
 	tmp := g.tmp[:len(idx)]
+	n := len(idx)
+	t := g.threads
+	if n < 65536 {
+		t = 1
+	}
+	if t == 1 {
+		nl := partitionChunk(idx, tmp, col, &dir)
+		copy(idx[nl:], tmp[:n-nl])
+		return l.lo + nl
+	}
+	// Each chunk partitions itself (lefts in place, rights into tmp at the
+	// same offset); the parts are then joined in chunk order, so the result
+	// equals the serial stable partition.
+	left := make([]int, t)
+	parallelBlocks(n, t, func(k, a, b int) {
+		left[k] = partitionChunk(idx[a:b], tmp[a:b], col, &dir)
+	})
+	pos := 0
+	for k := 0; k < t; k++ {
+		a := k * n / t
+		pos += copy(idx[pos:], idx[a:a+left[k]])
+	}
+	nl := pos
+	for k := 0; k < t; k++ {
+		a, b := k*n/t, (k+1)*n/t
+		pos += copy(idx[pos:], tmp[a:a+(b-a-left[k])])
+	}
+	return l.lo + nl
+}
+
+// partitionChunk moves the rows of idx going left to its front (stable) and
+// the others to the front of tmp; it returns the number going left.
+func partitionChunk(idx, tmp []int32, col []uint8, dir *[histStride]uint8) int {
+	tmp = tmp[:len(idx)]
 	nl, nr := 0, 0
 	for _, r := range idx {
 		d := int(dir[col[r]])
@@ -220,8 +254,7 @@ func (g *grower) partition(l *leafState, tn *tnode) int {
 		nl += d
 		nr += 1 - d
 	}
-	copy(idx[nl:], tmp[:nr])
-	return l.lo + nl
+	return nl
 }
 
 // treeLeafValue walks a bin-space tree for row r of a bin matrix.

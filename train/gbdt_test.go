@@ -317,3 +317,35 @@ func TestFastAUCTies(t *testing.T) {
 		t.Fatalf("fastAUC %v, AUC %v", got, want)
 	}
 }
+
+func TestParallelPartitionMatchesSerial(t *testing.T) {
+	ds := synth(100000, 13)
+	p := quietParams()
+	if err := p.normalize(); err != nil {
+		t.Fatal(err)
+	}
+	bn := newBinner(ds, 255, 2)
+	bm, err := bn.apply(ds, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [2][]int32
+	for k, threads := range []int{1, 2} {
+		p.Threads = threads
+		g := newGrower(p, bm, bn)
+		for i := range g.idx {
+			g.idx[i] = int32(i)
+		}
+		l := &leafState{lo: 10, hi: bm.rows - 10}
+		mid := g.partition(l, &tnode{feature: 1, bin: 90, defLeft: true})
+		if mid <= l.lo || mid >= l.hi {
+			t.Fatalf("degenerate partition at %d", mid)
+		}
+		got[k] = g.idx
+	}
+	for i := range got[0] {
+		if got[0][i] != got[1][i] {
+			t.Fatalf("position %d: serial %d, parallel %d", i, got[0][i], got[1][i])
+		}
+	}
+}

@@ -214,12 +214,14 @@ func (b *booster) colsample(rng *rand.Rand) {
 func (b *booster) update(nodes []tnode, k int, sampled bool) {
 	K := b.k
 	if !sampled {
-		for _, l := range b.g.leaves {
+		leaves := b.g.leaves
+		parallelFor(len(leaves), b.p.Threads, func(i int) {
+			l := leaves[i]
 			v := nodes[l.node].value
 			for _, r := range b.g.idx[l.lo:l.hi] {
 				b.score[int(r)*K+k] += v
 			}
-		}
+		})
 	} else {
 		parallelBlocks(b.n, b.p.Threads, func(_, lo, hi int) {
 			for r := lo; r < hi; r++ {
