@@ -48,6 +48,7 @@ func commands() map[string]command {
 		"produce":     {"replay a CSV file into Kafka as JSON feature records", runProduce},
 		"broker":      {"run the embedded Kafka-protocol broker alone", runBroker},
 		"restore":     {"restore a registry backup into a data directory", runRestore},
+		"dashboards":  {"export the bundled Grafana dashboards, Prometheus config and alert rules", runDashboards},
 	}
 }
 

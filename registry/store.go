@@ -217,11 +217,14 @@ func (s *Store) BackupSize() int64 {
 	return n
 }
 
-// observe counts one operation and, when err is not nil and not ErrNotFound, one error.
+// observe counts one operation and, when err is not nil and not ErrNotFound,
+// one error. The error series exists from the first operation on, at 0, so
+// rates and alerts over it have data.
 func (s *Store) observe(op string, err error) {
 	s.metrics.GetOrCreateCounter(`driftd_registry_operations_total{op="` + op + `"}`).Inc()
+	errs := s.metrics.GetOrCreateCounter(`driftd_registry_errors_total{op="` + op + `"}`)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.metrics.GetOrCreateCounter(`driftd_registry_errors_total{op="` + op + `"}`).Inc()
+		errs.Inc()
 	}
 }
 

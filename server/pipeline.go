@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -218,9 +219,12 @@ func (p *pipeline) load(version string) (*deployment, error) {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
 	}
 	d.monitor, d.names = mon, prof.FeatureNames()
+	var alerting atomic.Bool // checks may publish from two scoring workers at once
 	d.cancel = mon.Subscribe(func(ev drift.Event) {
-		if ev.Alert {
-			p.logger.Warn("drift alert", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI, "drift_share", ev.DriftShare)
+		if ev.Alert && alerting.CompareAndSwap(false, true) {
+			p.logger.Warn("drift alert: a feature passed the alert threshold", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI, "drift_share", ev.DriftShare, "dataset_drift", ev.DatasetDrift)
+		} else if !ev.Alert && alerting.CompareAndSwap(true, false) {
+			p.logger.Info("drift alert cleared", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI)
 		}
 		p.events.publish(DriftView{Model: ev.Model, Version: ev.Version, Environment: p.cfg.ScoringEnvironment, Event: ev, Performance: mon.Performance()})
 	})
