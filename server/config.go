@@ -50,6 +50,7 @@ type Config struct {
 	AlertThreshold     float64
 	DriftShare         float64
 	RetrainCooldown    time.Duration
+	DriftTumbling      time.Duration
 }
 
 // setting describes one configuration value: its environment name, flag twin,
@@ -101,6 +102,7 @@ func settings() []setting {
 		{"DRIFT_WINDOW_SIZE", "drift-window-size", "1000", "records in the sliding drift window", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftWindowSize, 1) }},
 		{"DRIFT_CHECK_INTERVAL", "drift-check-interval", "100", "records between two drift checks", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftCheckInterval, 1) }},
 		{"DRIFTD_DRIFT_MIN_WINDOW", "drift-min-window", "100", "records the window must hold before the first check", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftMinWindow, 1) }},
+		{"DRIFTD_DRIFT_WINDOW", "drift-window", "0s", "time-based tumbling drift window (like 5m) for low-traffic streams; 0s keeps the sliding window of DRIFT_WINDOW_SIZE records", "drift", func(c *Config, v string) error { return parseDuration(v, &c.DriftTumbling) }},
 		{"DRIFTD_DRIFT_BINS", "drift-bins", "10", "bins per numeric feature in reference profiles", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftBins, 2) }},
 		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "PSI above which the retrain flow runs", "drift", func(c *Config, v string) error { return parseFloat(v, &c.RetrainThreshold, 0, 100) }},
 		{"DRIFTD_ALERT_THRESHOLD", "alert-threshold", "0.25", "PSI at which a feature counts as drifted for alerts", "drift", func(c *Config, v string) error { return parseFloat(v, &c.AlertThreshold, 0, 100) }},

@@ -87,6 +87,7 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFT_WINDOW_SIZE", "500", func(c Config) bool { return c.DriftWindowSize == 500 }, "abc", `DRIFT_WINDOW_SIZE: not an integer: "abc"`},
 		{"DRIFT_CHECK_INTERVAL", "50", func(c Config) bool { return c.DriftCheckInterval == 50 }, "5000", `DRIFT_CHECK_INTERVAL: 5000 is larger than DRIFT_WINDOW_SIZE 1000`},
 		{"DRIFTD_DRIFT_MIN_WINDOW", "200", func(c Config) bool { return c.DriftMinWindow == 200 }, "-1", `DRIFTD_DRIFT_MIN_WINDOW: must be at least 1, got -1`},
+		{"DRIFTD_DRIFT_WINDOW", "5m", func(c Config) bool { return c.DriftTumbling == 5*time.Minute }, "5 minutes", `DRIFTD_DRIFT_WINDOW: not a duration (like 30s, 5m): "5 minutes"`},
 		{"DRIFTD_DRIFT_BINS", "20", func(c Config) bool { return c.DriftBins == 20 }, "1", `DRIFTD_DRIFT_BINS: must be at least 2, got 1`},
 		{"RETRAIN_THRESHOLD", "0.2", func(c Config) bool { return c.RetrainThreshold == 0.2 }, "high", `RETRAIN_THRESHOLD: not a number: "high"`},
 		{"DRIFTD_ALERT_THRESHOLD", "0.3", func(c Config) bool { return c.AlertThreshold == 0.3 }, "-1", `DRIFTD_ALERT_THRESHOLD: must be between 0 and 100, got -1`},

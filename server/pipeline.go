@@ -37,6 +37,8 @@ type pipeline struct {
 	kafka  stream.Config
 	topics stream.Topics
 
+	wg          sync.WaitGroup
+	cancel      context.CancelFunc
 	mu          sync.Mutex
 	deployed    *deployment
 	unsubscribe func()
@@ -61,6 +63,7 @@ func newPipeline(cfg Config, store *registry.Store, set *metrics.Set, status *st
 // Start starts the embedded broker when needed, then the scorer, and loads
 // the model deployed to the scoring environment.
 func (p *pipeline) Start(ctx context.Context) error {
+	ctx, p.cancel = context.WithCancel(ctx)
 	p.ctx = ctx
 	brokers := p.cfg.KafkaBrokers
 	if len(brokers) == 0 {
@@ -134,6 +137,10 @@ func (p *pipeline) Start(ctx context.Context) error {
 			p.reload(ch.To)
 		}
 	})
+	if p.cfg.DriftTumbling > 0 {
+		p.wg.Add(1)
+		go p.tick(ctx)
+	}
 	v, err := p.store.Deployed(ctx, p.cfg.ModelName, p.cfg.ScoringEnvironment)
 	switch {
 	case err == nil:
@@ -214,6 +221,7 @@ func (p *pipeline) load(version string) (*deployment, error) {
 		WindowSize: p.cfg.DriftWindowSize, CheckInterval: p.cfg.DriftCheckInterval, MinWindow: p.cfg.DriftMinWindow,
 		RetrainThreshold: p.cfg.RetrainThreshold, AlertThreshold: p.cfg.AlertThreshold, DriftShare: p.cfg.DriftShare,
 		Metrics: p.metrics, Now: p.now, PositiveClass: positiveClass(m.classes, m.objective),
+		Tumbling: p.cfg.DriftTumbling,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
@@ -248,6 +256,10 @@ func (p *pipeline) Close(ctx context.Context) error {
 		}
 		p.status.set("scorer", true, StateStopped, "")
 	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.wg.Wait()
 	if p.events != nil {
 		p.events.close()
 	}
@@ -321,4 +333,25 @@ func positiveClass(classes []string, objective string) string {
 		return classes[1]
 	}
 	return ""
+}
+
+// tick closes expired tumbling drift windows on quiet streams, where no
+// record arrives to close them, until ctx ends.
+func (p *pipeline) tick(ctx context.Context) {
+	defer p.wg.Done()
+	t := time.NewTicker(max(min(p.cfg.DriftTumbling/10, time.Second), 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.mu.Lock()
+			d := p.deployed
+			p.mu.Unlock()
+			if d != nil && d.monitor != nil {
+				d.monitor.Tick(p.now())
+			}
+		}
+	}
 }

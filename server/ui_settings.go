@@ -130,7 +130,7 @@ func (c Config) values() map[string]string {
 		"DRIFTD_KAFKA_TLS_KEY_FILE": c.KafkaTLSKeyFile, "DRIFTD_KAFKA_TLS_SKIP_VERIFY": b(c.KafkaTLSSkipVerify),
 		"DRIFTD_KAFKA_SASL_MECHANISM": c.KafkaSASLMechanism, "DRIFTD_KAFKA_SASL_USERNAME": c.KafkaSASLUser,
 		"DRIFT_WINDOW_SIZE": itoa64(int64(c.DriftWindowSize)), "DRIFT_CHECK_INTERVAL": itoa64(int64(c.DriftCheckInterval)),
-		"DRIFTD_DRIFT_MIN_WINDOW": itoa64(int64(c.DriftMinWindow)), "DRIFTD_DRIFT_BINS": itoa64(int64(c.DriftBins)),
+		"DRIFTD_DRIFT_MIN_WINDOW": itoa64(int64(c.DriftMinWindow)), "DRIFTD_DRIFT_BINS": itoa64(int64(c.DriftBins)), "DRIFTD_DRIFT_WINDOW": c.DriftTumbling.String(),
 		"RETRAIN_THRESHOLD": ftoa(c.RetrainThreshold), "DRIFTD_ALERT_THRESHOLD": ftoa(c.AlertThreshold),
 		"DRIFTD_DRIFT_SHARE": ftoa(c.DriftShare), "DRIFTD_RETRAIN_COOLDOWN": c.RetrainCooldown.String(),
 	}
