@@ -194,7 +194,7 @@ func procStatusMB(key string) float64 {
 }
 
 func BenchmarkHistRows(b *testing.B) {
-	ds := higgsLike(200000, 4)
+	ds := higgsLike(1000000, 4)
 	bn := newBinner(ds, 255, 1)
 	bm, err := bn.apply(ds, 1, false)
 	if err != nil {
@@ -204,9 +204,13 @@ func BenchmarkHistRows(b *testing.B) {
 	for i := range gh {
 		gh[i] = float32(i%7) * 0.1
 	}
+	// a sparse leaf: about one row in eight, ascending
+	rng := rand.New(rand.NewSource(1))
 	rows := make([]int32, 0, bm.rows)
-	for r := 0; r < bm.rows; r += 2 {
-		rows = append(rows, int32(r))
+	for r := 0; r < bm.rows; r++ {
+		if rng.Intn(8) == 0 {
+			rows = append(rows, int32(r))
+		}
 	}
 	h := make([]featHist, bm.nf)
 	b.ResetTimer()
