@@ -15,6 +15,7 @@ func (a *App) routes(e *echo.Echo) {
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metricsHandler)
 	e.GET("/static/*", echo.WrapHandler(http.FileServer(http.FS(web.Static))))
+	a.pprofRoutes(e)
 
 	// JSON API: reads are open, every mutating call needs the bearer token.
 	api := e.Group("/api/v1", a.auth.requireMutationToken)

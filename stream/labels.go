@@ -48,7 +48,8 @@ type LabelJoiner struct {
 
 	mu    sync.Mutex
 	preds map[string]pending
-	queue []queued // insertion order, for eviction
+	queue []queued // insertion order, for eviction; entries before head are gone
+	head  int
 	seq   uint64
 
 	joined, unmatched, invalid *metrics.Counter
@@ -107,7 +108,7 @@ func (j *LabelJoiner) Remember(id string, score float64, predicted string) {
 
 // evictLocked drops expired entries and keeps at most MaxEntries.
 func (j *LabelJoiner) evictLocked(now time.Time) {
-	i := 0
+	i := j.head
 	for ; i < len(j.queue); i++ {
 		q := j.queue[i]
 		p, ok := j.preds[q.id]
@@ -121,8 +122,13 @@ func (j *LabelJoiner) evictLocked(now time.Time) {
 			delete(j.preds, q.id)
 		}
 	}
-	if i > 0 {
-		j.queue = append(j.queue[:0], j.queue[i:]...)
+	j.head = i
+	// Compact only when the dead prefix is as long as the live part, so each
+	// eviction costs O(1) amortised instead of a shift of the whole queue.
+	if j.head >= 1024 && 2*j.head >= len(j.queue) {
+		n := copy(j.queue, j.queue[j.head:])
+		clear(j.queue[n:])
+		j.queue, j.head = j.queue[:n], 0
 	}
 }
 

@@ -4,6 +4,8 @@
 # records that wait in Kafka, side by side with kcat's raw consume of the same
 # topic on the same broker. Prints records/s for both and their ratio.
 # Usage: bench/stream/serve.sh [records]   (needs kcat, curl)
+# PROFILE=file.pprof also takes a 10 s CPU profile of driftd while it scores:
+#   go tool pprof -top driftd file.pprof
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${1:-400000}"
@@ -37,12 +39,17 @@ curl -sf "${auth[@]}" -H 'Content-Type: application/octet-stream' --data-binary 
 t0=$(date +%s.%N)
 curl -sf "${auth[@]}" -H 'Content-Type: application/json' \
   -d '{"version":"1.0.0","environment":"production","reason":"bench"}' "http://$http/api/v1/models/drift-model/deploy" >/dev/null
+if [ -n "${PROFILE:-}" ]; then
+  curl -sf "${auth[@]}" -o "$PROFILE" "http://$http/debug/pprof/profile?seconds=10" &
+  prof_pid=$!
+fi
 while :; do
   produced=$(curl -sf "http://$http/api/v1/scorer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["produced"])')
   [ "$produced" -ge "$N" ] && break
   sleep 0.05
 done
 t1=$(date +%s.%N)
+[ -n "${PROFILE:-}" ] && { wait "$prof_pid" || true; cp "$D" "${PROFILE%.*}.bin"; echo "profile: go tool pprof -top ${PROFILE%.*}.bin $PROFILE"; }
 driftd_rate=$(echo "$N / ($t1 - $t0)" | bc -l)
 checks=$(curl -sf "http://$http/metrics" | awk '/^driftd_drift_checks_total/ {print $2}')
 
