@@ -200,9 +200,9 @@ func BenchmarkHistRows(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gh := make([]float32, 2*bm.rows)
+	gh := make([]int64, bm.rows)
 	for i := range gh {
-		gh[i] = float32(i%7) * 0.1
+		gh[i] = int64(i%7)<<32 + int64(i%5)
 	}
 	// a sparse leaf: about one row in eight, ascending
 	rng := rand.New(rand.NewSource(1))

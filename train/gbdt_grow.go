@@ -49,6 +49,13 @@ type grower struct {
 	free    []int
 	thrHist [][]featHist
 	featOK  []bool
+	q       []int64 // packed quantized gradient/hessian per row (see quantize)
+	gScale  float64 // gradient per quantum
+	hScale  float64 // hessian per quantum
+	gBound  float64 // known bound of |gradient| (0: measure each tree)
+	hBound  float64 // known bound of the hessian (0: measure each tree)
+	seq     uint64  // trees grown (seeds the stochastic rounding)
+	fbuf    [histStride]bin2
 	cols    [][]uint8 // column-major copy of the bins (for partitioning)
 	catBuf  []int
 	nodes   []tnode
@@ -57,7 +64,7 @@ type grower struct {
 
 func newGrower(p Params, bm *binMatrix, b *binner) *grower {
 	g := &grower{p: p, bm: bm, nf: bm.nf, nv: b.nv, cat: make([]bool, bm.nf), threads: p.Threads,
-		gh: make([]float32, 2*bm.rows), idx: make([]int32, bm.rows), tmp: make([]int32, bm.rows),
+		gh: make([]float32, 2*bm.rows), q: make([]int64, bm.rows), idx: make([]int32, bm.rows), tmp: make([]int32, bm.rows),
 		featOK: make([]bool, bm.nf)}
 	for f, k := range b.kinds {
 		g.cat[f] = k == Categorical
@@ -108,12 +115,9 @@ func (g *grower) grow(n int, sampled bool) []tnode {
 	}
 	root := &leafState{node: 0, lo: 0, hi: n, hist: g.takeHist()}
 	g.nodes = append(g.nodes, tnode{feature: -1})
+	g.quantize(n, sampled)
 	g.buildHist(g.pool[root.hist], g.rowsOf(root, !sampled), n)
-	// totals from the first feature's bins (every row is in one of them)
-	for _, e := range g.pool[root.hist][0] {
-		root.g += e.g
-		root.h += e.h
-	}
+	root.g, root.h = g.histTotals(g.pool[root.hist])
 	g.evaluate(root)
 	g.leaves = append(g.leaves, root)
 	depthwise := g.p.Grow == "depthwise"
@@ -143,9 +147,19 @@ func (g *grower) grow(n int, sampled bool) []tnode {
 		}
 		g.splitLeaf(pick)
 	}
-	for _, l := range g.leaves {
+	// leaf values from the exact (unquantized) gradient sums
+	leaves := g.leaves
+	parallelFor(len(leaves), g.threads, func(i int) {
+		l := leaves[i]
+		var sg, sh float64
+		for _, r := range g.idx[l.lo:l.hi] {
+			sg += float64(g.gh[2*r])
+			sh += float64(g.gh[2*r+1])
+		}
+		g.nodes[l.node].value = -sg / (sh + g.p.Lambda) * g.p.LearningRate
+	})
+	for _, l := range leaves {
 		g.release(l)
-		g.nodes[l.node].value = -l.g / (l.h + g.p.Lambda) * g.p.LearningRate
 	}
 	return g.nodes
 }

@@ -142,6 +142,7 @@ func TestHistogramSubtraction(t *testing.T) {
 	for i := range g.gh {
 		g.gh[i] = rng.Float32()
 	}
+	g.quantize(bm.rows, false)
 	n := bm.rows
 	for i := range g.idx {
 		g.idx[i] = int32(i)
@@ -155,13 +156,19 @@ func TestHistogramSubtraction(t *testing.T) {
 	left := make([]featHist, len(parent))
 	g.buildHist(left, g.idx[:mid], mid)
 	subtractHist(parent, left)
+	nonzero := 0
 	for f := range parent {
 		for i := range parent[f] {
-			p, d := parent[f][i], direct[f][i]
-			if math.Abs(p.g-d.g) > 1e-8 || math.Abs(p.h-d.h) > 1e-8 {
-				t.Fatalf("feature %d bin %d: subtracted %v, direct %v", f, i, p, d)
+			if parent[f][i] != direct[f][i] {
+				t.Fatalf("feature %d bin %d: subtracted %x, direct %x", f, i, parent[f][i], direct[f][i])
+			}
+			if parent[f][i] != 0 {
+				nonzero++
 			}
 		}
+	}
+	if nonzero < 100 {
+		t.Fatalf("only %d non-empty bins", nonzero)
 	}
 	if mid <= 0 || mid >= n {
 		t.Fatalf("degenerate partition %d of %d", mid, n)

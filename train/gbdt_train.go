@@ -55,6 +55,12 @@ func trainGBDT(ctx context.Context, train, valid *Dataset, p Params, progress fu
 		}
 	}
 	b.g = newGrower(p, b.bm, b.bn)
+	switch obj { // gradient bounds known in advance spare a pass per tree
+	case "binary":
+		b.g.gBound, b.g.hBound = 1, 0.25
+	case "multiclass":
+		b.g.gBound, b.g.hBound = 1, 0.25*float64(k)/float64(k-1)
+	}
 	b.initModel(train)
 	if err := b.run(ctx, start, progress); err != nil {
 		return nil, err
