@@ -40,6 +40,7 @@ type App struct {
 	store    *registry.Store
 	auth     *authenticator
 	pipeline *pipeline
+	trainer  *trainRunner
 
 	echo     *echo.Echo
 	srv      *http.Server
@@ -126,6 +127,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+
+	a.trainer = newTrainRunner(a.store, a.logger.With("component", "train"), a.now)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.trainer.run(ctx)
+	}()
 
 	a.pipeline = newPipeline(a.cfg, a.store, a.metrics, a.status, a.logger, a.now)
 	if err := a.pipeline.Start(ctx); err != nil {

@@ -62,6 +62,8 @@ func (a *App) routes(e *echo.Echo) {
 	api.POST("/kafka/topics/:topic/messages", a.apiKafkaProduce)
 	api.GET("/scorer", a.apiScorer)
 	api.GET("/drift", a.apiDrift)
+	api.POST("/train", a.apiTrain)
+	api.GET("/train/jobs", a.apiTrainJobs)
 
 	// UI: login, then pages; every form carries a CSRF token.
 	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
@@ -89,6 +91,7 @@ func (a *App) routes(e *echo.Echo) {
 	ui.GET("/runs/:id", a.uiRun)
 	ui.GET("/kafka/topics/:topic", a.uiTopic)
 	ui.POST("/kafka/topics/:topic/produce", a.uiProduce, requireRole(RoleOperator))
+	ui.POST("/training", a.uiTrainSubmit, requireRole(RoleOperator))
 	for _, s := range web.Sections() {
 		if h := a.sectionHandler(s.Key); h != nil {
 			ui.GET(s.Path, h)

@@ -23,6 +23,8 @@ func (a *App) sectionHandler(key string) echo.HandlerFunc {
 		return a.uiDrift
 	case "kafka":
 		return a.uiKafka
+	case "training":
+		return a.uiTraining
 	}
 	what := map[string]string{
 		"pipeline":    "the end-to-end flow from training data to live scoring, with the state of each step",

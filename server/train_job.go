@@ -1,0 +1,306 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"driftd/drift"
+	"driftd/train"
+)
+
+// TrainSpec describes one training job: the data, how to read it and the
+// training parameters. It is shared by `driftd train` and the server's
+// training runner, so both produce the same model file.
+type TrainSpec struct {
+	// Data is the training CSV file.
+	Data string
+	// Test is an optional test CSV file used as the validation set.
+	Test string
+	// CSV controls reading Data (Name defaults to Data; Regression is set
+	// from Params.Objective).
+	CSV train.CSVOptions
+	// ValidFraction is the share of Data held out for validation when Test is "".
+	ValidFraction float64
+	// Seed drives the validation split.
+	Seed int64
+	// Params configures train.Train.
+	Params train.Params
+	// DriftBins is the number of bins of the drift reference profile (0 = default).
+	DriftBins int
+}
+
+// TrainOutcome is the result of TrainModel: the model, its encoded file and
+// the figures reported by the CLI and the server.
+type TrainOutcome struct {
+	// Model is the trained model with its metrics, profile and fingerprint attached.
+	Model *train.Model
+	// Artifact is Model.MarshalBinary(): the file written by `driftd train --out`.
+	Artifact []byte
+	// Rows and ValidRows count the training and validation (or test) rows.
+	Rows, ValidRows int
+	// Features is the number of model inputs.
+	Features int
+	// Rounds is the number of rounds actually trained (early stopping may cut it).
+	Rounds int
+	// MetricsOn is "validation", "test" or "" when there was no held-out data.
+	MetricsOn string
+	// Metrics are the evaluation metrics on the held-out data.
+	Metrics map[string]float64
+	// FeatureImportance is gain and split counts for trees, abs_coef for linear models.
+	FeatureImportance map[string]map[string]float64
+	// LoadSeconds and FitSeconds time reading the data and training.
+	LoadSeconds, FitSeconds float64
+}
+
+// TrainModel reads spec.Data (and spec.Test), splits a validation set, trains
+// a model calling progress once per round, evaluates it, and attaches the
+// drift reference profile ("drift.profile") and the dataset fingerprint
+// ("dataset.json"). Errors name the file and line where the data is bad.
+func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round)) (*TrainOutcome, error) {
+	t0 := time.Now()
+	opts := spec.CSV
+	if opts.Name == "" {
+		opts.Name = spec.Data
+	}
+	opts.Regression = spec.Params.Objective == "regression"
+	full, err := train.ReadCSVFile(spec.Data, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkObjective(spec.Params.Objective, full); err != nil {
+		return nil, fmt.Errorf("%s: %w", spec.Data, err)
+	}
+	var tr, va *train.Dataset
+	metricsOn := "validation"
+	if spec.Test != "" {
+		topts := testOptions(opts, full)
+		topts.Name = spec.Test
+		if va, err = train.ReadCSVFile(spec.Test, topts); err != nil {
+			return nil, err
+		}
+		tr, metricsOn = full, "test"
+	} else {
+		tr, va = SplitDataset(full, spec.ValidFraction, spec.Seed)
+	}
+	full = nil
+	out := &TrainOutcome{LoadSeconds: time.Since(t0).Seconds(), Rows: tr.Rows}
+
+	t1 := time.Now()
+	m, err := train.Train(ctx, tr, va, spec.Params, func(r train.Round) {
+		out.Rounds = r.Round
+		if progress != nil {
+			progress(r)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.FitSeconds = time.Since(t1).Seconds()
+	if spec.CSV.ID != "" {
+		if p := m.Params(); p != nil {
+			p["id"] = spec.CSV.ID
+		}
+	}
+	out.Model, out.Features, out.FeatureImportance = m, len(m.Features()), Importance(m)
+	// Scores of the validation (or test) rows: the metrics and the reference
+	// distribution of the prediction for drift monitoring.
+	var scores []float64
+	if va != nil && va.Rows > 0 {
+		out.ValidRows = va.Rows
+		pr, err := train.Predict(m, va)
+		if err != nil {
+			return nil, fmt.Errorf("score validation data: %w", err)
+		}
+		scores = pr.Score
+		if out.Metrics, err = train.EvaluatePredictions(m, va, pr); err != nil {
+			return nil, err
+		}
+		out.MetricsOn = metricsOn
+		for k, v := range out.Metrics {
+			m.SetMetric(metricsOn+"_"+k, v)
+		}
+	}
+	if err := attachProfile(m, tr, scores, spec.DriftBins); err != nil {
+		return nil, err
+	}
+	if err := attachFingerprint(m, spec.Data, tr, va, spec.Test == ""); err != nil {
+		return nil, err
+	}
+	if out.Artifact, err = m.MarshalBinary(); err != nil {
+		return nil, fmt.Errorf("encode model: %w", err)
+	}
+	return out, nil
+}
+
+// checkObjective rejects an objective that contradicts the target.
+func checkObjective(obj string, ds *train.Dataset) error {
+	k := len(ds.TargetLevels)
+	switch {
+	case obj == "binary" && k != 2:
+		return fmt.Errorf("target has %d classes, --objective binary needs 2", k)
+	case obj == "multiclass" && k < 3:
+		return fmt.Errorf("target has %d classes, --objective multiclass needs 3 or more", k)
+	case obj != "regression" && k < 2:
+		return fmt.Errorf("target has %d class, a classifier needs at least 2", k)
+	}
+	return nil
+}
+
+// testOptions reads a test file with the training file's column kinds and
+// class mapping.
+func testOptions(o train.CSVOptions, ds *train.Dataset) train.CSVOptions {
+	o.Categorical, o.Numeric = nil, nil
+	for j, name := range ds.Names {
+		if ds.Kinds[j] == train.Categorical {
+			o.Categorical = append(o.Categorical, name)
+		} else {
+			o.Numeric = append(o.Numeric, name)
+		}
+	}
+	o.TargetLevels = ds.TargetLevels
+	return o
+}
+
+// SplitDataset holds out a fraction of the rows, chosen by a seeded shuffle,
+// as the validation set; both parts keep the original row order. A fraction
+// that selects no row (or every row) returns ds itself and a nil validation set.
+func SplitDataset(ds *train.Dataset, frac float64, seed int64) (tr, va *train.Dataset) {
+	nv := int(math.Round(frac * float64(ds.Rows)))
+	if nv == 0 || nv >= ds.Rows {
+		return ds, nil
+	}
+	perm := make([]int, ds.Rows)
+	for i := range perm {
+		perm[i] = i
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed5eed))
+	// Partial Fisher-Yates: the first nv slots become the validation rows.
+	for i := 0; i < nv; i++ {
+		j := i + r.IntN(ds.Rows-i)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+	vIdx, tIdx := perm[:nv], perm[nv:]
+	slices.Sort(vIdx)
+	slices.Sort(tIdx)
+	return subset(ds, tIdx), subset(ds, vIdx)
+}
+
+// subset copies the given rows of ds into a new dataset.
+func subset(ds *train.Dataset, rows []int) *train.Dataset {
+	out := &train.Dataset{Names: ds.Names, Kinds: ds.Kinds, Levels: ds.Levels, TargetLevels: ds.TargetLevels, Rows: len(rows)}
+	out.Num = make([][]float64, len(ds.Num))
+	out.Codes = make([][]int32, len(ds.Codes))
+	for j := range ds.Names {
+		if c := ds.Num[j]; c != nil {
+			v := make([]float64, len(rows))
+			for i, r := range rows {
+				v[i] = c[r]
+			}
+			out.Num[j] = v
+		}
+		if c := ds.Codes[j]; c != nil {
+			v := make([]int32, len(rows))
+			for i, r := range rows {
+				v[i] = c[r]
+			}
+			out.Codes[j] = v
+		}
+	}
+	if ds.Target != nil {
+		out.Target = make([]float64, len(rows))
+		for i, r := range rows {
+			out.Target[i] = ds.Target[r]
+		}
+	}
+	if ds.IDs != nil {
+		out.IDs = make([]string, len(rows))
+		for i, r := range rows {
+			out.IDs[i] = ds.IDs[r]
+		}
+	}
+	return out
+}
+
+// Importance returns a model's feature importance: gain and split counts for
+// trees, mean absolute standardised coefficients for linear models.
+func Importance(m *train.Model) map[string]map[string]float64 {
+	if m.Algo() == "logistic" {
+		return map[string]map[string]float64{"abs_coef": train.LinearImportance(m)}
+	}
+	gain, splits := m.Importance()
+	return map[string]map[string]float64{"gain": gain, "split": splits}
+}
+
+// attachProfile builds the drift reference profile from the training columns
+// and the validation scores and attaches it as "drift.profile".
+func attachProfile(m *train.Model, tr *train.Dataset, scores []float64, bins int) error {
+	cols := make([]drift.Column, len(tr.Names))
+	for j, name := range tr.Names {
+		cols[j] = drift.Column{Name: name, Categorical: tr.Kinds[j] == train.Categorical,
+			Values: tr.Num[j], Codes: tr.Codes[j], Levels: tr.Levels[j]}
+	}
+	p, err := drift.BuildProfile(cols, scores, drift.ProfileOptions{Bins: bins})
+	if err != nil {
+		return fmt.Errorf("drift profile: %w", err)
+	}
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("drift profile: %w", err)
+	}
+	m.Attach("drift.profile", b)
+	return nil
+}
+
+// datasetFingerprint is the "dataset.json" attachment of a model.
+type datasetFingerprint struct {
+	File      string   `json:"file"`
+	SHA256    string   `json:"sha256"`
+	Bytes     int64    `json:"bytes"`
+	Rows      int      `json:"rows"`
+	Columns   int      `json:"columns"`
+	Names     []string `json:"names"`
+	TrainRows int      `json:"train_rows"`
+	ValidRows int      `json:"valid_rows"`
+	Split     bool     `json:"valid_split"`
+}
+
+// attachFingerprint hashes the training file and attaches its fingerprint as
+// "dataset.json".
+func attachFingerprint(m *train.Model, path string, tr, va *train.Dataset, split bool) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("fingerprint: %w", err)
+	}
+	defer fh.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, fh)
+	if err != nil {
+		return fmt.Errorf("fingerprint %s: %w", path, err)
+	}
+	fp := datasetFingerprint{File: filepath.Base(path), SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n,
+		Rows: tr.Rows, Names: tr.Names, TrainRows: tr.Rows, Split: split}
+	if va != nil && split {
+		fp.Rows += va.Rows
+		fp.ValidRows = va.Rows
+	}
+	fp.Columns = len(tr.Names) + 1 // features + target
+	if tr.IDs != nil {
+		fp.Columns++
+	}
+	b, err := json.Marshal(fp)
+	if err != nil {
+		return fmt.Errorf("fingerprint: %w", err)
+	}
+	m.Attach("dataset.json", b)
+	return nil
+}
