@@ -2,19 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
-	"driftd/drift"
+	"driftd/server"
 	"driftd/train"
 )
 
@@ -131,97 +127,32 @@ type trainSummary struct {
 	Out               string                        `json:"out"`
 }
 
+// trainCommand runs the shared training pipeline (server.TrainModel), prints
+// one progress line per round on stderr and writes the model file.
 func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) error {
-	t0 := time.Now()
-	opts := train.CSVOptions{
-		Delimiter:   []rune(f.delimiter)[0],
-		Target:      f.target,
-		ID:          f.id,
-		Categorical: splitList(f.categorical),
-		Numeric:     splitList(f.numeric),
-		Name:        f.data,
-		Regression:  f.objective == "regression",
+	spec := server.TrainSpec{
+		Data: f.data, Test: f.test, ValidFraction: f.validFraction, Seed: f.seed, Params: f.p,
+		CSV: train.CSVOptions{
+			Delimiter:   []rune(f.delimiter)[0],
+			Target:      f.target,
+			ID:          f.id,
+			Categorical: splitList(f.categorical),
+			Numeric:     splitList(f.numeric),
+			Name:        f.data,
+		},
 	}
-	full, err := train.ReadCSVFile(f.data, opts)
+	out, err := server.TrainModel(ctx, spec, func(r train.Round) {
+		fmt.Fprintln(stderr, server.RoundLine(r))
+	})
 	if err != nil {
 		return err
 	}
-	if err := checkObjective(f.objective, full); err != nil {
-		return fmt.Errorf("%s: %w", f.data, err)
-	}
-	var tr, va *train.Dataset
-	metricsOn := "validation"
-	if f.test != "" {
-		topts := testOptions(opts, full)
-		topts.Name = f.test
-		if va, err = train.ReadCSVFile(f.test, topts); err != nil {
-			return err
-		}
-		tr, metricsOn = full, "test"
-	} else {
-		tr, va = splitDataset(full, f.validFraction, f.seed)
-	}
-	full = nil
-	loadSeconds := time.Since(t0).Seconds()
-
-	var rounds int
-	progress := func(r train.Round) {
-		rounds = r.Round
-		line := fmt.Sprintf("round %4d  train_loss %.6f", r.Round, r.TrainLoss)
-		if !math.IsNaN(r.ValidLoss) {
-			line += fmt.Sprintf("  valid_loss %.6f", r.ValidLoss)
-		}
-		if r.MetricName != "" && !math.IsNaN(r.ValidMetric) {
-			line += fmt.Sprintf("  valid_%s %.6f", r.MetricName, r.ValidMetric)
-		}
-		fmt.Fprintf(stderr, "%s  elapsed %.2fs\n", line, r.Elapsed.Seconds())
-	}
-	t1 := time.Now()
-	m, err := train.Train(ctx, tr, va, f.p, progress)
-	if err != nil {
-		return err
-	}
-	fitSeconds := time.Since(t1).Seconds()
-	if f.id != "" {
-		if p := m.Params(); p != nil {
-			p["id"] = f.id
-		}
-	}
-
 	sum := trainSummary{
-		Algo: m.Algo(), Objective: m.Objective(), Rows: tr.Rows, Features: len(m.Features()),
-		Rounds: rounds, FitSeconds: fitSeconds, LoadSeconds: loadSeconds, Out: f.out,
-		FeatureImportance: importance(m),
+		Algo: out.Model.Algo(), Objective: out.Model.Objective(), Rows: out.Rows, ValidRows: out.ValidRows,
+		Features: out.Features, Rounds: out.Rounds, FitSeconds: out.FitSeconds, LoadSeconds: out.LoadSeconds,
+		MetricsOn: out.MetricsOn, Metrics: out.Metrics, FeatureImportance: out.FeatureImportance, Out: f.out,
 	}
-	// Scores of the validation (or test) rows: the metrics and the reference
-	// distribution of the prediction for drift monitoring.
-	var scores []float64
-	if va != nil && va.Rows > 0 {
-		sum.ValidRows = va.Rows
-		pr, err := train.Predict(m, va)
-		if err != nil {
-			return fmt.Errorf("score validation data: %w", err)
-		}
-		scores = pr.Score
-		if sum.Metrics, err = train.EvaluatePredictions(m, va, pr); err != nil {
-			return err
-		}
-		sum.MetricsOn = metricsOn
-		for k, v := range sum.Metrics {
-			m.SetMetric(metricsOn+"_"+k, v)
-		}
-	}
-	if err := attachProfile(m, tr, scores); err != nil {
-		return err
-	}
-	if err := attachFingerprint(m, f.data, tr, va, f.test == ""); err != nil {
-		return err
-	}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("encode model: %w", err)
-	}
-	if err := writeFileAtomic(f.out, b); err != nil {
+	if err := writeFileAtomic(f.out, out.Artifact); err != nil {
 		return err
 	}
 	if f.jsonOut {
@@ -234,168 +165,16 @@ func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) 
 	for _, k := range sortedMetricKeys(sum.Metrics) {
 		fmt.Fprintf(stdout, "  %s %s %.6f\n", sum.MetricsOn, k, sum.Metrics[k])
 	}
-	fmt.Fprintf(stdout, "model written to %s (%d bytes)\n", f.out, len(b))
+	fmt.Fprintf(stdout, "model written to %s (%d bytes)\n", f.out, len(out.Artifact))
 	return nil
 }
 
-// checkObjective rejects an --objective that contradicts the target.
-func checkObjective(obj string, ds *train.Dataset) error {
-	k := len(ds.TargetLevels)
-	switch {
-	case obj == "binary" && k != 2:
-		return fmt.Errorf("target has %d classes, --objective binary needs 2", k)
-	case obj == "multiclass" && k < 3:
-		return fmt.Errorf("target has %d classes, --objective multiclass needs 3 or more", k)
-	case obj != "regression" && k < 2:
-		return fmt.Errorf("target has %d class, a classifier needs at least 2", k)
-	}
-	return nil
-}
+// datasetFingerprint is the "dataset.json" attachment written by the pipeline.
+type datasetFingerprint = server.DatasetFingerprint
 
-// testOptions reads a test file with the training file's column kinds and
-// class mapping.
-func testOptions(o train.CSVOptions, ds *train.Dataset) train.CSVOptions {
-	o.Categorical, o.Numeric = nil, nil
-	for j, name := range ds.Names {
-		if ds.Kinds[j] == train.Categorical {
-			o.Categorical = append(o.Categorical, name)
-		} else {
-			o.Numeric = append(o.Numeric, name)
-		}
-	}
-	o.TargetLevels = ds.TargetLevels
-	return o
-}
-
-// splitDataset holds out a fraction of the rows, chosen by a seeded
-// shuffle, as the validation set; both parts keep the original row order.
+// splitDataset is server.SplitDataset, the one validation split of driftd.
 func splitDataset(ds *train.Dataset, frac float64, seed int64) (tr, va *train.Dataset) {
-	nv := int(math.Round(frac * float64(ds.Rows)))
-	if nv == 0 || nv >= ds.Rows {
-		return ds, nil
-	}
-	perm := make([]int, ds.Rows)
-	for i := range perm {
-		perm[i] = i
-	}
-	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed5eed))
-	// Partial Fisher-Yates: the first nv slots become the validation rows.
-	for i := 0; i < nv; i++ {
-		j := i + r.IntN(ds.Rows-i)
-		perm[i], perm[j] = perm[j], perm[i]
-	}
-	vIdx, tIdx := perm[:nv], perm[nv:]
-	slices.Sort(vIdx)
-	slices.Sort(tIdx)
-	return subset(ds, tIdx), subset(ds, vIdx)
-}
-
-func subset(ds *train.Dataset, rows []int) *train.Dataset {
-	out := &train.Dataset{Names: ds.Names, Kinds: ds.Kinds, Levels: ds.Levels, TargetLevels: ds.TargetLevels, Rows: len(rows)}
-	out.Num = make([][]float64, len(ds.Num))
-	out.Codes = make([][]int32, len(ds.Codes))
-	for j := range ds.Names {
-		if c := ds.Num[j]; c != nil {
-			v := make([]float64, len(rows))
-			for i, r := range rows {
-				v[i] = c[r]
-			}
-			out.Num[j] = v
-		}
-		if c := ds.Codes[j]; c != nil {
-			v := make([]int32, len(rows))
-			for i, r := range rows {
-				v[i] = c[r]
-			}
-			out.Codes[j] = v
-		}
-	}
-	if ds.Target != nil {
-		out.Target = make([]float64, len(rows))
-		for i, r := range rows {
-			out.Target[i] = ds.Target[r]
-		}
-	}
-	if ds.IDs != nil {
-		out.IDs = make([]string, len(rows))
-		for i, r := range rows {
-			out.IDs[i] = ds.IDs[r]
-		}
-	}
-	return out
-}
-
-// importance returns the feature importance for the JSON summary: gain and
-// split counts for trees, mean absolute standardised coefficients for
-// linear models.
-func importance(m *train.Model) map[string]map[string]float64 {
-	if m.Algo() == "logistic" {
-		return map[string]map[string]float64{"abs_coef": train.LinearImportance(m)}
-	}
-	gain, splits := m.Importance()
-	return map[string]map[string]float64{"gain": gain, "split": splits}
-}
-
-// attachProfile builds the drift reference profile from the training columns
-// and the validation scores and attaches it as "drift.profile".
-func attachProfile(m *train.Model, tr *train.Dataset, scores []float64) error {
-	cols := make([]drift.Column, len(tr.Names))
-	for j, name := range tr.Names {
-		cols[j] = drift.Column{Name: name, Categorical: tr.Kinds[j] == train.Categorical,
-			Values: tr.Num[j], Codes: tr.Codes[j], Levels: tr.Levels[j]}
-	}
-	p, err := drift.BuildProfile(cols, scores, drift.ProfileOptions{})
-	if err != nil {
-		return fmt.Errorf("drift profile: %w", err)
-	}
-	b, err := p.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("drift profile: %w", err)
-	}
-	m.Attach("drift.profile", b)
-	return nil
-}
-
-// datasetFingerprint is the "dataset.json" attachment of a model.
-type datasetFingerprint struct {
-	File      string   `json:"file"`
-	SHA256    string   `json:"sha256"`
-	Bytes     int64    `json:"bytes"`
-	Rows      int      `json:"rows"`
-	Columns   int      `json:"columns"`
-	Names     []string `json:"names"`
-	TrainRows int      `json:"train_rows"`
-	ValidRows int      `json:"valid_rows"`
-	Split     bool     `json:"valid_split"`
-}
-
-func attachFingerprint(m *train.Model, path string, tr, va *train.Dataset, split bool) error {
-	fh, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("fingerprint: %w", err)
-	}
-	defer fh.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, fh)
-	if err != nil {
-		return fmt.Errorf("fingerprint %s: %w", path, err)
-	}
-	fp := datasetFingerprint{File: filepath.Base(path), SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n,
-		Rows: tr.Rows, Names: tr.Names, TrainRows: tr.Rows, Split: split}
-	if va != nil && split {
-		fp.Rows += va.Rows
-		fp.ValidRows = va.Rows
-	}
-	fp.Columns = len(tr.Names) + 1 // features + target
-	if tr.IDs != nil {
-		fp.Columns++
-	}
-	b, err := json.Marshal(fp)
-	if err != nil {
-		return fmt.Errorf("fingerprint: %w", err)
-	}
-	m.Attach("dataset.json", b)
-	return nil
+	return server.SplitDataset(ds, frac, seed)
 }
 
 // writeFileAtomic writes b to path through a temporary file and a rename.

@@ -261,8 +261,9 @@ func attachProfile(m *train.Model, tr *train.Dataset, scores []float64, bins int
 	return nil
 }
 
-// datasetFingerprint is the "dataset.json" attachment of a model.
-type datasetFingerprint struct {
+// DatasetFingerprint is the "dataset.json" attachment of a model: the training
+// file's hash and size and the row counts of the split.
+type DatasetFingerprint struct {
 	File      string   `json:"file"`
 	SHA256    string   `json:"sha256"`
 	Bytes     int64    `json:"bytes"`
@@ -287,7 +288,7 @@ func attachFingerprint(m *train.Model, path string, tr, va *train.Dataset, split
 	if err != nil {
 		return fmt.Errorf("fingerprint %s: %w", path, err)
 	}
-	fp := datasetFingerprint{File: filepath.Base(path), SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n,
+	fp := DatasetFingerprint{File: filepath.Base(path), SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n,
 		Rows: tr.Rows, Names: tr.Names, TrainRows: tr.Rows, Split: split}
 	if va != nil && split {
 		fp.Rows += va.Rows

@@ -21,6 +21,7 @@ func TestUIEmptyStates(t *testing.T) {
 		{"/experiments", "experiments-empty", "No experiments yet"},
 		{"/drift", "drift-notice", `No version of model "drift-model" is deployed to production`},
 		{"/kafka", "scorer", "no model deployed"},
+		{"/training", "training-empty", "No training job yet"},
 	}
 	for _, tc := range cases {
 		doc := s.mustGet(tc.path)
@@ -33,7 +34,7 @@ func TestUIEmptyStates(t *testing.T) {
 		}
 	}
 	// The sections without a page keep saying so.
-	for _, p := range []string{"/pipeline", "/training", "/schedules"} {
+	for _, p := range []string{"/pipeline", "/schedules"} {
 		mustTestID(t, s.mustGet(p), "not-built")
 	}
 	for _, tc := range []struct {
