@@ -171,6 +171,12 @@ func TestFitFiles(t *testing.T) {
 	t2 := time.Now()
 	m.PredictBatch(rows, pred, 2)
 	pt := time.Since(t2)
+	t3 := time.Now()
+	s := 0.0
+	for _, row := range rows {
+		s += m.PredictRow(row)
+	}
+	t.Logf("PredictRow %.0f ns/row single-threaded (checksum %.3f)", float64(time.Since(t3).Nanoseconds())/float64(len(rows)), s)
 	t.Logf("fit %.2fs (cpu %.2fs)  test AUC %.4f  predict %.0f rows/s", fit.Seconds(), fitCPU.Seconds(), AUC(te.Target, pred), float64(len(rows))/pt.Seconds())
 }
 

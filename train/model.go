@@ -275,6 +275,7 @@ func step(n *fnode, row []float64) uint32 {
 // walking four numeric trees at once so their memory latencies overlap.
 func (m *Model) sumTrees(row []float64, t0, stride int) float64 {
 	fast, roots, depth := m.fast, m.roots, m.depth
+	noNaN := !hasNaN(row)
 	s := 0.0
 	t := t0
 	for ; t+3*stride < len(roots); t += 4 * stride {
@@ -289,20 +290,41 @@ func (m *Model) sumTrees(row []float64, t0, stride int) float64 {
 		for d := max(d0, d1, d2, d3); d > 0; d-- {
 			n0, n1, n2, n3 := &fast[i0], &fast[i1], &fast[i2], &fast[i3]
 			p0, p1, p2, p3 := i0, i1, i2, i3
-			i0 = n0.left&fIndex + step(n0, row)
-			i1 = n1.left&fIndex + step(n1, row)
-			i2 = n2.left&fIndex + step(n2, row)
-			i3 = n3.left&fIndex + step(n3, row)
+			if noNaN { // one comparison per step
+				i0 = n0.left&fIndex + b2u(row[n0.feat] > n0.thr)
+				i1 = n1.left&fIndex + b2u(row[n1.feat] > n1.thr)
+				i2 = n2.left&fIndex + b2u(row[n2.feat] > n2.thr)
+				i3 = n3.left&fIndex + b2u(row[n3.feat] > n3.thr)
+			} else {
+				i0 = n0.left&fIndex + step(n0, row)
+				i1 = n1.left&fIndex + step(n1, row)
+				i2 = n2.left&fIndex + step(n2, row)
+				i3 = n3.left&fIndex + step(n3, row)
+			}
 			if (p0^i0)|(p1^i1)|(p2^i2)|(p3^i3) == 0 {
 				break // all four walks sit on leaves
 			}
 		}
-		s += m.leafVal[i0] + m.leafVal[i1] + m.leafVal[i2] + m.leafVal[i3]
+		// one add per tree, in tree order, as PredictBatch does
+		s += m.leafVal[i0]
+		s += m.leafVal[i1]
+		s += m.leafVal[i2]
+		s += m.leafVal[i3]
 	}
 	for ; t < len(roots); t += stride {
 		s += m.treeValue(roots[t], row)
 	}
 	return s
+}
+
+// hasNaN reports whether a row has a missing value.
+func hasNaN(row []float64) bool {
+	for _, v := range row {
+		if v != v {
+			return true
+		}
+	}
+	return false
 }
 
 // catLeft reports whether a categorical split sends the row left.

@@ -245,3 +245,28 @@ func fuzzOne(t *testing.T, b []byte) {
 		}
 	}
 }
+
+func TestPredictBatchMatchesPredictRow(t *testing.T) {
+	ds := synth(3000, 21)
+	for _, cat := range []bool{false, true} {
+		d := ds
+		if !cat { // numeric only: the lockstep fast paths
+			d = &Dataset{Names: ds.Names[:6], Kinds: ds.Kinds[:6], Num: ds.Num[:6], Codes: ds.Codes[:6],
+				Levels: ds.Levels[:6], Target: ds.Target, TargetLevels: ds.TargetLevels, Rows: ds.Rows}
+		}
+		p := DefaultParams()
+		p.Threads, p.Rounds = 2, 30
+		m, err := Train(context.Background(), d, nil, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := rowsOf(t, m, d)
+		got := make([]float64, len(rows))
+		m.PredictBatch(rows, got, 2)
+		for i, row := range rows {
+			if want := m.PredictRow(row); math.Float64bits(got[i]) != math.Float64bits(want) {
+				t.Fatalf("categorical %v row %d: batch %v, row %v", cat, i, got[i], want)
+			}
+		}
+	}
+}

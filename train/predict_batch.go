@@ -35,6 +35,11 @@ func (m *Model) PredictBatch(rows [][]float64, dst []float64, threads int) {
 func (m *Model) sumBlock(rows [][]float64, acc []float64) {
 	clear(acc)
 	fast, leafVal := m.fast, m.leafVal
+	// per group of four rows: none has a missing value
+	var noNaN [predictBlock / 4]bool
+	for j := 0; j+3 < len(rows); j += 4 {
+		noNaN[j>>2] = !hasNaN(rows[j]) && !hasNaN(rows[j+1]) && !hasNaN(rows[j+2]) && !hasNaN(rows[j+3])
+	}
 	for t, root := range m.roots {
 		d := m.depth[t]
 		if d < 0 {
@@ -50,10 +55,17 @@ func (m *Model) sumBlock(rows [][]float64, acc []float64) {
 			for s := d; s > 0; s-- {
 				n0, n1, n2, n3 := &fast[i0], &fast[i1], &fast[i2], &fast[i3]
 				p0, p1, p2, p3 := i0, i1, i2, i3
-				i0 = n0.left&fIndex + step(n0, r0)
-				i1 = n1.left&fIndex + step(n1, r1)
-				i2 = n2.left&fIndex + step(n2, r2)
-				i3 = n3.left&fIndex + step(n3, r3)
+				if noNaN[j>>2] { // one comparison per step
+					i0 = n0.left&fIndex + b2u(r0[n0.feat] > n0.thr)
+					i1 = n1.left&fIndex + b2u(r1[n1.feat] > n1.thr)
+					i2 = n2.left&fIndex + b2u(r2[n2.feat] > n2.thr)
+					i3 = n3.left&fIndex + b2u(r3[n3.feat] > n3.thr)
+				} else {
+					i0 = n0.left&fIndex + step(n0, r0)
+					i1 = n1.left&fIndex + step(n1, r1)
+					i2 = n2.left&fIndex + step(n2, r2)
+					i3 = n3.left&fIndex + step(n3, r3)
+				}
 				if (p0^i0)|(p1^i1)|(p2^i2)|(p3^i3) == 0 {
 					break // all four walks sit on leaves
 				}
