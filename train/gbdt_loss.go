@@ -54,11 +54,13 @@ func (b *booster) gradients() float64 {
 	case "binary":
 		parallelBlocks(b.n, threads, func(t, lo, hi int) {
 			loss := 0.0
+			next := (lo + stride - 1) / stride * stride // first sampled row (no division per row)
 			for r := lo; r < hi; r++ {
 				s := sc[r]
 				e := math.Exp(-s)
 				p := 1 / (1 + e)
-				if r%stride == 0 {
+				if r == next {
+					next += stride
 					l := math.Log(1 + e)
 					if y[r] == 0 {
 						l += s
@@ -68,8 +70,12 @@ func (b *booster) gradients() float64 {
 					}
 					loss += l
 				}
+				h := p * (1 - p)
+				if !(h >= 1e-16) {
+					h = 1e-16
+				}
 				gh[2*r] = float32(p - y[r])
-				gh[2*r+1] = float32(math.Max(p*(1-p), 1e-16))
+				gh[2*r+1] = float32(h)
 			}
 			b.partial[t] = loss
 		})

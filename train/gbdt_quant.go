@@ -51,12 +51,14 @@ func (g *grower) quantize(n int, sampled bool) {
 	g.seq++
 	seed := uint64(g.p.Seed)*0x9E3779B97F4A7C15 ^ g.seq*0xD1B54A32D192ED03
 	q := g.q
+	off := float64(gl + 2)
 	fill := func(r int) {
 		u := splitmix(seed ^ uint64(r))
 		ug := float64(u>>40) / (1 << 24)
 		uh := float64(u&(1<<24-1)) / (1 << 24)
-		gq := int64(math.Floor(float64(gh[2*r])*gi + ug))
-		hq := int64(math.Floor(float64(gh[2*r+1])*hi + uh))
+		// floor by truncation of a value made positive by an offset
+		gq := int64(float64(gh[2*r])*gi+ug+off) - int64(off)
+		hq := int64(float64(gh[2*r+1])*hi + uh)
 		gq = min(max(gq, -int64(gl)), int64(gl))
 		hq = min(max(hq, 0), int64(hl))
 		q[r] = gq<<32 + hq
