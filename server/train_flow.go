@@ -24,6 +24,8 @@ const (
 	// and log lines are written to the registry while a job runs.
 	trainFlushRounds = 10
 	trainFlushEvery  = time.Second
+	// trainLogRoundsMax bounds the progress lines a run's log receives.
+	trainLogRoundsMax = 1000
 )
 
 // Training job states shown by GET /api/v1/train/jobs and the UI.
@@ -276,6 +278,11 @@ func (r *trainRunner) record(ctx context.Context, j *trainJob, out *TrainOutcome
 	if err := r.store.PutRunArtifact(ctx, id, "model", out.Artifact); err != nil {
 		return fmt.Errorf("store model artifact: %w", err)
 	}
+	if b, ok := out.Model.Attachment("drift.profile"); ok {
+		if err := r.store.PutRunArtifact(ctx, id, "drift.profile", b); err != nil {
+			return fmt.Errorf("store drift profile: %w", err)
+		}
+	}
 	if b, err := json.Marshal(out.FeatureImportance); err == nil {
 		if err := r.store.PutRunArtifact(ctx, id, "feature_importance.json", b); err != nil {
 			return fmt.Errorf("store feature importance: %w", err)
@@ -373,7 +380,10 @@ func (rc *roundRecorder) round(rd train.Round) {
 	if rd.MetricName != "" {
 		add("valid_"+rd.MetricName, rd.ValidMetric)
 	}
-	rc.lines = append(rc.lines, RoundLine(rd))
+	// One log line per round, thinned to about trainLogRoundsMax lines for long runs.
+	if every := (rc.j.spec.Spec.Params.Rounds + trainLogRoundsMax - 1) / trainLogRoundsMax; every <= 1 || rd.Round%every == 0 || rd.Round == 1 {
+		rc.lines = append(rc.lines, RoundLine(rd))
+	}
 	if len(rc.lines) >= trainFlushRounds || now.Sub(rc.last) >= trainFlushEvery {
 		rc.flush()
 	}

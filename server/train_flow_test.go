@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"driftd/registry"
+	"driftd/train"
 )
 
 // writeTrainCSV writes a binary classification CSV of n rows (id, x1, x2,
@@ -102,8 +104,10 @@ func TestTrainAPIRunRegisterDeploy(t *testing.T) {
 	if run.Params["rounds"] != "15" || run.Params["algo"] != "gbdt" || run.Params["target"] != "label" || run.Params["objective"] != "binary" {
 		t.Errorf("params %v", run.Params)
 	}
-	if run.Artifacts["model"] == 0 {
-		t.Errorf("run has no model artifact: %v", run.Artifacts)
+	for _, name := range []string{"model", "drift.profile", "feature_importance.json"} {
+		if run.Artifacts[name] == 0 {
+			t.Errorf("run has no %s artifact: %v", name, run.Artifacts)
+		}
 	}
 	if _, ok := run.Metrics["validation_auc"]; !ok {
 		t.Errorf("no final validation_auc in %v", run.Metrics)
@@ -354,4 +358,27 @@ func TestTrainUIFormUploadAndViewer(t *testing.T) {
 	if status, _, _ := v.post("/training", map[string][]string{"target": {"label"}, "data": {csvPath}}); status != http.StatusForbidden {
 		t.Errorf("viewer POST /training: %d, want 403", status)
 	}
+}
+
+// FuzzSetTrainParam checks that any parameter value is accepted within its
+// range or refused with an error naming params.<key>, never a panic.
+func FuzzSetTrainParam(f *testing.F) {
+	for _, seed := range [][2]string{{"rounds", "100"}, {"learning_rate", `"0.1"`}, {"grow", `"depthwise"`}, {"max_bins", "300"},
+		{"subsample", "-1"}, {"seed", "1e400"}, {"nope", "1"}, {"lambda", `"x`}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, key, raw string) {
+		p := train.DefaultParams()
+		err := setTrainParam(&p, key, json.RawMessage(raw))
+		if err != nil {
+			var fe *fieldErr
+			if !errors.As(err, &fe) || fe.field != "params."+key {
+				t.Fatalf("error %v does not name params.%s", err, key)
+			}
+			return
+		}
+		if p.Rounds < 1 || p.LearningRate <= 0 || p.MaxBins > 255 || p.Subsample <= 0 || p.Subsample > 1 {
+			t.Fatalf("accepted %s=%s gives out-of-range params %+v", key, raw, p)
+		}
+	})
 }
