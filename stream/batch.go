@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -155,9 +154,9 @@ func deadLetterRecord(topic string, r *kgo.Record, err error) *kgo.Record {
 	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h}
 }
 
-// processBatch scores recs, produces every output, waits until all are
-// acknowledged (retrying failures until ctx ends), then commits the batch.
-func (s *Scorer) processBatch(ctx context.Context, w *batchWork, recs []*kgo.Record) error {
+// scoreBatch decodes and scores recs with w's workers and builds their
+// output records (predictions, or dead letters with the reason).
+func (s *Scorer) scoreBatch(w *batchWork, recs []*kgo.Record) (dead int) {
 	n := len(recs)
 	if cap(w.outs) < n {
 		w.outs = make([]output, n)
@@ -181,7 +180,6 @@ func (s *Scorer) processBatch(ctx context.Context, w *batchWork, recs []*kgo.Rec
 	t := s.cfg.Topics
 	w.records = w.records[:0]
 	var bytes int64
-	dead := 0
 	for i, r := range recs {
 		bytes += int64(len(r.Value))
 		o := &w.outs[i]
@@ -196,80 +194,7 @@ func (s *Scorer) processBatch(ctx context.Context, w *batchWork, recs []*kgo.Rec
 	s.m.features.consumed.Add(n)
 	s.m.features.consumedBytes.AddInt64(bytes)
 	s.m.batch.Update(float64(n))
-
-	if err := s.produceAll(ctx, w.records); err != nil {
-		return err
-	}
-	now := time.Now()
-	for _, r := range recs {
-		s.m.latency.Update(now.Sub(r.Timestamp).Seconds())
-	}
-	s.m.preds.produced.Add(n - dead)
-	s.m.deadLetter.produced.Add(dead)
-	s.m.features.deadLettered.Add(dead)
-	s.consumed.Add(uint64(n))
-	s.produced.Add(uint64(n - dead))
-	s.deadLettered.Add(uint64(dead))
-	if cb := s.cfg.OnPrediction; cb != nil {
-		for i := range w.outs {
-			if o := &w.outs[i]; o.err == nil {
-				cb(o.id, o.score, o.label)
-			}
-		}
-	}
-	if err := s.commit(ctx, recs); err != nil {
-		return err
-	}
-	return nil
-}
-
-// produceAll produces records and waits for every acknowledgement, retrying
-// failed ones with backoff until they succeed or ctx ends.
-func (s *Scorer) produceAll(ctx context.Context, recs []*kgo.Record) error {
-	backoff := 100 * time.Millisecond
-	for len(recs) > 0 {
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var failed []*kgo.Record
-		var firstErr atomic.Value
-		wg.Add(len(recs))
-		for _, r := range recs {
-			s.client.Produce(ctx, r, func(r *kgo.Record, err error) {
-				if err != nil {
-					mu.Lock()
-					failed = append(failed, r)
-					mu.Unlock()
-					firstErr.CompareAndSwap(nil, err)
-				}
-				wg.Done()
-			})
-		}
-		wg.Wait()
-		if len(failed) == 0 {
-			return nil
-		}
-		err := firstErr.Load().(error)
-		s.produceErrs.Add(uint64(len(failed)))
-		for _, r := range failed {
-			newTopicMetricsFor(s, r.Topic).producerErrors.Inc()
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("produce %d records: %w", len(failed), err)
-		}
-		s.setError(fmt.Errorf("produce: %w", err))
-		s.log.Warn("produce failed, retrying", "records", len(failed), "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("produce %d records: %w", len(failed), ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-		for _, r := range failed {
-			r.Partition, r.Offset = 0, 0 // let the partitioner choose again
-		}
-		recs = failed
-	}
-	return nil
+	return dead
 }
 
 func newTopicMetricsFor(s *Scorer, topic string) topicMetrics {

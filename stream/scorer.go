@@ -66,6 +66,7 @@ type Scorer struct {
 
 	mu         sync.Mutex
 	pollCancel context.CancelFunc
+	pl         *pipeline // batches in flight (set by run)
 	status     Status
 
 	consumed, produced, deadLettered, produceErrs, commits atomic.Uint64
@@ -169,9 +170,12 @@ func (s *Scorer) Start(ctx context.Context) error {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.MaxBufferedRecords(2*s.cfg.MaxPollRecords+1024),
+		kgo.MaxBufferedRecords((pipelineDepth+1)*s.cfg.MaxPollRecords+1024),
 		kgo.ProducerBatchCompression(comp),
 		kgo.ProducerLinger(0),
+		// Before partitions move, finish the batches in flight so their
+		// offsets are committed by the member that owns them.
+		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { s.drain() }),
 	)
 	if err != nil {
 		return fmt.Errorf("scorer: %w", err)
@@ -215,12 +219,26 @@ func (s *Scorer) Close(ctx context.Context) error {
 	return err
 }
 
+// drain waits for the batches in flight to be acknowledged and committed.
+func (s *Scorer) drain() {
+	s.mu.Lock()
+	pl := s.pl
+	s.mu.Unlock()
+	if pl != nil {
+		pl.drain()
+	}
+}
+
 // run is the consume loop. soft stops polling; hard aborts in-flight produces.
 func (s *Scorer) run(soft, hard context.Context) {
 	cl, topic := s.client, s.cfg.Topics.Features
 	paused := false
-	var cur *deployment
-	var w *batchWork
+	var pool *workPool
+	pl := newPipeline(s, hard)
+	s.mu.Lock()
+	s.pl = pl
+	s.mu.Unlock()
+	defer pl.close()
 	for soft.Err() == nil {
 		dep := s.dep.Load()
 		if dep == nil {
@@ -269,9 +287,8 @@ func (s *Scorer) run(soft, hard context.Context) {
 		if d := s.dep.Load(); d != nil {
 			dep = d
 		}
-		if dep != cur || w == nil {
-			cur = dep
-			w = newBatchWork(dep, s.cfg.Workers)
+		if pool == nil || dep != pool.dep {
+			pool = newWorkPool(dep, s.cfg.Workers)
 			s.log.Info("scoring with model", "model", dep.model.Name(), "version", dep.model.Version())
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -279,10 +296,11 @@ func (s *Scorer) run(soft, hard context.Context) {
 				s.m.lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
 			}
 		})
-		if err := s.processBatch(hard, w, recs); err != nil {
-			s.setError(err)
-			s.log.Error("batch not committed (will be redelivered)", "err", err)
-		}
+		// The batch's outputs are acknowledged and its offsets committed
+		// by the pipeline while the next batch is polled and scored.
+		w := pool.get()
+		dead := s.scoreBatch(w, recs)
+		pl.submit(&inflight{w: w, pool: pool, recs: recs, dead: dead})
 		cl.AllowRebalance()
 	}
 }
