@@ -58,7 +58,7 @@ type Round struct {
 	Round int
 	// TrainLoss and ValidLoss are the objective's loss (ValidLoss is NaN without
 	// validation data). The binary training loss is taken on evenly spaced
-	// rows, at most 200,000.
+	// rows, at most about 50,000 (the validation loss uses every row).
 	TrainLoss, ValidLoss float64
 	// ValidMetric is MetricName on the validation data.
 	ValidMetric float64

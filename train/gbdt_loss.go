@@ -26,7 +26,7 @@ func parallelBlocks(n, threads int, fn func(t, lo, hi int)) {
 
 // lossSampleRows bounds the rows the per-round binary training loss is
 // computed on (evenly spaced); gradients always use every row.
-const lossSampleRows = 200000
+const lossSampleRows = 50000
 
 // sumPartials adds per-thread partial sums in a fixed order.
 func (b *booster) sumPartials() float64 {
