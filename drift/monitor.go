@@ -3,6 +3,7 @@ package drift
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,9 +73,17 @@ type Monitor struct {
 	radix       radixScratch
 	padNum      []float64 // short records are padded with missing values
 	padCat      []string
-	last        Event
 	subs        map[int]func(Event)
 	nextSub     int
+
+	// checkMu serialises the evaluation of checks, which runs outside mu:
+	// a check snapshots the window under mu and takes checkMu before
+	// releasing mu, so checks are evaluated in window order and the sorted
+	// values a check reads are not rewritten until it is done (the window
+	// double-buffers them). Lock order: mu, then checkMu, then lastMu.
+	checkMu sync.Mutex
+	lastMu  sync.Mutex
+	last    Event
 
 	featurePSI []*metrics.Gauge
 	predPSI    *metrics.Gauge
@@ -201,8 +210,18 @@ func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 	m.w.Add(num, cat, prediction)
 	m.since++
 	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.opts.MinWindow {
-		e := m.checkLocked()
-		ev = &e
+		// The check is evaluated outside mu, so that the other goroutines
+		// observing records wait only for the snapshot.
+		snap := m.snapshotLocked()
+		m.checkMu.Lock()
+		m.mu.Unlock()
+		e := m.evaluateSnapshot(snap)
+		m.checkMu.Unlock()
+		if ev != nil {
+			m.publish(*ev)
+		}
+		m.publish(e)
+		return
 	}
 	m.mu.Unlock()
 	if ev != nil {
@@ -274,32 +293,61 @@ func (m *Monitor) Check() Event {
 	return ev
 }
 
+// checkLocked runs a check of the window while mu is held.
 func (m *Monitor) checkLocked() Event {
+	snap := m.snapshotLocked()
+	m.checkMu.Lock()
+	defer m.checkMu.Unlock()
+	return m.evaluateSnapshot(snap)
+}
+
+// checkSnapshot is what a check reads of the window: a copy of the bin
+// counts and the window's sorted values, which stay untouched until the
+// next-but-one sync (see checkMu).
+type checkSnapshot struct {
+	time   time.Time
+	n      int
+	counts []int64
+	sorted [][]float64
+}
+
+// snapshotLocked brings the sorted values up to date and copies the counts;
+// mu must be held.
+func (m *Monitor) snapshotLocked() checkSnapshot {
 	m.since = 0
-	p := m.p
-	ev := Event{Model: m.opts.Model, Version: m.opts.Version, Time: m.now(), WindowRecords: m.w.Len(),
-		Features: make([]FeatureResult, len(p.Features)), PredictionPSI: math.NaN()}
 	m.w.syncSorted(&m.radix)
+	return checkSnapshot{time: m.now(), n: m.w.Len(), counts: slices.Clone(m.w.counts), sorted: slices.Clone(m.w.sv.sorted)}
+}
+
+// evaluateSnapshot computes the check's event from a snapshot; checkMu must
+// be held.
+func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
+	p, off := m.p, m.w.off
+	bins := func(i int) []int64 { return snap.counts[off[i]:off[i+1]] }
+	ev := Event{Model: m.opts.Model, Version: m.opts.Version, Time: snap.time, WindowRecords: snap.n,
+		Features: make([]FeatureResult, len(p.Features)), PredictionPSI: math.NaN()}
 	for i := range p.Features {
 		f := &p.Features[i]
-		in := evalInput{f: f, ref: m.refExt[i], cur: m.w.bins(i), refN: f.NonMissing(),
+		in := evalInput{f: f, ref: m.refExt[i], cur: bins(i), refN: f.NonMissing(),
 			unique: f.Unique, test: m.tests[i], threshold: m.opts.TestThreshold}
 		if j := m.valIndex[i]; j >= 0 {
-			in.refValues, in.curValues = f.Summary, m.w.sv.sorted[j]
+			in.refValues, in.curValues = f.Summary, snap.sorted[j]
 		}
 		ev.Features[i] = evaluate(in)
 		if ev.Features[i].PSI > ev.MaxPSI {
 			ev.MaxPSI = ev.Features[i].PSI
 		}
 	}
-	if p.Prediction != nil && m.w.Len() > 0 {
+	if p.Prediction != nil && snap.n > 0 {
 		i := m.w.nf - 1
-		ev.PredictionPSI = PSI(m.refExt[i], m.w.bins(i))
+		ev.PredictionPSI = PSI(m.refExt[i], bins(i))
 	}
 	ev.DriftShare, ev.DriftedFeatures, ev.DatasetDrift = datasetVerdict(ev.Features, m.opts.DriftShare)
 	ev.Retrain = ev.MaxPSI > m.opts.RetrainThreshold
 	ev.Alert = ev.MaxPSI > m.opts.AlertThreshold
+	m.lastMu.Lock()
 	m.last = ev
+	m.lastMu.Unlock()
 	if m.checks != nil {
 		for i, g := range m.featurePSI {
 			g.Set(ev.Features[i].PSI)
@@ -343,8 +391,8 @@ func (m *Monitor) Subscribe(fn func(Event)) (cancel func()) {
 // Snapshot returns the latest check's event (the zero Event before the
 // first check).
 func (m *Monitor) Snapshot() Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lastMu.Lock()
+	defer m.lastMu.Unlock()
 	return m.last
 }
 

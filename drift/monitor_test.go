@@ -199,3 +199,66 @@ func TestNewMonitorBadOptions(t *testing.T) {
 		t.Error("nil profile accepted")
 	}
 }
+
+// TestConcurrentChecksKeepWindowExact observes from several goroutines with
+// a check every few records (evaluations overlap the next records' window
+// updates), then replaces the whole window sequentially: the check must
+// equal the batch computation of exactly those records.
+func TestConcurrentChecksKeepWindowExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	ref := genData(rng, 2000, 0)
+	p, err := BuildProfile(ref, nil, ProfileOptions{SummarySize: 5000}) // exact summary
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMonitor(p, MonitorOptions{Model: "m", WindowSize: 500, CheckInterval: 7, MinWindow: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	published := 0
+	m.Subscribe(func(e Event) {
+		mu.Lock()
+		published++
+		mu.Unlock()
+		for _, f := range e.Features {
+			if math.IsNaN(f.Statistic) {
+				t.Errorf("feature %s: NaN statistic in a concurrent check", f.Name)
+			}
+		}
+	})
+	noise := genData(rng, 4000, 0.7)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			num, cat := make([]float64, 4), make([]string, 4)
+			for i := g; i < 4000; i += 4 {
+				row(noise, i, num, cat)
+				m.Observe(num, cat, 0)
+			}
+		})
+	}
+	wg.Wait()
+	if published < 400 {
+		t.Fatalf("%d checks published, want at least 400", published)
+	}
+	cur := genData(rng, 500, 0.3)
+	num, cat := make([]float64, 4), make([]string, 4)
+	for i := 0; i < 500; i++ {
+		row(cur, i, num, cat)
+		m.Observe(num, cat, 0)
+	}
+	ev := m.Check()
+	rep, err := Compare(ref, cur, ProfileOptions{}, CompareOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range rep.Features {
+		if got := ev.Features[k]; got.Test != want.Test || !closeTo(got.Statistic, want.Statistic, 1e-12) || !closeTo(got.PSI, want.PSI, 1e-12) {
+			t.Errorf("feature %s: window %+v, batch %+v", want.Name, got, want)
+		}
+	}
+	if s := m.Snapshot(); s.WindowRecords != 500 || s.Features[0].Statistic != ev.Features[0].Statistic {
+		t.Errorf("snapshot %+v is not the last check", s)
+	}
+}

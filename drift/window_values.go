@@ -44,7 +44,9 @@ func (s *sortedSet) reset() {
 }
 
 // syncSorted brings the sorted values of every value feature up to date
-// with the window's contents.
+// with the window's contents. It only ever writes the spare buffers and
+// swaps them in, so the sorted values of the previous sync stay valid until
+// the sync after this one.
 func (w *Window) syncSorted(rs *radixScratch) {
 	s := &w.sv
 	k := len(w.valFeat)
@@ -54,13 +56,16 @@ func (w *Window) syncSorted(rs *radixScratch) {
 	held := len(w.vals) / k // records whose values the window holds
 	if s.stale || s.since > held || (w.size > 0 && s.since > w.size) {
 		for j := 0; j < k; j++ {
-			s.sorted[j] = s.sorted[j][:0]
+			// Rebuilt in the spare buffer: the current one may still be read
+			// by the check evaluated from the previous sync.
+			s.spare[j] = s.spare[j][:0]
 			for r := j; r < len(w.vals); r += k {
 				if v := w.vals[r]; v == v {
-					s.sorted[j] = append(s.sorted[j], v)
+					s.spare[j] = append(s.spare[j], v)
 				}
 			}
-			rs.sort(s.sorted[j])
+			rs.sort(s.spare[j])
+			s.sorted[j], s.spare[j] = s.spare[j], s.sorted[j]
 			s.evicted[j] = s.evicted[j][:0]
 		}
 		s.since, s.stale = 0, false
