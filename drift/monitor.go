@@ -77,11 +77,12 @@ type Monitor struct {
 	nextSub     int
 
 	// checkMu serialises the evaluation of checks, which runs outside mu:
-	// a check snapshots the window under mu and takes checkMu before
-	// releasing mu, so checks are evaluated in window order and the sorted
-	// values a check reads are not rewritten until it is done (the window
-	// double-buffers them). Lock order: mu, then checkMu, then lastMu.
+	// a check snapshots the window under mu (counts and the changes of the
+	// sorted values) and takes checkMu before releasing mu, so checks are
+	// evaluated in window order; the evaluation sorts and merges the changes
+	// into the sorted values. Lock order: mu, then checkMu, then lastMu.
 	checkMu sync.Mutex
+	jobs    chan *syncJob // free sync jobs, reused across checks
 	lastMu  sync.Mutex
 	last    Event
 
@@ -134,7 +135,7 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	case o.DriftShare < 0 || o.DriftShare > 1:
 		return nil, fmt.Errorf("new monitor: drift share %v must be in [0, 1]", o.DriftShare)
 	}
-	m := &Monitor{p: p, opts: o, now: o.Now, subs: map[int]func(Event){}}
+	m := &Monitor{p: p, opts: o, now: o.Now, subs: map[int]func(Event){}, jobs: make(chan *syncJob, 2)}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -302,26 +303,39 @@ func (m *Monitor) checkLocked() Event {
 }
 
 // checkSnapshot is what a check reads of the window: a copy of the bin
-// counts and the window's sorted values, which stay untouched until the
-// next-but-one sync (see checkMu).
+// counts and the changes of the sorted values, applied by the evaluation.
 type checkSnapshot struct {
 	time   time.Time
 	n      int
 	counts []int64
-	sorted [][]float64
+	job    *syncJob
 }
 
-// snapshotLocked brings the sorted values up to date and copies the counts;
-// mu must be held.
+// snapshotLocked copies the counts and takes the sorted values' changes; mu
+// must be held.
 func (m *Monitor) snapshotLocked() checkSnapshot {
 	m.since = 0
-	m.w.syncSorted(&m.radix)
-	return checkSnapshot{time: m.now(), n: m.w.Len(), counts: slices.Clone(m.w.counts), sorted: slices.Clone(m.w.sv.sorted)}
+	var job *syncJob
+	select {
+	case job = <-m.jobs:
+	default:
+		job = new(syncJob)
+	}
+	m.w.takeSync(job)
+	return checkSnapshot{time: m.now(), n: m.w.Len(), counts: slices.Clone(m.w.counts), job: job}
 }
 
 // evaluateSnapshot computes the check's event from a snapshot; checkMu must
 // be held.
 func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
+	// The sorted values are the check side of the window: only evaluations,
+	// serialised by checkMu, touch them.
+	sv := &m.w.sv
+	sv.apply(snap.job, len(m.w.valFeat), &m.radix)
+	select {
+	case m.jobs <- snap.job:
+	default:
+	}
 	p, off := m.p, m.w.off
 	bins := func(i int) []int64 { return snap.counts[off[i]:off[i+1]] }
 	ev := Event{Model: m.opts.Model, Version: m.opts.Version, Time: snap.time, WindowRecords: snap.n,
@@ -331,7 +345,7 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 		in := evalInput{f: f, ref: m.refExt[i], cur: bins(i), refN: f.NonMissing(),
 			unique: f.Unique, test: m.tests[i], threshold: m.opts.TestThreshold}
 		if j := m.valIndex[i]; j >= 0 {
-			in.refValues, in.curValues = f.Summary, snap.sorted[j]
+			in.refValues, in.curValues = f.Summary, sv.sorted[j]
 		}
 		ev.Features[i] = evaluate(in)
 		if ev.Features[i].PSI > ev.MaxPSI {

@@ -6,13 +6,26 @@ package drift
 // since the previous check are read from the ring and sorted, the values
 // evicted meanwhile (saved by evict) are sorted and removed. When more
 // records passed than the buffers hold, it rebuilds from the ring.
+//
+// The update is split in two so that little of it runs under the monitor's
+// lock: takeSync copies the changes into a syncJob (window side: evicted,
+// since, stale), and apply sorts and merges them into sorted (check side:
+// sorted, spare, touched only by the check being evaluated).
 type sortedSet struct {
-	sorted  [][]float64 // per value feature, at the last sync
+	sorted  [][]float64 // per value feature, at the last applied sync
 	spare   [][]float64 // double buffers for the merge
 	evicted [][]float64 // per value feature, since the last sync (capacity = window)
 	since   int         // records added since the last sync
-	stale   bool        // evicted overflowed: rebuild at the next sync
-	added   []float64   // scratch
+	stale   bool        // evicted overflowed or the window was reset: rebuild at the next sync
+}
+
+// syncJob is one sync's changes, taken from the window and applied to its
+// sortedSet later.
+type syncJob struct {
+	rebuild bool
+	vals    []float64   // rebuild: the window's values, len(valFeat) per record
+	added   [][]float64 // per value feature: the non-missing values added
+	evicted [][]float64 // per value feature: the non-missing values evicted
 }
 
 func (s *sortedSet) init(k, capacity int) {
@@ -34,43 +47,48 @@ func (s *sortedSet) evict(j int, v float64) {
 	s.evicted[j] = append(s.evicted[j], v)
 }
 
+// reset forgets the changes; the next sync rebuilds (the sorted values
+// belong to the check side and are replaced then).
 func (s *sortedSet) reset() {
-	for j := range s.sorted {
-		s.sorted[j] = s.sorted[j][:0]
+	for j := range s.evicted {
 		s.evicted[j] = s.evicted[j][:0]
 	}
 	s.since = 0
-	s.stale = false
+	s.stale = true
 }
 
 // syncSorted brings the sorted values of every value feature up to date
-// with the window's contents. It only ever writes the spare buffers and
-// swaps them in, so the sorted values of the previous sync stay valid until
-// the sync after this one.
+// with the window's contents (takeSync and apply in one go).
 func (w *Window) syncSorted(rs *radixScratch) {
+	var job syncJob
+	w.takeSync(&job)
+	w.sv.apply(&job, len(w.valFeat), rs)
+}
+
+// takeSync moves the window's changes since the last sync into job, which
+// reuses its buffers. It copies O(changes) values, or the window's values
+// when the sync must rebuild.
+func (w *Window) takeSync(job *syncJob) {
 	s := &w.sv
 	k := len(w.valFeat)
 	if k == 0 {
 		return
 	}
+	for len(job.added) < k {
+		job.added = append(job.added, nil)
+		job.evicted = append(job.evicted, nil)
+	}
 	held := len(w.vals) / k // records whose values the window holds
 	if s.stale || s.since > held || (w.size > 0 && s.since > w.size) {
+		job.rebuild = true
+		job.vals = append(job.vals[:0], w.vals...)
 		for j := 0; j < k; j++ {
-			// Rebuilt in the spare buffer: the current one may still be read
-			// by the check evaluated from the previous sync.
-			s.spare[j] = s.spare[j][:0]
-			for r := j; r < len(w.vals); r += k {
-				if v := w.vals[r]; v == v {
-					s.spare[j] = append(s.spare[j], v)
-				}
-			}
-			rs.sort(s.spare[j])
-			s.sorted[j], s.spare[j] = s.spare[j], s.sorted[j]
 			s.evicted[j] = s.evicted[j][:0]
 		}
 		s.since, s.stale = 0, false
 		return
 	}
+	job.rebuild = false
 	// The records added since the last sync are the last s.since ones.
 	first := held - s.since // unbounded mode: appended in order
 	if w.size > 0 {
@@ -80,23 +98,47 @@ func (w *Window) syncSorted(rs *radixScratch) {
 		}
 	}
 	for j := 0; j < k; j++ {
-		s.added = s.added[:0]
+		added := job.added[j][:0]
 		for i := 0; i < s.since; i++ {
 			r := first + i
 			if r >= held {
 				r -= held
 			}
 			if v := w.vals[r*k+j]; v == v {
-				s.added = append(s.added, v)
+				added = append(added, v)
 			}
 		}
-		rs.sort(s.added)
-		rs.sort(s.evicted[j])
-		s.spare[j] = mergeReplace(s.spare[j][:0], s.sorted[j], s.evicted[j], s.added)
-		s.sorted[j], s.spare[j] = s.spare[j], s.sorted[j]
+		job.added[j] = added
+		job.evicted[j] = append(job.evicted[j][:0], s.evicted[j]...)
 		s.evicted[j] = s.evicted[j][:0]
 	}
 	s.since = 0
+}
+
+// apply brings the sorted values up to date with job's changes (k value
+// features); it sorts job's buffers in place.
+func (s *sortedSet) apply(job *syncJob, k int, rs *radixScratch) {
+	if k == 0 {
+		return
+	}
+	if job.rebuild {
+		for j := 0; j < k; j++ {
+			s.sorted[j] = s.sorted[j][:0]
+			for r := j; r < len(job.vals); r += k {
+				if v := job.vals[r]; v == v {
+					s.sorted[j] = append(s.sorted[j], v)
+				}
+			}
+			rs.sort(s.sorted[j])
+		}
+		return
+	}
+	for j := 0; j < k; j++ {
+		rs.sort(job.added[j])
+		rs.sort(job.evicted[j])
+		s.spare[j] = mergeReplace(s.spare[j][:0], s.sorted[j], job.evicted[j], job.added[j])
+		s.sorted[j], s.spare[j] = s.spare[j], s.sorted[j]
+	}
 }
 
 // mergeReplace appends to dst the sorted multiset old − removed + added
