@@ -152,6 +152,7 @@ func (w *Window) Add(num []float64, cat []string, prediction float64) {
 	if len(w.valFeat) > 0 {
 		k := len(w.valFeat)
 		if full {
+			w.sv.evictedRecs++
 			dst := w.vals[w.pos*k : w.pos*k+k]
 			for j, fi := range w.valFeat {
 				if old := dst[j]; old == old {

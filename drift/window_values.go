@@ -17,15 +17,36 @@ type sortedSet struct {
 	evicted [][]float64 // per value feature, since the last sync (capacity = window)
 	since   int         // records added since the last sync
 	stale   bool        // evicted overflowed or the window was reset: rebuild at the next sync
+
+	evictedRecs int // records evicted since the last sync
+
+	// Check side: the sorted added values of the syncs whose records are
+	// still in the window, oldest first, after `uncovered` older records.
+	// When a sync evicts exactly the oldest chunk's records, its sorted
+	// values are the evicted ones and need no sort (a check interval that
+	// divides the window size keeps them aligned).
+	chunks    []*valueChunk
+	freeChunk []*valueChunk
+	uncovered int
+}
+
+// valueChunk is the sorted non-missing values, per value feature, of the
+// records one sync added.
+type valueChunk struct {
+	records int
+	vals    [][]float64
 }
 
 // syncJob is one sync's changes, taken from the window and applied to its
 // sortedSet later.
 type syncJob struct {
-	rebuild bool
-	vals    []float64   // rebuild: the window's values, len(valFeat) per record
-	added   [][]float64 // per value feature: the non-missing values added
-	evicted [][]float64 // per value feature: the non-missing values evicted
+	rebuild     bool
+	records     int         // records added (rebuild: held)
+	held        int         // records the window holds after the changes
+	evictedRecs int         // records evicted
+	vals        []float64   // rebuild: the window's values, len(valFeat) per record
+	added       [][]float64 // per value feature: the non-missing values added
+	evicted     [][]float64 // per value feature: the non-missing values evicted
 }
 
 func (s *sortedSet) init(k, capacity int) {
@@ -53,7 +74,7 @@ func (s *sortedSet) reset() {
 	for j := range s.evicted {
 		s.evicted[j] = s.evicted[j][:0]
 	}
-	s.since = 0
+	s.since, s.evictedRecs = 0, 0
 	s.stale = true
 }
 
@@ -79,8 +100,10 @@ func (w *Window) takeSync(job *syncJob) {
 		job.evicted = append(job.evicted, nil)
 	}
 	held := len(w.vals) / k // records whose values the window holds
+	job.records, job.evictedRecs, job.held = s.since, s.evictedRecs, held
+	s.evictedRecs = 0
 	if s.stale || s.since > held || (w.size > 0 && s.since > w.size) {
-		job.rebuild = true
+		job.rebuild, job.records = true, held
 		job.vals = append(job.vals[:0], w.vals...)
 		for j := 0; j < k; j++ {
 			s.evicted[j] = s.evicted[j][:0]
@@ -131,14 +154,58 @@ func (s *sortedSet) apply(job *syncJob, k int, rs *radixScratch) {
 			}
 			rs.sort(s.sorted[j])
 		}
+		s.dropChunks()
+		s.uncovered = job.records
 		return
 	}
+	var reuse *valueChunk // the oldest chunk, when it is exactly the evicted records
+	switch {
+	case job.evictedRecs == 0:
+	case s.uncovered >= job.evictedRecs:
+		s.uncovered -= job.evictedRecs
+	case s.uncovered == 0 && len(s.chunks) > 0 && s.chunks[0].records == job.evictedRecs:
+		reuse = s.chunks[0]
+		s.chunks = s.chunks[1:]
+	default: // chunks out of step with the evictions: start over
+		s.dropChunks()
+		s.uncovered = job.held - job.records
+	}
+	c := s.newChunk(k)
+	c.records = job.records
 	for j := 0; j < k; j++ {
 		rs.sort(job.added[j])
-		rs.sort(job.evicted[j])
-		s.spare[j] = mergeReplace(s.spare[j][:0], s.sorted[j], job.evicted[j], job.added[j])
+		removed := job.evicted[j]
+		if reuse != nil {
+			removed = reuse.vals[j]
+		} else {
+			rs.sort(removed)
+		}
+		c.vals[j] = append(c.vals[j][:0], job.added[j]...)
+		s.spare[j] = mergeReplace(s.spare[j][:0], s.sorted[j], removed, job.added[j])
 		s.sorted[j], s.spare[j] = s.spare[j], s.sorted[j]
 	}
+	if reuse != nil {
+		s.freeChunk = append(s.freeChunk, reuse)
+	}
+	if c.records > 0 {
+		s.chunks = append(s.chunks, c)
+	} else {
+		s.freeChunk = append(s.freeChunk, c)
+	}
+}
+
+func (s *sortedSet) newChunk(k int) *valueChunk {
+	if n := len(s.freeChunk); n > 0 {
+		c := s.freeChunk[n-1]
+		s.freeChunk = s.freeChunk[:n-1]
+		return c
+	}
+	return &valueChunk{vals: make([][]float64, k)}
+}
+
+func (s *sortedSet) dropChunks() {
+	s.freeChunk = append(s.freeChunk, s.chunks...)
+	s.chunks = s.chunks[:0]
 }
 
 // mergeReplace appends to dst the sorted multiset old − removed + added
