@@ -124,3 +124,35 @@ func BenchmarkWasserstein(b *testing.B) {
 		}
 	})
 }
+
+// TestMergeReplaceEqualsSortedMultiset checks mergeReplace against sorting
+// old − removed + added, with ties between all three and edge positions.
+func TestMergeReplaceEqualsSortedMultiset(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for iter := range 500 {
+		n := rng.IntN(60)
+		old := make([]float64, n)
+		for i := range old {
+			old[i] = float64(rng.IntN(20))
+		}
+		slices.Sort(old)
+		var removed, kept []float64
+		for _, v := range old {
+			if rng.IntN(3) == 0 {
+				removed = append(removed, v)
+			} else {
+				kept = append(kept, v)
+			}
+		}
+		added := make([]float64, rng.IntN(15))
+		for i := range added {
+			added[i] = float64(rng.IntN(22) - 1)
+		}
+		slices.Sort(added)
+		want := slices.Sorted(slices.Values(append(slices.Clone(kept), added...)))
+		got := mergeReplace(nil, old, removed, added)
+		if !slices.Equal(got, want) {
+			t.Fatalf("iteration %d: old %v − %v + %v = %v, want %v", iter, old, removed, added, got, want)
+		}
+	}
+}

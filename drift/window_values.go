@@ -209,22 +209,35 @@ func (s *sortedSet) dropChunks() {
 }
 
 // mergeReplace appends to dst the sorted multiset old − removed + added
-// (all sorted; removed ⊆ old).
+// (all sorted; removed ⊆ old). The changes are few next to old, so it walks
+// them in order and copies the runs of old between them in bulk: the scans
+// for the run ends are predictable branches, unlike a three-way merge's.
 func mergeReplace(dst, old, removed, added []float64) []float64 {
-	i, a := 0, 0
-	for _, v := range old {
-		for i < len(removed) && removed[i] < v { // cannot happen when removed ⊆ old
-			i++
-		}
-		if i < len(removed) && removed[i] == v {
-			i++
+	i, r, a := 0, 0, 0
+	for r < len(removed) || a < len(added) {
+		if r < len(removed) && (a >= len(added) || removed[r] <= added[a]) {
+			x := removed[r]
+			j := i
+			for j < len(old) && old[j] < x {
+				j++
+			}
+			dst = append(dst, old[i:j]...)
+			if j < len(old) && old[j] == x {
+				j++ // the removed value
+			}
+			i = j
+			r++
 			continue
 		}
-		for a < len(added) && added[a] < v {
-			dst = append(dst, added[a])
-			a++
+		x := added[a]
+		j := i
+		for j < len(old) && old[j] <= x {
+			j++
 		}
-		dst = append(dst, v)
+		dst = append(dst, old[i:j]...)
+		dst = append(dst, x)
+		i = j
+		a++
 	}
-	return append(dst, added[a:]...)
+	return append(dst, old[i:]...)
 }
