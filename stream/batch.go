@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,10 +53,10 @@ func newBatchWork(dep *deployment, n int) *batchWork {
 	return w
 }
 
-// score decodes and scores recs[lo:hi] with worker wi.
+// score decodes and scores recs[lo:hi] with worker wi, appending the
+// predictions to its arena.
 func (w *batchWork) score(wi int, recs []*kgo.Record, lo, hi int) {
 	wk := w.workers[wi]
-	wk.arena = wk.arena[:0]
 	m, obs := w.dep.model, w.dep.obs
 	for i := lo; i < hi; i++ {
 		r, o := recs[i], &w.outs[i]
@@ -166,15 +167,26 @@ func (s *Scorer) scoreBatch(w *batchWork, recs []*kgo.Record) (dead int) {
 	if n < 64 {
 		nw = 1
 	}
-	var wg sync.WaitGroup
-	for k := range nw {
-		lo, hi := k*n/nw, (k+1)*n/nw
-		if k == nw-1 {
-			w.score(k, recs, lo, hi)
-			continue
+	// Workers take chunks of the batch as they go rather than a fixed
+	// share, so one that stops to evaluate a drift check does not leave
+	// the batch waiting for it.
+	const chunk = 128
+	var next atomic.Int64
+	work := func(k int) {
+		w.workers[k].arena = w.workers[k].arena[:0]
+		for {
+			lo := int(next.Add(chunk)) - chunk
+			if lo >= n {
+				return
+			}
+			w.score(k, recs, lo, min(lo+chunk, n))
 		}
-		wg.Go(func() { w.score(k, recs, lo, hi) })
 	}
+	var wg sync.WaitGroup
+	for k := range nw - 1 {
+		wg.Go(func() { work(k) })
+	}
+	work(nw - 1)
 	wg.Wait()
 
 	t := s.cfg.Topics
