@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -118,11 +119,20 @@ type csvReader struct {
 	tgtVals   map[float64]string // numeric target distinct values
 	tgtLines  map[string]int     // first line of each distinct label
 	tgtLevels []string
+	// parallel parsing of the rows after type inference (csv_chunk.go)
+	workers    int
+	chunkBytes int
 }
 
 // ReadCSV reads a CSV stream with a header row into a columnar Dataset.
 // Errors name the file, line and column.
 func ReadCSV(r io.Reader, opts CSVOptions) (*Dataset, error) {
+	return readCSV(r, opts, runtime.GOMAXPROCS(0), defaultChunkBytes)
+}
+
+// readCSV is ReadCSV with an explicit worker count and chunk size (tests
+// compare workers == 1, the sequential reader, with the parallel one).
+func readCSV(r io.Reader, opts CSVOptions, workers, chunkBytes int) (*Dataset, error) {
 	if opts.Delimiter == 0 {
 		opts.Delimiter = ','
 	}
@@ -135,7 +145,7 @@ func ReadCSV(r io.Reader, opts CSVOptions) (*Dataset, error) {
 	if opts.Name == "" {
 		opts.Name = "input"
 	}
-	cr := &csvReader{opts: opts, sc: newScanner(r, opts.Name, byte(opts.Delimiter)), ds: &Dataset{}}
+	cr := &csvReader{opts: opts, sc: newScanner(r, opts.Name, byte(opts.Delimiter)), ds: &Dataset{}, workers: workers, chunkBytes: chunkBytes}
 	if err := cr.header(); err != nil {
 		return nil, err
 	}
@@ -256,6 +266,15 @@ func (cr *csvReader) body() error {
 			return err
 		}
 	}
+	if cr.workers > 1 {
+		return cr.parallelRest()
+	}
+	return cr.sequentialRest()
+}
+
+// sequentialRest reads the remaining records one by one on this goroutine.
+func (cr *csvReader) sequentialRest() error {
+	width := len(cr.cols)
 	for {
 		rec, err := cr.sc.next()
 		if err == io.EOF {
@@ -444,11 +463,16 @@ func (cr *csvReader) row(rec [][]byte, line int) error {
 }
 
 func (cr *csvReader) cellError(line int, c *srcCol, f []byte, err error) error {
+	return cr.sc.errorf(line, "%s", cellMsg(c.name, f, err))
+}
+
+// cellMsg describes a numeric cell that failed to parse (without file:line).
+func cellMsg(name string, f []byte, err error) string {
 	if errors.Is(err, errInfinite) {
-		return cr.sc.errorf(line, "column %q: infinite value %s", c.name, valueForError(f))
+		return fmt.Sprintf("column %q: infinite value %s", name, valueForError(f))
 	}
 	if !utf8.Valid(f) {
-		return cr.sc.errorf(line, "column %q: value is not valid UTF-8", c.name)
+		return fmt.Sprintf("column %q: value is not valid UTF-8", name)
 	}
-	return cr.sc.errorf(line, "column %q: value %s is not a number (the column is numeric from its first rows; force it with a categorical override)", c.name, valueForError(f))
+	return fmt.Sprintf("column %q: value %s is not a number (the column is numeric from its first rows; force it with a categorical override)", name, valueForError(f))
 }

@@ -189,8 +189,17 @@ func FuzzReadCSV(f *testing.F) {
 	f.Add([]byte("x,y\n1,NA\n,2\r\n"), 0)
 	f.Fuzz(func(t *testing.T, b []byte, infer int) {
 		ds, err := ReadCSV(bytes.NewReader(b), CSVOptions{InferRows: infer % 5})
+		// the parallel reader (tiny blocks) agrees with the sequential one
+		seq, serr := readCSV(bytes.NewReader(b), CSVOptions{InferRows: infer % 5}, 1, 0)
+		par, perr := readCSV(bytes.NewReader(b), CSVOptions{InferRows: infer % 5}, 3, 8+infer%64)
+		if fmt.Sprint(serr) != fmt.Sprint(perr) || fmt.Sprint(serr) != fmt.Sprint(err) {
+			t.Fatalf("errors differ: sequential %v, parallel %v, ReadCSV %v", serr, perr, err)
+		}
 		if err != nil {
 			return
+		}
+		if d := datasetDiff(seq, par); d != "" {
+			t.Fatalf("parallel differs: %s", d)
 		}
 		for i, k := range ds.Kinds {
 			if k == Numeric && len(ds.Num[i]) != ds.Rows {
@@ -251,6 +260,23 @@ func BenchmarkReadCSV(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := ReadCSV(bytes.NewReader(data), CSVOptions{Target: "label"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadCSVSequential(b *testing.B) {
+	data := writeHiggsLike(100000, 28, 1)
+	if p := os.Getenv("DRIFTD_BENCH_CSV"); p != "" {
+		var err error
+		if data, err = os.ReadFile(filepath.Clean(p)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := readCSV(bytes.NewReader(data), CSVOptions{Target: "label"}, 1, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
