@@ -36,7 +36,6 @@ type chunkOut struct {
 	tgtNum map[float64]struct{}
 	tgtCat map[string]int32
 	ids    []string
-	fields [][]byte
 	rows   int
 	lines  int // newlines consumed (the next chunk starts that many lines later)
 	// the first error in the chunk, if any (line relative to the chunk start)
@@ -118,7 +117,6 @@ type chunkParser struct {
 func (p *chunkParser) parse(data []byte, o *chunkOut) {
 	o.reset(p.plan, p.nfeat)
 	o.grow(p.plan, bytes.Count(data, []byte{'\n'})+1, p.hasTarget)
-	width := len(p.plan)
 	line := 0
 	for len(data) > 0 {
 		var rec []byte
@@ -140,77 +138,166 @@ func (p *chunkParser) parse(data []byte, o *chunkOut) {
 		if len(rec) == 0 {
 			continue
 		}
-		fields := o.fields[:0]
-		for {
-			j := bytes.IndexByte(rec, p.delim)
-			if j < 0 {
-				fields = append(fields, rec)
-				break
-			}
-			fields = append(fields, rec[:j])
-			rec = rec[j+1:]
-		}
-		o.fields = fields
-		if len(fields) != width {
-			o.fail(l, "%d fields, header has %d", len(fields), width)
-			return
-		}
-		if !p.row(fields, l, o) {
+		if !p.row(rec, l, o) {
 			return
 		}
 		o.rows++
 	}
 }
 
-// row appends one record; false after an error.
-func (p *chunkParser) row(rec [][]byte, line int, o *chunkOut) bool {
-	for i := range rec {
+// row parses and appends one non-blank line; false after an error. Numeric
+// fields are parsed in place (scanNumber); anything unusual takes the
+// general path of csvReader.row, with the same values and messages.
+func (p *chunkParser) row(rec []byte, line int, o *chunkOut) bool {
+	width := len(p.plan)
+	pos := 0
+	d := p.delim
+	for i := range p.plan {
+		if pos > len(rec) {
+			return p.countError(rec, line, o)
+		}
 		c := &p.plan[i]
-		switch c.role {
-		case roleSkip:
-			continue
-		case roleFeature:
-			if c.numeric {
-				f := trimSpace(rec[i])
-				v := math.NaN()
-				if !isMissing(f) {
-					var err error
-					if v, err = parseNumber(f); err != nil {
-						o.fail(line, "%s", cellMsg(c.name, f, err))
-						return false
-					}
-				}
-				o.num[c.feat] = append(o.num[c.feat], v)
+		if c.role == roleFeature && c.numeric {
+			if pos == len(rec) || rec[pos] == d {
+				o.num[c.feat] = append(o.num[c.feat], math.NaN())
+				pos++
 				continue
 			}
-			f := rec[i]
-			code := int32(-1)
-			if !isMissing(trimSpace(f)) {
-				var ok bool
-				d := o.dicts[c.feat]
-				if code, ok = d[string(f)]; !ok {
-					if !utf8.Valid(f) {
-						o.fail(line, "column %q: value is not valid UTF-8", c.name)
-						return false
-					}
-					code = int32(len(d))
-					s := string(f)
-					d[s] = code
-					o.levels[c.feat] = append(o.levels[c.feat], s)
+			if v, n, ok := scanNumber(rec[pos:], d); ok {
+				o.num[c.feat] = append(o.num[c.feat], v)
+				pos += n + 1
+				continue
+			}
+		}
+		f := rec[pos:]
+		if j := bytes.IndexByte(f, d); j >= 0 {
+			f = f[:j]
+		}
+		pos += len(f) + 1
+		if !p.cell(f, c, line, o) {
+			if bytes.Count(rec, []byte{d})+1 != width {
+				return p.countError(rec, line, o)
+			}
+			return false
+		}
+	}
+	if pos <= len(rec) {
+		return p.countError(rec, line, o)
+	}
+	return true
+}
+
+// countError reports a line with the wrong number of fields (checked before
+// any cell, as csvReader does) and forgets the line's target values.
+func (p *chunkParser) countError(rec []byte, line int, o *chunkOut) bool {
+	for len(o.tgtNew) > 0 && o.tgtNew[len(o.tgtNew)-1].line == line {
+		o.tgtNew = o.tgtNew[:len(o.tgtNew)-1]
+	}
+	o.fail(line, "%d fields, header has %d", bytes.Count(rec, []byte{p.delim})+1, len(p.plan))
+	return false
+}
+
+// scanNumber parses a plain decimal at the start of b that ends at the
+// delimiter or the end of b, with Clinger's exact fast path (the result
+// equals parseFloatFast on the same field); ok is false otherwise.
+func scanNumber(b []byte, delim byte) (v float64, n int, ok bool) {
+	i := 0
+	neg := false
+	if b[0] == '-' || b[0] == '+' {
+		neg = b[0] == '-'
+		i++
+	}
+	var mant uint64
+	exp := 0
+	d0 := i
+	for ; i < len(b); i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		mant = mant*10 + uint64(c)
+	}
+	nd := i - d0
+	if i < len(b) && b[i] == '.' {
+		i++
+		f0 := i
+		for ; i < len(b); i++ {
+			c := b[i] - '0'
+			if c > 9 {
+				break
+			}
+			mant = mant*10 + uint64(c)
+		}
+		exp = f0 - i
+		nd += i - f0
+	}
+	if nd == 0 || nd > 19 || (i < len(b) && b[i] != delim) {
+		return 0, 0, false
+	}
+	if mant == 0 {
+		if neg {
+			return negZero(), i, true
+		}
+		return 0, i, true
+	}
+	if mant > 1<<53 || exp < -22 {
+		return 0, 0, false
+	}
+	f := float64(mant)
+	if exp < 0 {
+		f /= pow10[-exp]
+	}
+	if neg {
+		f = -f
+	}
+	return f, i, true
+}
+
+// cell appends one field; false after an error.
+func (p *chunkParser) cell(field []byte, c *colPlan, line int, o *chunkOut) bool {
+	switch c.role {
+	case roleSkip:
+	case roleFeature:
+		if c.numeric {
+			f := trimSpace(field)
+			v := math.NaN()
+			if !isMissing(f) {
+				var err error
+				if v, err = parseNumber(f); err != nil {
+					o.fail(line, "%s", cellMsg(c.name, f, err))
+					return false
 				}
 			}
-			o.codes[c.feat] = append(o.codes[c.feat], code)
-		case roleTarget:
-			if !p.target(rec[i], line, c, o) {
-				return false
-			}
-		case roleID:
-			if !utf8.Valid(rec[i]) {
-				o.fail(line, "column %q: value is not valid UTF-8", c.name)
-				return false
-			}
-			o.ids = append(o.ids, string(rec[i]))
+			o.num[c.feat] = append(o.num[c.feat], v)
+			return true
 		}
+		f := field
+		code := int32(-1)
+		if !isMissing(trimSpace(f)) {
+			var ok bool
+			d := o.dicts[c.feat]
+			if code, ok = d[string(f)]; !ok {
+				if !utf8.Valid(f) {
+					o.fail(line, "column %q: value is not valid UTF-8", c.name)
+					return false
+				}
+				code = int32(len(d))
+				s := string(f)
+				d[s] = code
+				o.levels[c.feat] = append(o.levels[c.feat], s)
+			}
+		}
+		o.codes[c.feat] = append(o.codes[c.feat], code)
+	case roleTarget:
+		if !p.target(field, line, c, o) {
+			return false
+		}
+	case roleID:
+		if !utf8.Valid(field) {
+			o.fail(line, "column %q: value is not valid UTF-8", c.name)
+			return false
+		}
+		o.ids = append(o.ids, string(field))
 	}
 	return true
 }

@@ -168,6 +168,10 @@ func TestParseFloatFastExact(t *testing.T) {
 		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
 			t.Fatalf("%q: got %v (%v), want %v", s, got, err, want)
 		}
+		// the in-place scanner of the parallel reader agrees when it accepts
+		if v, n, ok := scanNumber([]byte(s+",9"), ','); ok && (n != len(s) || math.Float64bits(v) != math.Float64bits(want)) {
+			t.Fatalf("scanNumber(%q) = %v, %d", s, v, n)
+		}
 	}
 	for _, s := range []string{"-0", "0.000", "+7", "1e22", "9007199254740993", "123456789012345678901234", ".5", "5.", "1e-300"} {
 		want, _ := strconv.ParseFloat(s, 64)
