@@ -9,13 +9,22 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"driftd/drift"
 	"driftd/stream"
 )
 
 // eventPublisher writes drift check results to the drift-events topic from
-// its own goroutine, so a slow broker never stalls scoring. When its queue is
-// full the newest event is dropped and counted: the next check supersedes it.
+// its own goroutine, so a slow broker never stalls scoring. A check is
+// published when the verdict changes (alert, retrain, dataset drift, number
+// of drifted features) and otherwise at most once per interval, so a fast
+// stream checked every 100 records does not flood the topic. When the queue
+// is full the newest event is dropped and counted: the next check supersedes it.
 type eventPublisher struct {
+	interval time.Duration
+	mu       sync.Mutex
+	last     time.Time
+	state    eventState
+
 	admin   *stream.Admin
 	topic   string
 	queue   chan DriftView
@@ -27,7 +36,7 @@ type eventPublisher struct {
 
 func newEventPublisher(admin *stream.Admin, topic string, set *metrics.Set, logger *slog.Logger) *eventPublisher {
 	return &eventPublisher{
-		admin: admin, topic: topic, queue: make(chan DriftView, 256), logger: logger,
+		admin: admin, topic: topic, queue: make(chan DriftView, 256), logger: logger, interval: time.Second,
 		dropped: set.GetOrCreateCounter(`driftd_drift_events_dropped_total`),
 		failed:  set.GetOrCreateCounter(`driftd_drift_events_failed_total`),
 	}
@@ -54,6 +63,26 @@ func (e *eventPublisher) start() {
 			}
 		}
 	}()
+}
+
+// eventState is the part of a check whose change is always published.
+type eventState struct {
+	model, version               string
+	alert, retrain, datasetDrift bool
+	driftedFeatures              int
+}
+
+// due reports whether a check should be published, and if so records it as
+// the last one published.
+func (e *eventPublisher) due(ev drift.Event) bool {
+	st := eventState{ev.Model, ev.Version, ev.Alert, ev.Retrain, ev.DatasetDrift, ev.DriftedFeatures}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if st == e.state && ev.Time.Sub(e.last) < e.interval {
+		return false
+	}
+	e.state, e.last = st, ev.Time
+	return true
 }
 
 // publish queues one event without blocking.

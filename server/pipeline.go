@@ -234,7 +234,9 @@ func (p *pipeline) load(version string) (*deployment, error) {
 		} else if !ev.Alert && alerting.CompareAndSwap(true, false) {
 			p.logger.Info("drift alert cleared", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI)
 		}
-		p.events.publish(DriftView{Model: ev.Model, Version: ev.Version, Environment: p.cfg.ScoringEnvironment, Event: ev, Performance: mon.Performance()})
+		if p.events.due(ev) {
+			p.events.publish(DriftView{Model: ev.Model, Version: ev.Version, Environment: p.cfg.ScoringEnvironment, Event: ev, Performance: mon.Performance()})
+		}
 	})
 	return d, nil
 }
