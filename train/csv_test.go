@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadCSVBasic(t *testing.T) {
@@ -172,6 +173,10 @@ func TestParseFloatFastExact(t *testing.T) {
 		if v, n, ok := scanNumber([]byte(s+",9"), ','); ok && (n != len(s) || math.Float64bits(v) != math.Float64bits(want)) {
 			t.Fatalf("scanNumber(%q) = %v, %d", s, v, n)
 		}
+		// digits beyond the slice's length (within its capacity) are not read
+		if v, n, ok := scanNumber([]byte(s + "12345678")[:len(s)], ','); ok && (n != len(s) || math.Float64bits(v) != math.Float64bits(want)) {
+			t.Fatalf("scanNumber(%q) with digits past the end = %v, %d", s, v, n)
+		}
 	}
 	for _, s := range []string{"-0", "0.000", "+7", "1e22", "9007199254740993", "123456789012345678901234", ".5", "5.", "1e-300"} {
 		want, _ := strconv.ParseFloat(s, 64)
@@ -262,11 +267,13 @@ func BenchmarkReadCSV(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := ReadCSV(bytes.NewReader(data), CSVOptions{Target: "label"}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0, len(data))
 }
 
 func BenchmarkReadCSVSequential(b *testing.B) {
@@ -279,9 +286,18 @@ func BenchmarkReadCSVSequential(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := readCSV(bytes.NewReader(data), CSVOptions{Target: "label"}, 1, 0); err != nil {
 			b.Fatal(err)
 		}
+	}
+	reportCPU(b, cpu0, len(data))
+}
+
+// reportCPU reports MB parsed per CPU-second since cpu0 as "cpuMB/s".
+func reportCPU(b *testing.B, cpu0 time.Duration, size int) {
+	if d := cpuTime() - cpu0; d > 0 {
+		b.ReportMetric(float64(size)*float64(b.N)/d.Seconds()/1e6, "cpuMB/s")
 	}
 }
