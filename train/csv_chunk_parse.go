@@ -146,7 +146,7 @@ func (p *chunkParser) parse(data []byte, o *chunkOut) {
 }
 
 // row parses and appends one non-blank line; false after an error. Numeric
-// fields are parsed in place (scanNumber); anything unusual takes the
+// fields are parsed in place (scanAt); anything unusual takes the
 // general path of csvReader.row, with the same values and messages.
 func (p *chunkParser) row(rec []byte, line int, o *chunkOut) bool {
 	width := len(p.plan)
@@ -158,14 +158,9 @@ func (p *chunkParser) row(rec []byte, line int, o *chunkOut) bool {
 		}
 		c := &p.plan[i]
 		if c.role == roleFeature && c.numeric {
-			if pos == len(rec) || rec[pos] == d {
-				o.num[c.feat] = append(o.num[c.feat], math.NaN())
-				pos++
-				continue
-			}
-			if v, n, ok := scanNumber(rec[pos:], d); ok {
+			if v, end, ok := scanAt(rec, pos, d); ok {
 				o.num[c.feat] = append(o.num[c.feat], v)
-				pos += n + 1
+				pos = end + 1
 				continue
 			}
 		}
@@ -197,32 +192,35 @@ func (p *chunkParser) countError(rec []byte, line int, o *chunkOut) bool {
 	return false
 }
 
-// scanNumber parses a plain decimal at the start of b that ends at the
-// delimiter or the end of b, with Clinger's exact fast path (the result
-// equals parseFloatFast on the same field); ok is false otherwise.
-func scanNumber(b []byte, delim byte) (v float64, n int, ok bool) {
-	i := 0
+// scanAt parses the field starting at rec[pos] when it is empty (missing:
+// NaN) or a plain decimal taking parseFloatFast's exact path (same result), returning the
+// field's end; ok is false otherwise.
+func scanAt(rec []byte, pos int, delim byte) (v float64, end int, ok bool) {
+	i := pos
+	if i >= len(rec) || rec[i] == delim {
+		return math.NaN(), i, true
+	}
 	neg := false
-	if b[0] == '-' || b[0] == '+' {
-		neg = b[0] == '-'
+	if c := rec[i]; c == '-' || c == '+' {
+		neg = c == '-'
 		i++
 	}
 	var mant uint64
-	exp := 0
 	d0 := i
-	for ; i < len(b); i++ {
-		c := b[i] - '0'
+	for ; i < len(rec); i++ {
+		c := rec[i] - '0'
 		if c > 9 {
 			break
 		}
 		mant = mant*10 + uint64(c)
 	}
 	nd := i - d0
-	if i < len(b) && b[i] == '.' {
+	exp := 0
+	if i < len(rec) && rec[i] == '.' {
 		i++
 		f0 := i
-		for ; i < len(b); i++ {
-			c := b[i] - '0'
+		for ; i < len(rec); i++ {
+			c := rec[i] - '0'
 			if c > 9 {
 				break
 			}
@@ -231,20 +229,13 @@ func scanNumber(b []byte, delim byte) (v float64, n int, ok bool) {
 		exp = f0 - i
 		nd += i - f0
 	}
-	if nd == 0 || nd > 19 || (i < len(b) && b[i] != delim) {
-		return 0, 0, false
-	}
-	if mant == 0 {
-		if neg {
-			return negZero(), i, true
-		}
-		return 0, i, true
-	}
-	if mant > 1<<53 || exp < -22 {
+	if nd == 0 || nd > 19 || (i < len(rec) && rec[i] != delim) || mant > 1<<53 {
 		return 0, 0, false
 	}
 	f := float64(mant)
-	if exp < 0 {
+	if mant == 0 {
+		f = 0
+	} else if exp < 0 {
 		f /= pow10[-exp]
 	}
 	if neg {

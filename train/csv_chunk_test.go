@@ -218,3 +218,24 @@ func TestReadCSVParallelReadError(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCSVChunkParse measures one worker's speed on one block (no
+// pipeline): the per-core figure behind the parallel reader.
+func BenchmarkCSVChunkParse(b *testing.B) {
+	data := writeHiggsLike(30000, 28, 1)
+	body := data[bytes.IndexByte(data, '\n')+1:]
+	p := &chunkParser{delim: ',', hasTarget: true, tgtNumeric: true, nfeat: 28}
+	p.plan = append(p.plan, colPlan{role: roleTarget, name: "label", numeric: true})
+	for f := 0; f < 28; f++ {
+		p.plan = append(p.plan, colPlan{role: roleFeature, name: fmt.Sprint("f", f), feat: f, numeric: true})
+	}
+	var o chunkOut
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.parse(body, &o)
+		if o.failed || o.rows != 30000 {
+			b.Fatalf("rows %d, error %q", o.rows, o.errMsg)
+		}
+	}
+}

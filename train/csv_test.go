@@ -170,12 +170,12 @@ func TestParseFloatFastExact(t *testing.T) {
 			t.Fatalf("%q: got %v (%v), want %v", s, got, err, want)
 		}
 		// the in-place scanner of the parallel reader agrees when it accepts
-		if v, n, ok := scanNumber([]byte(s+",9"), ','); ok && (n != len(s) || math.Float64bits(v) != math.Float64bits(want)) {
-			t.Fatalf("scanNumber(%q) = %v, %d", s, v, n)
+		if v, n, ok := scanAt([]byte("7,"+s+",9"), 2, ','); ok && (n != len(s)+2 || math.Float64bits(v) != math.Float64bits(want)) {
+			t.Fatalf("scanAt(%q) = %v, %d", s, v, n)
 		}
 		// digits beyond the slice's length (within its capacity) are not read
-		if v, n, ok := scanNumber([]byte(s + "12345678")[:len(s)], ','); ok && (n != len(s) || math.Float64bits(v) != math.Float64bits(want)) {
-			t.Fatalf("scanNumber(%q) with digits past the end = %v, %d", s, v, n)
+		if v, n, ok := scanAt([]byte(s + "12345678")[:len(s)], 0, ','); ok && (n != len(s) || math.Float64bits(v) != math.Float64bits(want)) {
+			t.Fatalf("scanAt(%q) with digits past the end = %v, %d", s, v, n)
 		}
 	}
 	for _, s := range []string{"-0", "0.000", "+7", "1e22", "9007199254740993", "123456789012345678901234", ".5", "5.", "1e-300"} {
