@@ -200,11 +200,17 @@ func scanAt(rec []byte, pos int, delim byte) (v float64, end int, ok bool) {
 	if i >= len(rec) || rec[i] == delim {
 		return math.NaN(), i, true
 	}
-	neg := false
-	if c := rec[i]; c == '-' || c == '+' {
-		neg = c == '-'
-		i++
+	// signs are random in real data: no branches on them
+	c0 := rec[i]
+	var sign uint64
+	if c0 == '-' {
+		sign = 1 << 63
 	}
+	skip := 0
+	if c0 == '-' || c0 == '+' {
+		skip = 1
+	}
+	i += skip
 	var mant uint64
 	d0 := i
 	for ; i < len(rec); i++ {
@@ -232,16 +238,8 @@ func scanAt(rec []byte, pos int, delim byte) (v float64, end int, ok bool) {
 	if nd == 0 || nd > 19 || (i < len(rec) && rec[i] != delim) || mant > 1<<53 {
 		return 0, 0, false
 	}
-	f := float64(mant)
-	if mant == 0 {
-		f = 0
-	} else if exp < 0 {
-		f /= pow10[-exp]
-	}
-	if neg {
-		f = -f
-	}
-	return f, i, true
+	f := float64(mant) / pow10[-exp]
+	return math.Float64frombits(math.Float64bits(f) | sign), i, true
 }
 
 // cell appends one field; false after an error.
