@@ -122,6 +122,7 @@ type csvReader struct {
 	// parallel parsing of the rows after type inference (csv_chunk.go)
 	workers    int
 	chunkBytes int
+	inputSize  int64 // bytes in the input when known (0 = unknown)
 }
 
 // ReadCSV reads a CSV stream with a header row into a columnar Dataset.
@@ -304,6 +305,7 @@ func (cr *csvReader) reserve(sampleBytes, sampleRows int) {
 	case interface{ Len() int }:
 		size = int64(r.Len()) + int64(cr.sc.end-cr.sc.start)
 	}
+	cr.inputSize = size
 	// the arena holds the fields without delimiters: add them back
 	perRow := float64(sampleBytes+sampleRows*len(cr.cols)) / float64(sampleRows)
 	if size <= 0 || perRow <= 0 {

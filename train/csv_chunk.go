@@ -11,6 +11,9 @@ import (
 // defaultChunkBytes is the size of the blocks parsed in parallel.
 const defaultChunkBytes = 8 << 20
 
+// minChunkBytes is the smallest block used for an input of known size.
+const minChunkBytes = 1 << 20
+
 // chunkJob is one block of whole lines travelling reader → worker →
 // assembler. A job with tail set ends the parallel phase: the rest of the
 // input (tail, then the reader) is parsed sequentially, because it holds a
@@ -33,6 +36,10 @@ func (cr *csvReader) parallelRest() error {
 	chunk := cr.chunkBytes
 	if chunk <= 0 {
 		chunk = defaultChunkBytes
+		// a small input of known size still gets a few blocks per worker
+		if n := cr.inputSize / int64(4*cr.workers); n > 0 && n < int64(chunk) {
+			chunk = max(int(n), minChunkBytes)
+		}
 	}
 	inflight := cr.workers + 2
 	p := &chunkParser{
