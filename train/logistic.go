@@ -20,6 +20,9 @@ const (
 	lrTol     = 1e-5
 	lrMaxIter = 1000
 	lrMemory  = 10 // L-BFGS history, as scipy's L-BFGS-B
+	// lrProgressRows bounds the validation rows scored for each progress
+	// round (evenly spaced); final metrics are computed by the caller.
+	lrProgressRows = 50_000
 )
 
 // lrConfig configures fitLogistic.
@@ -86,7 +89,9 @@ type lrFit struct {
 // the minimiser of scikit-learn's LogisticRegression(C). Numeric inputs are
 // standardised (missing = training mean), categoricals one-hot encoded
 // (missing or unseen = all zeros). progress, if non-nil, gets one Round per
-// L-BFGS iteration.
+// L-BFGS iteration; its validation loss and metric are computed on at most
+// lrProgressRows evenly spaced validation rows, so that progress costs little
+// beside the fit.
 func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progress func(Round)) (*lrFit, error) {
 	start := time.Now()
 	if train.Target == nil {
@@ -112,6 +117,7 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 	var vPass *lrPass
 	var vProba []float64
 	if valid != nil && valid.Rows > 0 && valid.Target != nil {
+		valid = evenlySpacedRows(valid, lrProgressRows)
 		dValid, err := newLRDesign(enc, valid, train)
 		if err != nil {
 			return nil, fmt.Errorf("logistic: %w", err)
@@ -223,6 +229,41 @@ func fitLogistic(ctx context.Context, train, valid *Dataset, cfg lrConfig, progr
 		Evaluations: evals,
 		TrainLoss:   res.Location.F - penalty(x),
 	}, nil
+}
+
+// evenlySpacedRows returns ds itself when it has at most max rows, else a
+// copy of max evenly spaced rows (columns, target and levels).
+func evenlySpacedRows(ds *Dataset, max int) *Dataset {
+	if ds.Rows <= max {
+		return ds
+	}
+	idx := make([]int, max)
+	for i := range idx {
+		idx[i] = int(int64(i) * int64(ds.Rows) / int64(max))
+	}
+	out := &Dataset{Names: ds.Names, Kinds: ds.Kinds, Levels: ds.Levels, TargetLevels: ds.TargetLevels, Rows: max,
+		Num: make([][]float64, len(ds.Num)), Codes: make([][]int32, len(ds.Codes))}
+	for j := range ds.Names {
+		if c := ds.Num[j]; c != nil {
+			out.Num[j] = make([]float64, max)
+			for i, r := range idx {
+				out.Num[j][i] = c[r]
+			}
+		}
+		if c := ds.Codes[j]; c != nil {
+			out.Codes[j] = make([]int32, max)
+			for i, r := range idx {
+				out.Codes[j][i] = c[r]
+			}
+		}
+	}
+	if ds.Target != nil {
+		out.Target = make([]float64, max)
+		for i, r := range idx {
+			out.Target[i] = ds.Target[r]
+		}
+	}
+	return out
 }
 
 // isBenignLBFGS reports statuses that still leave a usable optimum (the line

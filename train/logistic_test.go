@@ -261,3 +261,22 @@ func repeatRows(ds *Dataset, n int) *Dataset {
 	}
 	return &out
 }
+
+func TestEvenlySpacedRows(t *testing.T) {
+	ds := &Dataset{Names: []string{"a", "c"}, Kinds: []ColumnKind{Numeric, Categorical}, Rows: 10,
+		Num: [][]float64{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, nil}, Codes: [][]int32{nil, {0, 1, 0, 1, 0, 1, 0, 1, 0, 1}},
+		Levels: [][]string{nil, {"x", "y"}}, Target: []float64{0, 1, 0, 1, 0, 1, 0, 1, 0, 1}, TargetLevels: []string{"0", "1"}}
+	if evenlySpacedRows(ds, 10) != ds {
+		t.Error("a small data set was copied")
+	}
+	s := evenlySpacedRows(ds, 4)
+	want := []float64{0, 2, 5, 7}
+	if s.Rows != 4 || len(s.Num[0]) != 4 {
+		t.Fatalf("rows %d", s.Rows)
+	}
+	for i, w := range want {
+		if s.Num[0][i] != w || s.Codes[1][i] != int32(int(w)%2) || s.Target[i] != float64(int(w)%2) {
+			t.Fatalf("row %d: %v/%v/%v, want source row %v", i, s.Num[0][i], s.Codes[1][i], s.Target[i], w)
+		}
+	}
+}
