@@ -170,6 +170,10 @@ func (b *booster) validScores() (float64, float64) {
 	n, K, y, sc := b.vbm.rows, b.k, b.vy, b.vscore
 	switch b.obj {
 	case "binary":
+		// The AUC's sort and the loss run at the same time: the validation
+		// pass is otherwise serial between two parallel tree builds.
+		auc := make(chan float64, 1)
+		go func() { auc <- AUC(y, sc[:n]) }()
 		loss := 0.0
 		for r := 0; r < n; r++ {
 			s := sc[r]
@@ -183,7 +187,7 @@ func (b *booster) validScores() (float64, float64) {
 			}
 			loss += l
 		}
-		return loss / float64(n), fastAUC(y, sc)
+		return loss / float64(n), <-auc
 	case "multiclass":
 		prob := make([]float64, K)
 		loss, correct := 0.0, 0
@@ -208,67 +212,4 @@ func (b *booster) validScores() (float64, float64) {
 	}
 	rmse := math.Sqrt(se / float64(n))
 	return rmse, rmse
-}
-
-// fastAUC computes ROC AUC (ties averaged) with an LSD radix sort of the scores.
-func fastAUC(y, score []float64) float64 {
-	n := len(score)
-	keys := make([]uint64, n)
-	lab := make([]uint8, n)
-	for i, s := range score {
-		u := math.Float64bits(s)
-		if u>>63 == 1 {
-			u = ^u
-		} else {
-			u |= 1 << 63
-		}
-		keys[i] = u
-		if y[i] > 0.5 {
-			lab[i] = 1
-		}
-	}
-	k2 := make([]uint64, n)
-	l2 := make([]uint8, n)
-	var cnt [1 << 16]int
-	for shift := uint(0); shift < 64; shift += 16 {
-		clear(cnt[:])
-		for _, k := range keys {
-			cnt[(k>>shift)&0xffff]++
-		}
-		sum := 0
-		for i, c := range cnt {
-			cnt[i] = sum
-			sum += c
-		}
-		for i, k := range keys {
-			d := (k >> shift) & 0xffff
-			k2[cnt[d]] = k
-			l2[cnt[d]] = lab[i]
-			cnt[d]++
-		}
-		keys, k2 = k2, keys
-		lab, l2 = l2, lab
-	}
-	var negBefore, pos, neg float64
-	auc := 0.0
-	for i := 0; i < n; {
-		j := i
-		var p, q float64
-		for ; j < n && keys[j] == keys[i]; j++ {
-			if lab[j] == 1 {
-				p++
-			} else {
-				q++
-			}
-		}
-		auc += p*negBefore + 0.5*p*q
-		negBefore += q
-		pos += p
-		neg += q
-		i = j
-	}
-	if pos == 0 || neg == 0 {
-		return math.NaN()
-	}
-	return auc / (pos * neg)
 }

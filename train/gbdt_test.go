@@ -304,27 +304,6 @@ func TestCancelled(t *testing.T) {
 	}
 }
 
-func TestFastAUCTies(t *testing.T) {
-	// hand computation: pairs (pos, neg) = (0.8,0.1)=1 (0.8,0.5)=1
-	// (0.5,0.1)=1 (0.5,0.5)=0.5 → 3.5 of 4
-	y := []float64{1, 0, 1, 0}
-	s := []float64{0.8, 0.1, 0.5, 0.5}
-	if got := fastAUC(y, s); got != 0.875 {
-		t.Fatalf("AUC %v, want 0.875", got)
-	}
-	rng := rand.New(rand.NewSource(3))
-	y, s = make([]float64, 5000), make([]float64, 5000)
-	for i := range y {
-		s[i] = float64(rng.Intn(50)) - 25 // many ties, negative scores too
-		if rng.Float64() < 0.3+0.01*s[i] {
-			y[i] = 1
-		}
-	}
-	if got, want := fastAUC(y, s), AUC(y, s); math.Abs(got-want) > 1e-12 {
-		t.Fatalf("fastAUC %v, AUC %v", got, want)
-	}
-}
-
 func TestParallelPartitionMatchesSerial(t *testing.T) {
 	ds := synth(100000, 13)
 	p := quietParams()
