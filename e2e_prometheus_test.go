@@ -45,12 +45,7 @@ func promQuery(tb testing.TB, base, expr string) (status string, results int, er
 // the alert rules and evaluate every dashboard and alert query.
 func TestE2EPrometheusScrapesEveryDashboardMetric(t *testing.T) {
 	prom := requireTool(t, "prometheus")
-	dir := t.TempDir()
-	model := trainModel(t, dir, 3000)
-	kafka := freePort(t)
-	s := startServer(t, filepath.Join(dir, "data"), kafka)
-	s.registerAndDeploy(t, "drift-model", model)
-	s.waitReady(t, 30*time.Second)
+	s, dir, kafka := startScoringServer(t)
 	cur := filepath.Join(dir, "cur.csv")
 	mustRun(t, "gen", "--rows", "3000", "--seed", "5", "--out", cur)
 	mustRun(t, "produce", "--data", cur, "--brokers", kafka, "--drift", "f0:shift=2")

@@ -176,14 +176,23 @@ func trainModel(tb testing.TB, dir string, rows int) string {
 	return model
 }
 
+// startScoringServer trains a small model, starts driftd serve on free
+// ports, registers and deploys the model to production, and waits until the
+// server is ready. It returns the work directory and the Kafka address.
+func startScoringServer(tb testing.TB) (s *e2eServer, dir, kafka string) {
+	tb.Helper()
+	dir = tb.TempDir()
+	model := trainModel(tb, dir, 3000)
+	kafka = freePort(tb)
+	s = startServer(tb, filepath.Join(dir, "data"), kafka)
+	s.registerAndDeploy(tb, "drift-model", model)
+	s.waitReady(tb, 30*time.Second)
+	return s, dir, kafka
+}
+
 func TestE2EKcatProducesDriftdScores(t *testing.T) {
 	kcat := requireTool(t, "kcat")
-	dir := t.TempDir()
-	model := trainModel(t, dir, 3000)
-	kafka := freePort(t)
-	s := startServer(t, filepath.Join(dir, "data"), kafka)
-	s.registerAndDeploy(t, "drift-model", model)
-	s.waitReady(t, 30*time.Second)
+	s, dir, kafka := startScoringServer(t)
 
 	// kcat writes 2,000 good records and 3 malformed ones.
 	cur := filepath.Join(dir, "cur.csv")
@@ -271,13 +280,8 @@ func TestE2EKcatProducesDriftdScores(t *testing.T) {
 
 func TestE2EKill9DuringStream(t *testing.T) {
 	kcat := requireTool(t, "kcat")
-	dir := t.TempDir()
-	model := trainModel(t, dir, 3000)
-	kafka := freePort(t)
+	s, dir, kafka := startScoringServer(t)
 	data := filepath.Join(dir, "data")
-	s := startServer(t, data, kafka)
-	s.registerAndDeploy(t, "drift-model", model)
-	s.waitReady(t, 30*time.Second)
 
 	const total = 200000
 	cur := filepath.Join(dir, "cur.csv")
