@@ -53,6 +53,7 @@ func TestProfileRoundTrip(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		m.Observe([]float64{0, 1, 0.5, 0}, []string{"", "", "", q.Features[3].Categories[0]}, 0.5)
 	}
+	m.Close() // evaluates the queued check
 	if ev := m.Snapshot(); ev.Features[3].Rows != 10 || ev.Features[3].PSI <= 0 {
 		t.Errorf("monitor on a decoded profile: %+v", ev.Features[3])
 	}
@@ -127,6 +128,7 @@ func TestEventAndPerformanceJSONHaveNoNaN(t *testing.T) {
 	m, _ := NewMonitor(p, MonitorOptions{Model: "m", WindowSize: 2, MinWindow: 2, CheckInterval: 2})
 	m.Observe([]float64{nan}, nil, 0)
 	m.Observe([]float64{9}, nil, 0)
+	m.Close()
 	for _, v := range []any{m.Snapshot(), m.Performance()} {
 		b, err := json.Marshal(v)
 		if err != nil || bytes.Contains(b, []byte("NaN")) {

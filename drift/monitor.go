@@ -11,6 +11,10 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
+// checkQueue is how many check snapshots may wait for the checker goroutine
+// before Observe blocks.
+const checkQueue = 4
+
 // Defaults of MonitorOptions.
 const (
 	DefaultWindowSize       = 10000
@@ -73,18 +77,27 @@ type Monitor struct {
 	radix       radixScratch
 	padNum      []float64 // short records are padded with missing values
 	padCat      []string
-	subs        map[int]func(Event)
-	nextSub     int
 
-	// checkMu serialises the evaluation of checks, which runs outside mu:
-	// a check snapshots the window under mu (counts and the changes of the
-	// sorted values) and takes checkMu before releasing mu, so checks are
-	// evaluated in window order; the evaluation sorts and merges the changes
-	// into the sorted values. Lock order: mu, then checkMu, then lastMu.
-	checkMu sync.Mutex
-	jobs    chan *syncJob // free sync jobs, reused across checks
-	lastMu  sync.Mutex
-	last    Event
+	subsMu  sync.Mutex // guards subs and nextSub
+	subs    map[int]func(Event)
+	nextSub int
+
+	// Checks are evaluated off the observing goroutines: a check snapshots
+	// the window under mu (counts and the changes of the sorted values) and
+	// takes handMu before releasing mu, then hands the snapshot to the
+	// checker goroutine through queue, so snapshots reach it in window
+	// order; the checker sorts and merges the changes into the sorted
+	// values, evaluates and publishes, one snapshot after the other. A full
+	// queue blocks the handing goroutine (no check is dropped). Once closed,
+	// checks are evaluated inline under handMu. Lock order: mu, then
+	// handMu, then subsMu or lastMu; the checker takes neither mu nor handMu.
+	handMu      sync.Mutex
+	queue       chan *checkItem // nil until the first check is handed over
+	checkerDone chan struct{}   // closed when the checker has drained queue
+	closed      bool
+	jobs        chan *syncJob // free sync jobs, reused across checks
+	lastMu      sync.Mutex
+	last        Event
 
 	featurePSI []*metrics.Gauge
 	predPSI    *metrics.Gauge
@@ -135,7 +148,7 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	case o.DriftShare < 0 || o.DriftShare > 1:
 		return nil, fmt.Errorf("new monitor: drift share %v must be in [0, 1]", o.DriftShare)
 	}
-	m := &Monitor{p: p, opts: o, now: o.Now, subs: map[int]func(Event){}, jobs: make(chan *syncJob, 2)}
+	m := &Monitor{p: p, opts: o, now: o.Now, subs: map[int]func(Event){}, jobs: make(chan *syncJob, checkQueue+2)}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -197,37 +210,35 @@ func (m *Monitor) Tests() []string { return append([]string(nil), m.tests...) }
 // missing) for numeric features; cat[i] the category string for
 // categorical ones ("" = missing). Entries beyond the end of a short slice
 // count as missing. A check runs every CheckInterval records once the window holds
-// MinWindow records (or when a tumbling window closes); subscribers are
-// called synchronously after it, outside the monitor's lock.
+// MinWindow records (or when a tumbling window closes): Observe snapshots
+// the window and hands the snapshot to the monitor's checker goroutine,
+// which evaluates the checks in order and calls the subscribers; Observe
+// blocks only while a few snapshots already wait. Flush waits for the
+// checks handed over so far.
 func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
-	var ev *Event
+	var snap *checkSnapshot
 	m.mu.Lock()
 	if m.opts.Tumbling > 0 {
-		ev = m.rollLocked(m.now())
+		snap = m.rollLocked(m.now())
 	}
 	if nf := len(m.p.Features); len(num) < nf || len(cat) < nf {
 		num, cat = m.pad(num, cat)
 	}
 	m.w.Add(num, cat, prediction)
 	m.since++
+	// Tumbling and interval checks exclude each other: at most one snapshot.
 	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.opts.MinWindow {
-		// The check is evaluated outside mu, so that the other goroutines
-		// observing records wait only for the snapshot.
-		snap := m.snapshotLocked()
-		m.checkMu.Lock()
+		s := m.snapshotLocked()
+		snap = &s
+	}
+	if snap == nil {
 		m.mu.Unlock()
-		e := m.evaluateSnapshot(snap)
-		m.checkMu.Unlock()
-		if ev != nil {
-			m.publish(*ev)
-		}
-		m.publish(e)
 		return
 	}
+	m.handMu.Lock()
 	m.mu.Unlock()
-	if ev != nil {
-		m.publish(*ev)
-	}
+	m.handLocked(&checkItem{snap: *snap})
+	m.handMu.Unlock()
 }
 
 // pad copies a short record into the padding buffers, the rest missing.
@@ -253,14 +264,17 @@ func (m *Monitor) Tick(now time.Time) {
 		return
 	}
 	m.mu.Lock()
-	ev := m.rollLocked(now)
-	m.mu.Unlock()
-	if ev != nil {
-		m.publish(*ev)
+	snap := m.rollLocked(now)
+	if snap == nil {
+		m.mu.Unlock()
+		return
 	}
+	m.checkNow(*snap)
 }
 
-func (m *Monitor) rollLocked(now time.Time) *Event {
+// rollLocked closes the tumbling window when it has expired at now,
+// returning the snapshot of its check (nil when none is due); mu must be held.
+func (m *Monitor) rollLocked(now time.Time) *checkSnapshot {
 	if m.windowStart.IsZero() {
 		m.windowStart = now
 		return nil
@@ -269,37 +283,40 @@ func (m *Monitor) rollLocked(now time.Time) *Event {
 	if el < m.opts.Tumbling {
 		return nil
 	}
-	var ev *Event
+	var snap *checkSnapshot
 	if m.w.Len() >= m.opts.MinWindow {
-		e := m.checkLocked()
-		ev = &e
+		s := m.snapshotLocked()
+		snap = &s
 	}
 	m.w.Reset()
 	m.windowStart = m.windowStart.Add(el / m.opts.Tumbling * m.opts.Tumbling)
-	return ev
+	return snap
 }
 
 // Check runs a check now on the current window, whatever its size, and
-// publishes the event. An empty window gives an event without features
-// that is neither published nor exported.
+// publishes the event; it returns once the checks handed over before it and
+// its own are evaluated and published. An empty window gives an event
+// without features that is neither published nor exported. Subscribers must
+// not call Check, Tick, Flush or Close.
 func (m *Monitor) Check() Event {
 	m.mu.Lock()
 	if m.w.Len() == 0 {
 		m.mu.Unlock()
 		return Event{Model: m.opts.Model, Version: m.opts.Version, Time: m.now(), PredictionPSI: math.NaN()}
 	}
-	ev := m.checkLocked()
-	m.mu.Unlock()
-	m.publish(ev)
-	return ev
+	return m.checkNow(m.snapshotLocked())
 }
 
-// checkLocked runs a check of the window while mu is held.
-func (m *Monitor) checkLocked() Event {
-	snap := m.snapshotLocked()
-	m.checkMu.Lock()
-	defer m.checkMu.Unlock()
-	return m.evaluateSnapshot(snap)
+// checkNow hands snap to the checker and waits for its event; mu must be
+// held and checkNow releases it.
+func (m *Monitor) checkNow(snap checkSnapshot) Event {
+	it := &checkItem{snap: snap, done: make(chan struct{})}
+	m.handMu.Lock()
+	m.mu.Unlock()
+	m.handLocked(it)
+	m.handMu.Unlock()
+	<-it.done
+	return it.ev
 }
 
 // checkSnapshot is what a check reads of the window: a copy of the bin
@@ -325,11 +342,11 @@ func (m *Monitor) snapshotLocked() checkSnapshot {
 	return checkSnapshot{time: m.now(), n: m.w.Len(), counts: slices.Clone(m.w.counts), job: job}
 }
 
-// evaluateSnapshot computes the check's event from a snapshot; checkMu must
-// be held.
+// evaluateSnapshot computes the check's event from a snapshot; only the
+// checker goroutine calls it (or, once closed, a caller holding handMu).
 func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 	// The sorted values are the check side of the window: only evaluations,
-	// serialised by checkMu, touch them.
+	// serialised by the checker (or handMu once closed), touch them.
 	sv := &m.w.sv
 	sv.apply(snap.job, len(m.w.valFeat), &m.radix)
 	select {
@@ -377,33 +394,34 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 }
 
 func (m *Monitor) publish(ev Event) {
-	m.mu.Lock()
+	m.subsMu.Lock()
 	fns := make([]func(Event), 0, len(m.subs))
 	for _, fn := range m.subs {
 		fns = append(fns, fn)
 	}
-	m.mu.Unlock()
+	m.subsMu.Unlock()
 	for _, fn := range fns {
 		fn(ev)
 	}
 }
 
-// Subscribe calls fn with every check's event until cancel is called.
+// Subscribe calls fn with every check's event, in check order on the
+// monitor's checker goroutine, until cancel is called.
 func (m *Monitor) Subscribe(fn func(Event)) (cancel func()) {
-	m.mu.Lock()
+	m.subsMu.Lock()
 	id := m.nextSub
 	m.nextSub++
 	m.subs[id] = fn
-	m.mu.Unlock()
+	m.subsMu.Unlock()
 	return func() {
-		m.mu.Lock()
+		m.subsMu.Lock()
 		delete(m.subs, id)
-		m.mu.Unlock()
+		m.subsMu.Unlock()
 	}
 }
 
-// Snapshot returns the latest check's event (the zero Event before the
-// first check).
+// Snapshot returns the latest evaluated check's event (the zero Event before
+// the first check); call Flush first to include the checks still queued.
 func (m *Monitor) Snapshot() Event {
 	m.lastMu.Lock()
 	defer m.lastMu.Unlock()

@@ -29,6 +29,7 @@ func TestMonitorChecksAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	if s := m.Snapshot(); s.WindowRecords != 0 || s.Features != nil {
 		t.Fatalf("snapshot before the first check: %+v", s)
 	}
@@ -53,11 +54,13 @@ func TestMonitorChecksAndMetrics(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
+	m.Flush() // the checks handed over reach the subscriber before cancel
 	cancel()
 	num, cat := make([]float64, 4), make([]string, 4)
 	for i := 0; i < 200; i++ {
 		m.Observe(num, cat, 0.5)
 	}
+	m.Flush()
 	// Checks at 300, 400, …, 1000 records while subscribed: 8; none after cancel.
 	if len(events) != 8 {
 		t.Fatalf("%d events, want 8", len(events))
@@ -92,6 +95,7 @@ func TestMonitorTumbling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	var events []Event
 	m.Subscribe(func(e Event) { events = append(events, e) })
 	num, cat := make([]float64, 4), make([]string, 4)
@@ -100,6 +104,7 @@ func TestMonitorTumbling(t *testing.T) {
 		m.Observe(num, cat, 0)
 		now = now.Add(400 * time.Millisecond)
 	}
+	m.Flush()
 	if len(events) != 0 {
 		t.Fatalf("%d events inside the first period", len(events))
 	}
@@ -121,6 +126,7 @@ func TestMonitorTumbling(t *testing.T) {
 		m.Observe(num, cat, 0)
 	}
 	m.Tick(now.Add(2 * time.Minute))
+	m.Flush()
 	if len(events) != 1 {
 		t.Fatalf("a window below MinWindow was checked: %d events", len(events))
 	}
@@ -145,6 +151,7 @@ func TestObserveShortRecordCountsMissing(t *testing.T) {
 	m, _ := NewMonitor(p, MonitorOptions{WindowSize: 2, MinWindow: 2, CheckInterval: 2})
 	m.Observe(nil, nil, 0)
 	m.Observe([]float64{2}, nil, 0)
+	m.Flush()
 	ev := m.Snapshot()
 	if ev.WindowRecords != 2 || ev.Features[0].MissingRate != 0.5 || ev.Features[1].MissingRate != 1 {
 		t.Fatalf("short records: %+v", ev.Features)
@@ -239,6 +246,7 @@ func TestConcurrentChecksKeepWindowExact(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	m.Flush()
 	if published < 400 {
 		t.Fatalf("%d checks published, want at least 400", published)
 	}

@@ -79,6 +79,7 @@ func TestWindowEqualsBatch(t *testing.T) {
 			row(cur, i, num, cat)
 			m.Observe(num, cat, 0)
 		}
+		m.Close() // evaluates and publishes the queued check
 		if len(events) != 1 || events[0].WindowRecords != size {
 			t.Fatalf("%d events (%+v), want one check of %d records", len(events), events, size)
 		}
@@ -196,6 +197,7 @@ func TestSummaryErrorBounds(t *testing.T) {
 			row(cur, i, num, cat)
 			m.Observe(num, cat, 0)
 		}
+		m.Close()
 		rep, err := Compare(ref, cur, ProfileOptions{}, CompareOptions{Test: test})
 		if err != nil {
 			t.Fatal(err)
@@ -258,11 +260,13 @@ func TestIncrementalSortedValuesMatchBatch(t *testing.T) {
 				lo := max(0, i+1-c.size)
 				rep, err := Compare(ref, sliceCols(cur, lo, i+1), ProfileOptions{}, CompareOptions{Test: test})
 				if err != nil {
-					t.Fatal(err)
+					t.Error(err) // on the checker goroutine: no Fatal
+					return
 				}
 				for k := range rep.Features {
 					if got, want := e.Features[k].Statistic, rep.Features[k].Statistic; !closeTo(got, want, 1e-12) {
-						t.Fatalf("%s size %d every %d, record %d, %s: %v, batch %v", test, c.size, c.interval, i, rep.Features[k].Name, got, want)
+						t.Errorf("%s size %d every %d, record %d, %s: %v, batch %v", test, c.size, c.interval, i, rep.Features[k].Name, got, want)
+						return
 					}
 				}
 			})
@@ -270,6 +274,11 @@ func TestIncrementalSortedValuesMatchBatch(t *testing.T) {
 			for i = 0; i < 4000; i++ {
 				row(cur, i, num, cat)
 				m.Observe(num, cat, 0)
+				m.Flush() // the subscriber sees i of the record that triggered the check
+			}
+			m.Close()
+			if t.Failed() {
+				t.FailNow()
 			}
 			if seen < 4000/c.interval-2 {
 				t.Fatalf("%d checks", seen)

@@ -54,6 +54,15 @@ type deployment struct {
 	cancel func()
 }
 
+// stop closes the deployment's drift monitor, which evaluates and publishes
+// the checks still queued, then unsubscribes from its events.
+func (d *deployment) stop() {
+	if d.monitor != nil {
+		d.monitor.Close()
+	}
+	d.cancel()
+}
+
 func newPipeline(cfg Config, store *registry.Store, set *metrics.Set, status *statusBoard, logger *slog.Logger, now func() time.Time) *pipeline {
 	topics := stream.DefaultTopics()
 	topics.Features = cfg.KafkaTopic
@@ -161,9 +170,11 @@ func (p *pipeline) reload(version string) {
 	if p.deployed != nil && p.deployed.model.version == version {
 		return
 	}
-	if p.deployed != nil {
-		p.deployed.cancel()
+	if old := p.deployed; old != nil {
 		p.deployed = nil
+		// Stopped once the scorer has switched away from it (SetModel
+		// below), so that its queued checks are still published.
+		defer old.stop()
 	}
 	if version == "" {
 		p.scorer.SetModel(nil, nil)
@@ -262,6 +273,14 @@ func (p *pipeline) Close(ctx context.Context) error {
 		p.cancel()
 	}
 	p.wg.Wait()
+	// The scorer no longer observes: the monitor's queued checks are
+	// published before the drift events publisher closes.
+	p.mu.Lock()
+	d := p.deployed
+	p.mu.Unlock()
+	if d != nil {
+		d.stop()
+	}
 	if p.events != nil {
 		p.events.close()
 	}
