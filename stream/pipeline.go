@@ -10,13 +10,13 @@ import (
 )
 
 // pipelineDepth is how many scored batches may have their produces in
-// flight at once. At 1 the next poll overlaps the acknowledgements and
-// commit of the previous batch and its scoring waits for them: measured
-// with the embedded broker on 2 cores (bench/stream/run.sh), 1 gave ~285k
-// records/s and p99 25 ms where 2 and 3 gave 140–155k records/s and p99 up
-// to 100 ms (scoring then competes with the broker's produce handling for
-// the cores, and acknowledgements come later).
-const pipelineDepth = 1
+// flight at once: the next batch is scored while the previous one's
+// acknowledgements and commit are awaited. Measured on 2 cores once drift
+// checks ran on their own goroutine (bench/stream/serve.sh, real 100-round
+// GBDT, drift on): 2 gave 105-108k records/s against 92k for 1, and the
+// in-process BenchmarkScorerLatency50k p99 bucket 10 ms against 25 ms.
+// (Before checks left the scoring workers, 2 and 3 measured slower.)
+const pipelineDepth = 2
 
 // inflight is a scored batch whose outputs are being produced. The
 // committer finishes batches in poll order: it waits for every
