@@ -27,13 +27,8 @@ func (a *App) sectionHandler(key string) echo.HandlerFunc {
 		return a.uiTraining
 	}
 	what := map[string]string{
-		"pipeline":    "the end-to-end flow from training data to live scoring, with the state of each step",
-		"training":    "training runs started from the browser, with their per-round progress live",
-		"experiments": "experiments and runs with parameters, metric histories and comparisons",
-		"models":      "registered models, their versions, deployments per environment and the audit history",
-		"drift":       "per-feature PSI and companion tests of the deployed model, live",
-		"kafka":       "topics, consumer groups with lag, and a message browser",
-		"schedules":   "cron and interval schedules with their run history",
+		"pipeline":  "the end-to-end flow from training data to live scoring, with the state of each step",
+		"schedules": "cron and interval schedules with their run history",
 	}[key]
 	title := key
 	for _, s := range web.Sections() {
