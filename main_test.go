@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"driftd/server"
 )
 
 // driftdBin is the real binary, built once in TestMain.
@@ -228,5 +230,18 @@ func TestHealthcheckCommand(t *testing.T) {
 	}
 	if err := exec.Command(driftdBin, "healthcheck", "--addr", "127.0.0.1:1", "--timeout", "2s").Run(); err == nil {
 		t.Fatal("healthcheck succeeded against a closed port")
+	}
+}
+
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range server.SettingsTable() {
+		want := fmt.Sprintf("| `%s` | `%s` |", row[0], row[1])
+		if !strings.Contains(string(b), want) {
+			t.Errorf("README.md configuration table lacks %s", want)
+		}
 	}
 }

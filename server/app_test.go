@@ -29,7 +29,7 @@ func testConfig(tb testing.TB) Config {
 	cfg, err := LoadConfig(nil, lookupMap(map[string]string{
 		"DRIFTD_ADDR": "127.0.0.1:0", "DRIFTD_KAFKA_LISTEN": "127.0.0.1:0",
 		"DRIFTD_DATA_DIR": tb.TempDir(), "DRIFTD_ADMIN_PASSWORD": "correct-horse",
-		"DRIFTD_KAFKA_PARTITIONS": "2",
+		"DRIFTD_KAFKA_PARTITIONS": "2", "DRIFTD_TRAIN_DATA_DIRS": os.TempDir(),
 	}), "", io.Discard)
 	if err != nil {
 		tb.Fatal(err)

@@ -26,6 +26,7 @@ type Config struct {
 	Environments       []string
 	ScoringEnvironment string
 	ModelName          string
+	TrainDataDirs      []string
 
 	KafkaBrokers       []string
 	KafkaListen        string
@@ -79,6 +80,7 @@ func settings() []setting {
 		{"DRIFTD_ENVIRONMENTS", "environments", "dev,staging,production", "deployment environments, comma-separated", "registry", func(c *Config, v string) error { return parseList(v, &c.Environments) }},
 		{"DRIFTD_SCORING_ENVIRONMENT", "scoring-environment", "production", "environment whose deployed model scores the stream", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ScoringEnvironment) }},
 		{"DRIFTD_MODEL", "model", "drift-model", "registered model name the stream scores with", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ModelName) }},
+		{"DRIFTD_TRAIN_DATA_DIRS", "train-data-dirs", "", "directories, comma-separated, whose CSV files training jobs may read by server path (the data directory always; uploads need none)", "registry", func(c *Config, v string) error { return parseOptList(v, &c.TrainDataDirs) }},
 		{"KAFKA_BOOTSTRAP_SERVERS", "kafka-bootstrap-servers", "", "external Kafka brokers, comma-separated (empty: start the embedded broker)", "kafka", func(c *Config, v string) error { return parseOptList(v, &c.KafkaBrokers) }},
 		{"DRIFTD_KAFKA_LISTEN", "kafka-listen", "127.0.0.1:9092", "listen address of the embedded broker", "kafka", func(c *Config, v string) error { return parseAddr(v, &c.KafkaListen) }},
 		{"KAFKA_TOPIC", "kafka-topic", "drift-data", "topic of feature records", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaTopic) }},

@@ -74,6 +74,7 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_ENVIRONMENTS", "qa,production", func(c Config) bool { return len(c.Environments) == 2 }, "a,a", `DRIFTD_ENVIRONMENTS: duplicate entry "a"`},
 		{"DRIFTD_SCORING_ENVIRONMENT", "staging", func(c Config) bool { return c.ScoringEnvironment == "staging" }, "moon", `DRIFTD_SCORING_ENVIRONMENT: "moon" is not one of DRIFTD_ENVIRONMENTS [dev staging production]`},
 		{"DRIFTD_MODEL", "churn", func(c Config) bool { return c.ModelName == "churn" }, "", `DRIFTD_MODEL: must not be empty`},
+		{"DRIFTD_TRAIN_DATA_DIRS", "/srv/a,/srv/b", func(c Config) bool { return len(c.TrainDataDirs) == 2 }, "/srv/a,/srv/a", `DRIFTD_TRAIN_DATA_DIRS: duplicate entry "/srv/a"`},
 		{"KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092", func(c Config) bool { return len(c.KafkaBrokers) == 2 }, "k1:1,k1:1", `KAFKA_BOOTSTRAP_SERVERS: duplicate entry "k1:1"`},
 		{"DRIFTD_KAFKA_LISTEN", "127.0.0.1:0", func(c Config) bool { return c.KafkaListen == "127.0.0.1:0" }, "127.0.0.1:99999", `DRIFTD_KAFKA_LISTEN: not a valid port in "127.0.0.1:99999"`},
 		{"KAFKA_TOPIC", "feats", func(c Config) bool { return c.KafkaTopic == "feats" }, "", `KAFKA_TOPIC: must not be empty`},

@@ -179,6 +179,8 @@ func (a *App) trainJobSpec(req *trainRequest, user string) (trainJobSpec, error)
 			return js, badRequest(field, "file %s not found on the server: %v", p, err)
 		case fi.IsDir():
 			return js, badRequest(field, "%s is a directory, not a CSV file", p)
+		case !a.readableTrainPath(p):
+			return js, badRequest(field, "%s is outside the directories training may read: the data directory and DRIFTD_TRAIN_DATA_DIRS %v (or upload the file)", p, a.cfg.TrainDataDirs)
 		}
 	}
 	if req.Data == "" {
@@ -351,4 +353,30 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(ks)
 	return ks
+}
+
+// readableTrainPath reports whether a server-side CSV path lies inside the
+// data directory or one of DRIFTD_TRAIN_DATA_DIRS, after resolving symbolic
+// links, so a training job cannot be pointed at arbitrary files.
+func (a *App) readableTrainPath(p string) bool {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return false
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return false
+	}
+	for _, root := range append([]string{a.cfg.DataDir}, a.cfg.TrainDataDirs...) {
+		r, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			continue
+		}
+		if r, err = filepath.Abs(r); err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
 }

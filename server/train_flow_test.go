@@ -189,12 +189,19 @@ func TestTrainAPIBadCSVFailsRunWithLine(t *testing.T) {
 func TestTrainAPIValidation(t *testing.T) {
 	a := mustStartApp(t, testConfig(t))
 	data := writeTrainCSV(t, t.TempDir(), "ok.csv", 50, -1)
+	// A symbolic link inside an allowed directory to a file outside them.
+	link := filepath.Join(t.TempDir(), "passwd.csv")
+	if err := os.Symlink("/etc/passwd", link); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		body  map[string]any
 		field string
 	}{
 		{"missing target", map[string]any{"data": data}, "target"},
+		{"outside the allowed directories", map[string]any{"data": "/etc/passwd", "target": "label"}, "data"},
+		{"link out of the allowed directories", map[string]any{"data": data, "test": link, "target": "label"}, "test"},
 		{"missing data", map[string]any{"target": "label"}, "data"},
 		{"file not found", map[string]any{"data": data + ".nope", "target": "label"}, "data"},
 		{"unknown algo", map[string]any{"data": data, "target": "label", "algo": "svm"}, "algo"},

@@ -123,7 +123,7 @@ func (c Config) values() map[string]string {
 		"DRIFTD_LOG_FORMAT": c.LogFormat, "DRIFTD_SECURE_COOKIES": b(c.SecureCookies),
 		"DRIFTD_MAX_BODY_BYTES": itoa64(c.MaxBodyBytes), "DRIFTD_SHUTDOWN_TIMEOUT": c.ShutdownTimeout.String(),
 		"DRIFTD_ENVIRONMENTS": strings.Join(c.Environments, ","), "DRIFTD_SCORING_ENVIRONMENT": c.ScoringEnvironment,
-		"DRIFTD_MODEL": c.ModelName, "KAFKA_BOOTSTRAP_SERVERS": strings.Join(c.KafkaBrokers, ","),
+		"DRIFTD_MODEL": c.ModelName, "DRIFTD_TRAIN_DATA_DIRS": strings.Join(c.TrainDataDirs, ","), "KAFKA_BOOTSTRAP_SERVERS": strings.Join(c.KafkaBrokers, ","),
 		"DRIFTD_KAFKA_LISTEN": c.KafkaListen, "KAFKA_TOPIC": c.KafkaTopic, "KAFKA_GROUP_ID": c.KafkaGroupID,
 		"DRIFTD_KAFKA_PARTITIONS": itoa64(int64(c.KafkaPartitions)), "DRIFTD_KAFKA_REPLICATION": itoa64(int64(c.KafkaReplication)),
 		"DRIFTD_KAFKA_TLS": b(c.KafkaTLS), "DRIFTD_KAFKA_TLS_CA_FILE": c.KafkaTLSCAFile, "DRIFTD_KAFKA_TLS_CERT_FILE": c.KafkaTLSCertFile,
