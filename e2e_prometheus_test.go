@@ -171,7 +171,7 @@ func TestE2EPrometheusScrapesEveryDashboardMetric(t *testing.T) {
 			}
 		}
 	}
-	if count != 10 {
-		t.Errorf("prometheus loaded %d rules, want 10", count)
+	if count != 11 {
+		t.Errorf("prometheus loaded %d rules, want 11", count)
 	}
 }

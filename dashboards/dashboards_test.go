@@ -24,8 +24,8 @@ func TestQueriesAndMetricNames(t *testing.T) {
 			panels++
 		}
 	}
-	if alerts != 10 || panels < 25 {
-		t.Errorf("found %d alert and %d panel queries, want 10 and at least 25", alerts, panels)
+	if alerts != 11 || panels < 25 {
+		t.Errorf("found %d alert and %d panel queries, want 11 and at least 25", alerts, panels)
 	}
 	names, err := MetricNames()
 	if err != nil {

@@ -50,7 +50,6 @@ type Config struct {
 	RetrainThreshold   float64
 	AlertThreshold     float64
 	DriftShare         float64
-	RetrainCooldown    time.Duration
 	DriftTumbling      time.Duration
 }
 
@@ -109,7 +108,6 @@ func settings() []setting {
 		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "PSI above which the retrain flow runs", "drift", func(c *Config, v string) error { return parseFloat(v, &c.RetrainThreshold, 0, 100) }},
 		{"DRIFTD_ALERT_THRESHOLD", "alert-threshold", "0.25", "PSI at which a feature counts as drifted for alerts", "drift", func(c *Config, v string) error { return parseFloat(v, &c.AlertThreshold, 0, 100) }},
 		{"DRIFTD_DRIFT_SHARE", "drift-share", "0.5", "share of drifted features that makes dataset drift", "drift", func(c *Config, v string) error { return parseFloat(v, &c.DriftShare, 0, 1) }},
-		{"DRIFTD_RETRAIN_COOLDOWN", "retrain-cooldown", "10m", "least time between two automatic retrains", "drift", func(c *Config, v string) error { return parseDuration(v, &c.RetrainCooldown) }},
 	}
 }
 

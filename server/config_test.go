@@ -93,7 +93,6 @@ func TestConfigValues(t *testing.T) {
 		{"RETRAIN_THRESHOLD", "0.2", func(c Config) bool { return c.RetrainThreshold == 0.2 }, "high", `RETRAIN_THRESHOLD: not a number: "high"`},
 		{"DRIFTD_ALERT_THRESHOLD", "0.3", func(c Config) bool { return c.AlertThreshold == 0.3 }, "-1", `DRIFTD_ALERT_THRESHOLD: must be between 0 and 100, got -1`},
 		{"DRIFTD_DRIFT_SHARE", "0.4", func(c Config) bool { return c.DriftShare == 0.4 }, "1.5", `DRIFTD_DRIFT_SHARE: must be between 0 and 1, got 1.5`},
-		{"DRIFTD_RETRAIN_COOLDOWN", "1h", func(c Config) bool { return c.RetrainCooldown == time.Hour }, "-5m", `DRIFTD_RETRAIN_COOLDOWN: must not be negative, got -5m`},
 	}
 	seen := map[string]bool{}
 	for _, tc := range cases {

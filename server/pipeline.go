@@ -238,8 +238,15 @@ func (p *pipeline) load(version string) (*deployment, error) {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
 	}
 	d.monitor, d.names = mon, prof.FeatureNames()
-	var alerting atomic.Bool // checks may publish from two scoring workers at once
+	var alerting atomic.Bool
+	// RETRAIN_THRESHOLD's verdict, for alerts and dashboards (no retrain flow runs yet).
+	retrain := p.metrics.GetOrCreateGauge(fmt.Sprintf(`driftd_retrain_recommended{model=%q}`, p.cfg.ModelName), nil)
 	d.cancel = mon.Subscribe(func(ev drift.Event) {
+		if ev.Retrain {
+			retrain.Set(1)
+		} else {
+			retrain.Set(0)
+		}
 		if ev.Alert && alerting.CompareAndSwap(false, true) {
 			p.logger.Warn("drift alert: a feature passed the alert threshold", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI, "drift_share", ev.DriftShare, "dataset_drift", ev.DatasetDrift)
 		} else if !ev.Alert && alerting.CompareAndSwap(true, false) {

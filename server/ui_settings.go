@@ -132,6 +132,6 @@ func (c Config) values() map[string]string {
 		"DRIFT_WINDOW_SIZE": itoa64(int64(c.DriftWindowSize)), "DRIFT_CHECK_INTERVAL": itoa64(int64(c.DriftCheckInterval)),
 		"DRIFTD_DRIFT_MIN_WINDOW": itoa64(int64(c.DriftMinWindow)), "DRIFTD_DRIFT_BINS": itoa64(int64(c.DriftBins)), "DRIFTD_DRIFT_WINDOW": c.DriftTumbling.String(),
 		"RETRAIN_THRESHOLD": ftoa(c.RetrainThreshold), "DRIFTD_ALERT_THRESHOLD": ftoa(c.AlertThreshold),
-		"DRIFTD_DRIFT_SHARE": ftoa(c.DriftShare), "DRIFTD_RETRAIN_COOLDOWN": c.RetrainCooldown.String(),
+		"DRIFTD_DRIFT_SHARE": ftoa(c.DriftShare),
 	}
 }
