@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -162,7 +163,7 @@ func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "trained %s %s on %d rows × %d features: %d rounds in %.2fs (load %.2fs)\n",
 		sum.Algo, sum.Objective, sum.Rows, sum.Features, sum.Rounds, sum.FitSeconds, sum.LoadSeconds)
-	for _, k := range sortedMetricKeys(sum.Metrics) {
+	for _, k := range slices.Sorted(maps.Keys(sum.Metrics)) {
 		fmt.Fprintf(stdout, "  %s %s %.6f\n", sum.MetricsOn, k, sum.Metrics[k])
 	}
 	fmt.Fprintf(stdout, "model written to %s (%d bytes)\n", f.out, len(out.Artifact))
@@ -197,15 +198,6 @@ func writeFileAtomic(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
-}
-
-func sortedMetricKeys(m map[string]float64) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // jsonSafe replaces NaN and infinite metrics (not representable in JSON)

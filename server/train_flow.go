@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -262,7 +263,7 @@ func (r *trainRunner) record(ctx context.Context, j *trainJob, out *TrainOutcome
 	step := int64(out.Rounds)
 	pts := []registry.MetricPoint{{Key: "fit_seconds", Value: out.FitSeconds, Step: step, Time: now},
 		{Key: "load_seconds", Value: out.LoadSeconds, Step: step, Time: now}}
-	for _, k := range sortedMetricKeys(out.Metrics) {
+	for _, k := range slices.Sorted(maps.Keys(out.Metrics)) {
 		if v := out.Metrics[k]; isFinite(v) {
 			pts = append(pts, registry.MetricPoint{Key: out.MetricsOn + "_" + k, Value: v, Step: step, Time: now})
 		}
@@ -420,12 +421,3 @@ func RoundLine(r train.Round) string {
 }
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
-func sortedMetricKeys(m map[string]float64) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
-}

@@ -61,14 +61,7 @@ func (b *booster) gradients() float64 {
 				p := 1 / (1 + e)
 				if r == next {
 					next += stride
-					l := math.Log(1 + e)
-					if y[r] == 0 {
-						l += s
-					}
-					if math.IsInf(e, 1) {
-						l = -s * y[r]
-					}
-					loss += l
+					loss += binaryLoss(s, e, y[r])
 				}
 				h := p * (1 - p)
 				if !(h >= 1e-16) {
@@ -176,16 +169,7 @@ func (b *booster) validScores() (float64, float64) {
 		go func() { auc <- AUC(y, sc[:n]) }()
 		loss := 0.0
 		for r := 0; r < n; r++ {
-			s := sc[r]
-			e := math.Exp(-s)
-			l := math.Log(1 + e)
-			if y[r] == 0 {
-				l += s
-			}
-			if math.IsInf(e, 1) {
-				l = -s * y[r]
-			}
-			loss += l
+			loss += binaryLoss(sc[r], math.Exp(-sc[r]), y[r])
 		}
 		return loss / float64(n), <-auc
 	case "multiclass":
@@ -212,4 +196,16 @@ func (b *booster) validScores() (float64, float64) {
 	}
 	rmse := math.Sqrt(se / float64(n))
 	return rmse, rmse
+}
+
+// binaryLoss is the log loss of raw score s (e = exp(-s)) for label y in {0, 1}.
+func binaryLoss(s, e, y float64) float64 {
+	if math.IsInf(e, 1) {
+		return -s * y
+	}
+	l := math.Log(1 + e)
+	if y == 0 {
+		l += s
+	}
+	return l
 }
