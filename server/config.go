@@ -51,6 +51,19 @@ type Config struct {
 	AlertThreshold     float64
 	DriftShare         float64
 	DriftTumbling      time.Duration
+
+	Retrain          string // auto | off
+	RetrainCooldown  time.Duration
+	RetrainMinLabels int
+	RetrainLookback  time.Duration
+	Promotion        string // auto | manual
+	PromotionMargin  float64
+
+	Demo           bool
+	DemoRate       float64
+	DemoLabelDelay time.Duration
+	DemoShiftAfter time.Duration
+	DemoRepeat     time.Duration
 }
 
 // setting describes one configuration value: its environment name, flag twin,
@@ -105,9 +118,20 @@ func settings() []setting {
 		{"DRIFTD_DRIFT_MIN_WINDOW", "drift-min-window", "100", "records the window must hold before the first check", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftMinWindow, 1) }},
 		{"DRIFTD_DRIFT_WINDOW", "drift-window", "0s", "time-based tumbling drift window (like 5m) for low-traffic streams; 0s keeps the sliding window of DRIFT_WINDOW_SIZE records", "drift", func(c *Config, v string) error { return parseDuration(v, &c.DriftTumbling) }},
 		{"DRIFTD_DRIFT_BINS", "drift-bins", "10", "bins per numeric feature in reference profiles", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftBins, 2) }},
-		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "PSI above which the retrain flow runs", "drift", func(c *Config, v string) error { return parseFloat(v, &c.RetrainThreshold, 0, 100) }},
+		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "largest feature PSI above which a drift check triggers the retrain flow (with DRIFTD_RETRAIN=auto)", "drift", func(c *Config, v string) error { return parseFloat(v, &c.RetrainThreshold, 0, 100) }},
 		{"DRIFTD_ALERT_THRESHOLD", "alert-threshold", "0.25", "PSI at which a feature counts as drifted for alerts", "drift", func(c *Config, v string) error { return parseFloat(v, &c.AlertThreshold, 0, 100) }},
 		{"DRIFTD_DRIFT_SHARE", "drift-share", "0.5", "share of drifted features that makes dataset drift", "drift", func(c *Config, v string) error { return parseFloat(v, &c.DriftShare, 0, 1) }},
+		{"DRIFTD_RETRAIN", "retrain", "auto", "retrain on drift: auto (a check above RETRAIN_THRESHOLD starts the retrain flow) | off", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Retrain, "auto", "off") }},
+		{"DRIFTD_RETRAIN_COOLDOWN", "retrain-cooldown", "10m", "no new retrain on drift within this time of the last one", "retrain", func(c *Config, v string) error { return parseDuration(v, &c.RetrainCooldown) }},
+		{"DRIFTD_RETRAIN_MIN_LABELS", "retrain-min-labels", "500", "labelled records since the drift began that a retrain needs", "retrain", func(c *Config, v string) error { return parseInt(v, &c.RetrainMinLabels, 10) }},
+		{"DRIFTD_RETRAIN_LOOKBACK", "retrain-lookback", "1h", "how far back the retrain flow reads labelled records from Kafka", "retrain", func(c *Config, v string) error { return parsePositiveDuration(v, &c.RetrainLookback) }},
+		{"DRIFTD_PROMOTION", "promotion", "auto", "auto: deploy a challenger that passes the gate | manual: give it the alias challenger and wait for an operator's approval", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Promotion, "auto", "manual") }},
+		{"DRIFTD_PROMOTION_MARGIN", "promotion-margin", "0.005", "how much better than the champion (AUC, accuracy; lower RMSE) a challenger must score on the held-out records", "retrain", func(c *Config, v string) error { return parseFloat(v, &c.PromotionMargin, 0, 1e9) }},
+		{"DRIFTD_DEMO", "demo", "false", "demo mode: train a model on built-in synthetic data, stream records and delayed labels, shift them, and let the loop retrain (never for production)", "demo", func(c *Config, v string) error { return parseBool(v, &c.Demo) }},
+		{"DRIFTD_DEMO_RATE", "demo-rate", "50", "demo feature records per second", "demo", func(c *Config, v string) error { return parseFloat(v, &c.DemoRate, 0.1, 1e6) }},
+		{"DRIFTD_DEMO_LABEL_DELAY", "demo-label-delay", "5s", "how long after its features a demo record's label arrives", "demo", func(c *Config, v string) error { return parseDuration(v, &c.DemoLabelDelay) }},
+		{"DRIFTD_DEMO_SHIFT_AFTER", "demo-shift-after", "2m", "when the demo shifts the features and the concept, after scoring starts", "demo", func(c *Config, v string) error { return parsePositiveDuration(v, &c.DemoShiftAfter) }},
+		{"DRIFTD_DEMO_REPEAT", "demo-repeat", "3m", "after a promotion, when the demo shifts again", "demo", func(c *Config, v string) error { return parsePositiveDuration(v, &c.DemoRepeat) }},
 	}
 }
 
@@ -127,9 +151,11 @@ func LoadConfig(args []string, lookup func(string) (string, bool), dotenv string
 	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(out)
-	flagVals := make(map[string]*string, len(defs))
+	flagVals := make(map[string]*settingFlag, len(defs))
 	for _, s := range defs {
-		flagVals[s.flag] = fs.String(s.flag, s.def, fmt.Sprintf("%s (env %s)", s.help, s.env))
+		f := &settingFlag{v: s.def, isBool: s.def == "true" || s.def == "false"}
+		flagVals[s.flag] = f
+		fs.Var(f, s.flag, fmt.Sprintf("%s (env %s)", s.help, s.env))
 	}
 	fs.Usage = func() {
 		WriteUsage(out, "serve", "Run the driftd server: UI, API, metrics, embedded Kafka broker and scorer.")
@@ -145,16 +171,20 @@ func LoadConfig(args []string, lookup func(string) (string, bool), dotenv string
 
 	var c Config
 	var errs []error
+	given := map[string]bool{} // env names set by a flag, the environment or .env
 	for _, s := range defs {
 		v, source := s.def, s.env
 		switch {
 		case set[s.flag]:
-			v, source = *flagVals[s.flag], "--"+s.flag
+			v, source = flagVals[s.flag].v, "--"+s.flag
+			given[s.env] = true
 		default:
 			if ev, ok := lookup(s.env); ok {
 				v = ev
+				given[s.env] = true
 			} else if fv, ok := fileVals[s.env]; ok {
 				v, source = fv, s.env+" (.env)"
+				given[s.env] = true
 			}
 		}
 		if err := s.set(&c, strings.TrimSpace(v)); err != nil {
@@ -164,8 +194,55 @@ func LoadConfig(args []string, lookup func(string) (string, bool), dotenv string
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
+	if c.Demo {
+		c.applyDemoDefaults(given)
+	}
 	return c, c.validate()
 }
+
+// demoDefaults are the settings demo mode changes, unless they were given:
+// a window and labels requirement small enough that the loop turns within
+// minutes at the demo's record rate.
+func demoDefaults() []struct {
+	env string
+	set func(c *Config)
+} {
+	return []struct {
+		env string
+		set func(c *Config)
+	}{
+		{"DRIFT_WINDOW_SIZE", func(c *Config) { c.DriftWindowSize = 500 }},
+		{"DRIFT_CHECK_INTERVAL", func(c *Config) { c.DriftCheckInterval = 50 }},
+		{"DRIFTD_RETRAIN_COOLDOWN", func(c *Config) { c.RetrainCooldown = time.Minute }},
+		{"DRIFTD_RETRAIN_MIN_LABELS", func(c *Config) { c.RetrainMinLabels = 400 }},
+		{"DRIFTD_RETRAIN_LOOKBACK", func(c *Config) { c.RetrainLookback = 10 * time.Minute }},
+	}
+}
+
+// applyDemoDefaults sets demoDefaults on the settings not given explicitly.
+func (c *Config) applyDemoDefaults(given map[string]bool) {
+	for _, d := range demoDefaults() {
+		if !given[d.env] {
+			d.set(c)
+		}
+	}
+}
+
+// settingFlag is a flag holding a setting's raw text; boolean settings
+// (default "true" or "false") may be given bare, as in `--demo`.
+type settingFlag struct {
+	v      string
+	isBool bool
+}
+
+func (f *settingFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.v
+}
+func (f *settingFlag) Set(v string) error { f.v = v; return nil }
+func (f *settingFlag) IsBoolFlag() bool   { return f.isBool }
 
 // validate checks rules that involve more than one setting.
 func (c Config) validate() error {
@@ -301,6 +378,16 @@ func parseDuration(v string, dst *time.Duration) error {
 		return fmt.Errorf("must not be negative, got %s", v)
 	}
 	*dst = d
+	return nil
+}
+
+func parsePositiveDuration(v string, dst *time.Duration) error {
+	if err := parseDuration(v, dst); err != nil {
+		return err
+	}
+	if *dst == 0 {
+		return fmt.Errorf("must be longer than 0s, got %s", v)
+	}
 	return nil
 }
 

@@ -93,6 +93,17 @@ func TestConfigValues(t *testing.T) {
 		{"RETRAIN_THRESHOLD", "0.2", func(c Config) bool { return c.RetrainThreshold == 0.2 }, "high", `RETRAIN_THRESHOLD: not a number: "high"`},
 		{"DRIFTD_ALERT_THRESHOLD", "0.3", func(c Config) bool { return c.AlertThreshold == 0.3 }, "-1", `DRIFTD_ALERT_THRESHOLD: must be between 0 and 100, got -1`},
 		{"DRIFTD_DRIFT_SHARE", "0.4", func(c Config) bool { return c.DriftShare == 0.4 }, "1.5", `DRIFTD_DRIFT_SHARE: must be between 0 and 1, got 1.5`},
+		{"DRIFTD_RETRAIN", "off", func(c Config) bool { return c.Retrain == "off" }, "sometimes", `DRIFTD_RETRAIN: must be one of auto|off, got "sometimes"`},
+		{"DRIFTD_RETRAIN_COOLDOWN", "30m", func(c Config) bool { return c.RetrainCooldown == 30*time.Minute }, "-1s", `DRIFTD_RETRAIN_COOLDOWN: must not be negative, got -1s`},
+		{"DRIFTD_RETRAIN_MIN_LABELS", "1000", func(c Config) bool { return c.RetrainMinLabels == 1000 }, "5", `DRIFTD_RETRAIN_MIN_LABELS: must be at least 10, got 5`},
+		{"DRIFTD_RETRAIN_LOOKBACK", "6h", func(c Config) bool { return c.RetrainLookback == 6*time.Hour }, "0s", `DRIFTD_RETRAIN_LOOKBACK: must be longer than 0s, got 0s`},
+		{"DRIFTD_PROMOTION", "manual", func(c Config) bool { return c.Promotion == "manual" }, "yolo", `DRIFTD_PROMOTION: must be one of auto|manual, got "yolo"`},
+		{"DRIFTD_PROMOTION_MARGIN", "0.01", func(c Config) bool { return c.PromotionMargin == 0.01 }, "x", `DRIFTD_PROMOTION_MARGIN: not a number: "x"`},
+		{"DRIFTD_DEMO", "true", func(c Config) bool { return c.Demo }, "maybe", `DRIFTD_DEMO: not a boolean (true|false): "maybe"`},
+		{"DRIFTD_DEMO_RATE", "200", func(c Config) bool { return c.DemoRate == 200 }, "0", `DRIFTD_DEMO_RATE: must be between 0.1 and 1e+06, got 0`},
+		{"DRIFTD_DEMO_LABEL_DELAY", "1s", func(c Config) bool { return c.DemoLabelDelay == time.Second }, "later", `DRIFTD_DEMO_LABEL_DELAY: not a duration (like 30s, 5m): "later"`},
+		{"DRIFTD_DEMO_SHIFT_AFTER", "30s", func(c Config) bool { return c.DemoShiftAfter == 30*time.Second }, "0s", `DRIFTD_DEMO_SHIFT_AFTER: must be longer than 0s, got 0s`},
+		{"DRIFTD_DEMO_REPEAT", "10m", func(c Config) bool { return c.DemoRepeat == 10*time.Minute }, "0s", `DRIFTD_DEMO_REPEAT: must be longer than 0s, got 0s`},
 	}
 	seen := map[string]bool{}
 	for _, tc := range cases {
@@ -118,6 +129,27 @@ func TestConfigValues(t *testing.T) {
 		if !seen[s.env] && !others[s.env] {
 			t.Errorf("setting %s has no case in TestConfigValues", s.env)
 		}
+	}
+}
+
+// TestConfigDemo checks that --demo may be given bare and that demo mode
+// shortens only the settings not given explicitly.
+func TestConfigDemo(t *testing.T) {
+	c := mustLoad(t, []string{"--demo"}, map[string]string{"DRIFT_CHECK_INTERVAL": "25"}, "")
+	if !c.Demo {
+		t.Fatal("--demo given bare did not turn demo mode on")
+	}
+	if c.DriftWindowSize != 500 || c.RetrainMinLabels != 400 || c.RetrainCooldown != time.Minute {
+		t.Errorf("demo defaults not applied: window %d, min labels %d, cooldown %s", c.DriftWindowSize, c.RetrainMinLabels, c.RetrainCooldown)
+	}
+	if c.DriftCheckInterval != 25 {
+		t.Errorf("DRIFT_CHECK_INTERVAL given in the environment was overridden by demo mode: %d", c.DriftCheckInterval)
+	}
+	if c := mustLoad(t, nil, nil, ""); c.Demo || c.DriftWindowSize != 1000 {
+		t.Errorf("demo mode on by default or its defaults leak: demo %v window %d", c.Demo, c.DriftWindowSize)
+	}
+	if c := mustLoad(t, []string{"--demo=false"}, nil, ""); c.Demo {
+		t.Error("--demo=false turned demo mode on")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"driftd/registry"
+	"driftd/scheduler"
 )
 
 // httpMetrics counts requests and their durations by route and status.
@@ -129,11 +130,22 @@ func (a *App) classify(err error) (int, apiError) {
 	var he *echo.HTTPError
 	var fe *fieldErr
 	var rfe *registry.FieldError
+	var pe *scheduler.ParamError
 	switch {
 	case errors.As(err, &fe):
 		return http.StatusBadRequest, apiError{Error: fe.Error(), Field: fe.field}
 	case errors.As(err, &rfe):
 		return http.StatusBadRequest, apiError{Error: err.Error(), Field: rfe.Field}
+	case errors.As(err, &pe):
+		return http.StatusBadRequest, apiError{Error: pe.Error(), Field: pe.Field}
+	case errors.Is(err, scheduler.ErrQueueFull):
+		return http.StatusTooManyRequests, apiError{Error: err.Error()}
+	case errors.Is(err, scheduler.ErrUnknownFlow), errors.Is(err, scheduler.ErrNotFound):
+		return http.StatusNotFound, apiError{Error: err.Error()}
+	case errors.Is(err, scheduler.ErrTerminal):
+		return http.StatusConflict, apiError{Error: err.Error()}
+	case errors.Is(err, scheduler.ErrClosed):
+		return http.StatusServiceUnavailable, apiError{Error: err.Error()}
 	case errors.Is(err, registry.ErrNotFound):
 		return http.StatusNotFound, apiError{Error: err.Error()}
 	case errors.Is(err, registry.ErrInvalid):

@@ -37,10 +37,17 @@ type pipeline struct {
 	kafka  stream.Config
 	topics stream.Topics
 
+	// hooks, set before Start: onDrift sees every drift check of the
+	// deployed version (on the monitor's checker goroutine), onJoin every
+	// label joined to its prediction. Either may be nil.
+	onDrift func(drift.Event)
+	onJoin  func()
+
 	wg          sync.WaitGroup
 	cancel      context.CancelFunc
 	mu          sync.Mutex
 	deployed    *deployment
+	paused      string // why scoring is paused by an operator; "" = not paused
 	unsubscribe func()
 	ctx         context.Context
 }
@@ -49,6 +56,7 @@ type pipeline struct {
 type deployment struct {
 	model   *scoringModel
 	monitor *drift.Monitor
+	obs     stream.Observer
 	// names are the profile's feature names, in the monitor's order.
 	names  []string
 	cancel func()
@@ -189,19 +197,68 @@ func (p *pipeline) reload(version string) {
 		return
 	}
 	p.deployed = d
-	var obs stream.Observer
 	if d.monitor != nil {
 		o, err := newDriftObserver(d.monitor, d.names, d.model.Schema())
 		if err != nil {
 			p.logger.Warn("drift monitoring off for this version", "version", version, "err", err)
 		} else {
-			obs = o
+			d.obs = o
 		}
 	}
-	p.scorer.SetModel(d.model, obs)
-	p.status.set("scorer", true, StateReady, fmt.Sprintf("scoring %s with %s %s", p.topics.Features, p.cfg.ModelName, version))
-	p.logger.Info("scoring with model", "model", p.cfg.ModelName, "version", version, "environment", p.cfg.ScoringEnvironment)
+	if p.paused != "" {
+		p.status.set("scorer", true, StateDegraded, fmt.Sprintf("paused (%s); %s %s is deployed and scores on resume", p.paused, p.cfg.ModelName, version))
+		return
+	}
+	p.scoreWith(d)
 }
+
+// scoreWith hands d to the scorer; p.mu is held.
+func (p *pipeline) scoreWith(d *deployment) {
+	p.scorer.SetModel(d.model, d.obs)
+	p.status.set("scorer", true, StateReady, fmt.Sprintf("scoring %s with %s %s", p.topics.Features, p.cfg.ModelName, d.model.version))
+	p.logger.Info("scoring with model", "model", p.cfg.ModelName, "version", d.model.version, "environment", p.cfg.ScoringEnvironment)
+}
+
+// Pause stops scoring until Resume: records wait in Kafka, offsets stay
+// uncommitted, and deployments go on being loaded.
+func (p *pipeline) Pause(reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if reason == "" {
+		reason = "paused by an operator"
+	}
+	p.paused = reason
+	p.scorer.SetModel(nil, nil)
+	p.status.set("scorer", true, StateDegraded, fmt.Sprintf("paused (%s): records wait in Kafka", reason))
+	p.logger.Info("scoring paused", "reason", reason)
+}
+
+// Resume scores again with the deployed version after Pause.
+func (p *pipeline) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.paused == "" {
+		return
+	}
+	p.paused = ""
+	p.logger.Info("scoring resumed")
+	if p.deployed != nil {
+		p.scoreWith(p.deployed)
+		return
+	}
+	p.status.set("scorer", true, StateDegraded, fmt.Sprintf("no model deployed: deploy a version of %q to %s to start scoring (records wait in Kafka)", p.cfg.ModelName, p.cfg.ScoringEnvironment))
+}
+
+// Paused returns why scoring is paused, "" when it is not.
+func (p *pipeline) Paused() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
+}
+
+// KafkaConfig returns the Kafka client configuration: the embedded broker's
+// address or the external cluster with its TLS and SASL settings.
+func (p *pipeline) KafkaConfig() stream.Config { return p.kafka }
 
 // load reads one version's artifact and profile and builds its adapter and monitor.
 func (p *pipeline) load(version string) (*deployment, error) {
@@ -239,7 +296,7 @@ func (p *pipeline) load(version string) (*deployment, error) {
 	}
 	d.monitor, d.names = mon, prof.FeatureNames()
 	var alerting atomic.Bool
-	// RETRAIN_THRESHOLD's verdict, for alerts and dashboards (no retrain flow runs yet).
+	// RETRAIN_THRESHOLD's verdict, for alerts and dashboards.
 	retrain := p.metrics.GetOrCreateGauge(fmt.Sprintf(`driftd_retrain_recommended{model=%q}`, p.cfg.ModelName), nil)
 	d.cancel = mon.Subscribe(func(ev drift.Event) {
 		if ev.Retrain {
@@ -251,6 +308,9 @@ func (p *pipeline) load(version string) (*deployment, error) {
 			p.logger.Warn("drift alert: a feature passed the alert threshold", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI, "drift_share", ev.DriftShare, "dataset_drift", ev.DatasetDrift)
 		} else if !ev.Alert && alerting.CompareAndSwap(true, false) {
 			p.logger.Info("drift alert cleared", "model", ev.Model, "version", ev.Version, "max_psi", ev.MaxPSI)
+		}
+		if p.onDrift != nil {
+			p.onDrift(ev)
 		}
 		if p.events.due(ev) {
 			p.events.publish(DriftView{Model: ev.Model, Version: ev.Version, Environment: p.cfg.ScoringEnvironment, Event: ev, Performance: mon.Performance()})
@@ -309,6 +369,9 @@ func (p *pipeline) onLabel(_ string, score float64, predicted, actual string) {
 	p.mu.Lock()
 	d := p.deployed
 	p.mu.Unlock()
+	if p.onJoin != nil {
+		p.onJoin()
+	}
 	if d == nil || d.monitor == nil {
 		return
 	}
