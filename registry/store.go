@@ -43,9 +43,13 @@ var (
 	bucketRunArtifacts = []byte("run_artifacts") // run id/ -> name -> bytes
 	bucketUsers        = []byte("users")         // name -> userRecord
 	bucketSettings     = []byte("settings")      // key -> raw bytes
+	bucketFlowRuns     = []byte("flow_runs")     // id (BE uint64) -> flowRunRecord
+	bucketFlowRunLogs  = []byte("flow_run_logs") // run id/ -> seq -> line
+	bucketSchedules    = []byte("schedules")     // id (BE uint64) -> scheduleRecord
 	allBuckets         = [][]byte{bucketMeta, bucketModels, bucketVersions, bucketArtifacts,
 		bucketProfiles, bucketHistory, bucketExperiments, bucketExpNames, bucketRuns,
-		bucketMetricPoints, bucketRunLogs, bucketRunArtifacts, bucketUsers, bucketSettings}
+		bucketMetricPoints, bucketRunLogs, bucketRunArtifacts, bucketUsers, bucketSettings,
+		bucketFlowRuns, bucketFlowRunLogs, bucketSchedules}
 	keySchema = []byte("schema_version")
 )
 
