@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -135,57 +136,97 @@ func (a *Admin) Groups(ctx context.Context) ([]GroupInfo, error) {
 	return out, nil
 }
 
+// BrowseTimeout bounds how long the message browser waits for the records
+// it asked for when the caller's context allows longer.
+const BrowseTimeout = 2 * time.Second
+
+// MessagePage is what the message browser found.
+type MessagePage struct {
+	Messages []Message
+	// Partial says the browser stopped before it had seen every offset of
+	// the range it read (from the start offset to the high watermark the
+	// partition had when it started, at most limit records): the time ran
+	// out, usually because the last offsets hold no record (compacted away
+	// or deleted) or the broker is slow. Messages holds what was found.
+	Partial bool
+	// Next is the offset after the last one seen, where a next page starts.
+	Next int64
+}
+
 // Messages reads up to limit records of topic/partition starting at
-// fromOffset, or the newest -fromOffset records when fromOffset < 0.
+// fromOffset, or the newest -fromOffset records when fromOffset < 0. It is
+// Browse without the page's details.
 func (a *Admin) Messages(ctx context.Context, topic string, partition int32, fromOffset int64, limit int) ([]Message, error) {
+	page, err := a.Browse(ctx, topic, partition, fromOffset, limit)
+	return page.Messages, err
+}
+
+// Browse reads up to limit records (100 when limit is out of 1..1000) of
+// topic/partition starting at fromOffset, or the newest -fromOffset records
+// when fromOffset < 0, up to the high watermark the partition has when the
+// call starts. It takes at most BrowseTimeout, or until ctx's deadline when
+// that is sooner; when the time runs out while reading, it returns what it
+// found with Partial set (offsets of a compacted topic or of deleted records
+// never arrive). Offsets that hold a transaction marker count as seen. It
+// returns an error for an unknown topic or partition, offsets that cannot be
+// listed in time, a fetch error, or ctx being canceled.
+func (a *Admin) Browse(ctx context.Context, topic string, partition int32, fromOffset int64, limit int) (MessagePage, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	starts, err := a.adm.ListStartOffsets(ctx, topic)
+	wait, cancel := context.WithTimeout(ctx, BrowseTimeout)
+	defer cancel()
+	starts, err := a.adm.ListStartOffsets(wait, topic)
 	if err != nil {
-		return nil, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
+		return MessagePage{}, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
 	}
-	ends, err := a.adm.ListEndOffsets(ctx, topic)
+	ends, err := a.adm.ListEndOffsets(wait, topic)
 	if err != nil {
-		return nil, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
+		return MessagePage{}, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
 	}
 	so, ok1 := starts.Lookup(topic, partition)
 	eo, ok2 := ends.Lookup(topic, partition)
 	if !ok1 || !ok2 || so.Err != nil || eo.Err != nil {
-		return nil, fmt.Errorf("messages: unknown topic or partition %s/%d", topic, partition)
+		return MessagePage{}, fmt.Errorf("messages: unknown topic or partition %s/%d", topic, partition)
 	}
 	from := fromOffset
 	if from < 0 {
 		from = eo.Offset + from
 	}
 	from = max(from, so.Offset)
+	page := MessagePage{Next: from}
 	if from >= eo.Offset {
-		return nil, nil
+		return page, nil
 	}
 	end := min(eo.Offset, from+int64(limit))
 	opts, err := a.cfg.Options()
 	if err != nil {
-		return nil, err
+		return MessagePage{}, err
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		topic: {partition: kgo.NewOffset().At(from)},
-	}))...)
+	cl, err := kgo.NewClient(append(opts,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
+		kgo.KeepControlRecords(), // a transaction marker may hold the last offset
+	)...)
 	if err != nil {
-		return nil, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
+		return MessagePage{}, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
 	}
 	defer cl.Close()
-	var out []Message
-	for len(out) < int(end-from) {
-		f := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return out, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
-		}
-		if errs := f.Errors(); len(errs) > 0 {
-			return out, fmt.Errorf("messages %s/%d: %w", topic, partition, errs[0].Err)
+	for page.Next < end {
+		f := cl.PollFetches(wait)
+		if err := ctx.Err(); errors.Is(err, context.Canceled) {
+			return page, fmt.Errorf("messages %s/%d: %w", topic, partition, err)
 		}
 		for _, r := range f.Records() {
+			if r.Offset < page.Next {
+				continue
+			}
 			if r.Offset >= end {
+				page.Next = end
 				break
+			}
+			page.Next = r.Offset + 1
+			if r.Attrs.IsControl() {
+				continue
 			}
 			m := Message{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 			if len(r.Headers) > 0 {
@@ -194,13 +235,20 @@ func (a *Admin) Messages(ctx context.Context, topic string, partition int32, fro
 					m.Headers[h.Key] = string(h.Value)
 				}
 			}
-			out = append(out, m)
+			page.Messages = append(page.Messages, m)
 		}
-		if n := len(out); n > 0 && out[n-1].Offset >= end-1 {
+		if page.Next >= end {
 			break
 		}
+		if wait.Err() != nil {
+			page.Partial = true // our deadline or the caller's
+			break
+		}
+		if errs := f.Errors(); len(errs) > 0 {
+			return page, fmt.Errorf("messages %s/%d: %w", topic, partition, errs[0].Err)
+		}
 	}
-	return out, nil
+	return page, nil
 }
 
 // ProduceTest produces one message and waits for its acknowledgement,

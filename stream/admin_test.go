@@ -4,6 +4,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestAdminViews(t *testing.T) {
@@ -58,5 +64,106 @@ func TestAdminViews(t *testing.T) {
 	}
 	if len(groups) != 1 || groups[0].Group != "grp" || groups[0].TotalLag != 0 || len(groups[0].Lag) == 0 {
 		t.Fatalf("groups = %+v", groups)
+	}
+}
+
+// TestBrowseCompactedGap browses a range whose offsets were compacted away:
+// it returns what exists, complete. Before the fix it waited for the last
+// offset of the range, which never came.
+func TestBrowseCompactedGap(t *testing.T) {
+	b := startBroker(t, "")
+	ctx := context.Background()
+	mustCreateTopic(t, b.Addr(), "compacted", 1, map[string]string{"cleanup.policy": "compact"})
+	for i, k := range []string{"k0", "k1", "k2", "k1", "k2", "k3"} { // one batch each
+		produceRecords(t, b.Addr(), &kgo.Record{Topic: "compacted", Key: []byte(k), Value: fmt.Appendf(nil, "%d", i)})
+	}
+	b.cluster.Compact() // offsets 1 and 2 are superseded by 3 and 4
+	adm, err := NewAdmin(Config{Brokers: []string{b.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	for _, tc := range []struct {
+		from    int64
+		limit   int
+		offsets []int64
+	}{
+		{0, 3, []int64{0}},
+		{1, 2, nil},
+		{0, 4, []int64{0, 3}},
+		{1, 100, []int64{3, 4, 5}},
+	} {
+		page, err := adm.Browse(ctx, "compacted", 0, tc.from, tc.limit)
+		if err != nil || page.Partial {
+			t.Fatalf("from %d limit %d: partial %v, err %v", tc.from, tc.limit, page.Partial, err)
+		}
+		var got []int64
+		for _, m := range page.Messages {
+			got = append(got, m.Offset)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.offsets) || page.Next != min(6, tc.from+int64(tc.limit)) {
+			t.Fatalf("from %d limit %d: offsets %v, next %d; want %v", tc.from, tc.limit, got, page.Next, tc.offsets)
+		}
+	}
+}
+
+// TestBrowseTransactionMarker browses a topic whose last offset is a
+// transaction's commit marker, which no consumer receives as a record.
+func TestBrowseTransactionMarker(t *testing.T) {
+	b := startBroker(t, "")
+	ctx := context.Background()
+	mustCreateTopic(t, b.Addr(), "txn", 1, nil)
+	cl, err := NewClient(Config{Brokers: []string{b.Addr()}}, kgo.TransactionalID("browse-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "txn", Value: fmt.Appendf(nil, "%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := NewAdmin(Config{Brokers: []string{b.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	page, err := adm.Browse(ctx, "txn", 0, -10, 10)
+	if err != nil || page.Partial || len(page.Messages) != 3 || page.Next != 4 {
+		t.Fatalf("page %+v, err %v; want 3 messages, complete up to the marker at 3", page, err)
+	}
+}
+
+// TestBrowseStopsInTime browses a partition whose fetches never answer: the
+// browser returns within its time bound, partial, without an error.
+func TestBrowseStopsInTime(t *testing.T) {
+	b := startBroker(t, "")
+	mustCreateTopic(t, b.Addr(), "stuck", 1, nil)
+	produceValues(t, b.Addr(), "stuck", [][]byte{[]byte("a"), []byte("b")})
+	h := b.cluster.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Fetch}, Topic: "stuck", Err: kerr.NotLeaderForPartition, Count: -1})
+	defer h.Remove()
+	adm, err := NewAdmin(Config{Brokers: []string{b.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	for _, within := range []time.Duration{time.Hour, 300 * time.Millisecond} { // our bound, the caller's
+		ctx, cancel := context.WithTimeout(context.Background(), within)
+		page, err := adm.Browse(ctx, "stuck", 0, 0, 10)
+		cancel()
+		if err != nil || !page.Partial || len(page.Messages) != 0 || page.Next != 0 {
+			t.Fatalf("page %+v, err %v; want partial and empty", page, err)
+		}
+	}
+	canceled, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if _, err := adm.Browse(canceled, "stuck", 0, 0, 10); err == nil {
+		t.Fatal("a canceled browse returned no error")
 	}
 }

@@ -65,11 +65,15 @@ func (w *batchWork) score(wi int, recs []*kgo.Record, lo, hi int) {
 			o.err = err
 			continue
 		}
+		id := wk.rec.ID
+		if id == "" && len(r.Key) > MaxIDBytes {
+			o.err = fieldErr("id", "record has no \"id\" and its key is too long to serve as one: %d bytes (at most %d)", len(r.Key), MaxIDBytes)
+			continue
+		}
 		score, label := m.Score(&wk.rec)
 		if obs != nil {
 			obs.Observe(&wk.rec, score)
 		}
-		id := wk.rec.ID
 		if id == "" {
 			id = string(r.Key)
 		}
@@ -140,19 +144,6 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, '"')
-}
-
-// deadLetterRecord copies r for the dead-letter topic with reason headers.
-func deadLetterRecord(topic string, r *kgo.Record, err error) *kgo.Record {
-	h := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
-	h = append(h, r.Headers...)
-	h = append(h,
-		kgo.RecordHeader{Key: "error", Value: []byte(err.Error())},
-		kgo.RecordHeader{Key: "source_topic", Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: "source_partition", Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
-		kgo.RecordHeader{Key: "source_offset", Value: strconv.AppendInt(nil, r.Offset, 10)},
-	)
-	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h}
 }
 
 // scoreBatch decodes and scores recs with w's workers and builds their

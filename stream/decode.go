@@ -11,8 +11,23 @@ import (
 	"unsafe"
 )
 
-// maxInterned bounds the per-feature cache of categorical strings.
-const maxInterned = 4096
+// maxInterned bounds the per-feature cache of categorical strings, and
+// maxInternedLen the length of a string worth caching: a long value is
+// copied per record instead of being kept for the life of the decoder.
+const (
+	maxInterned    = 4096
+	maxInternedLen = 128
+)
+
+// MaxIDBytes bounds the "id" of a feature record. An id names a record; it
+// is copied into every prediction and held by the label joiner, so a
+// megabyte id would make a prediction too large to produce.
+const MaxIDBytes = 256
+
+// MaxExtraFields bounds the fields a record may carry besides its schema's
+// features (extra fields are ignored): a record with 100,000 keys is
+// rejected after the first few thousand, before any of it is scored.
+const MaxExtraFields = 1024
 
 // maxDepth bounds nesting of skipped values, like encoding/json.
 const maxDepth = 10000
@@ -45,10 +60,12 @@ func fieldErr(field, format string, args ...any) error {
 // Decoder decodes JSON feature records against a Schema without reflection.
 // A Decoder is not safe for concurrent use; use one per goroutine.
 type Decoder struct {
-	schema Schema
-	index  map[string]int
-	seen   []bool
-	intern []map[string]string
+	schema    Schema
+	index     map[string]int
+	seen      []bool
+	intern    []map[string]string
+	maxID     int // bytes of "id" (MaxIDBytes)
+	maxFields int // top-level keys of a record
 }
 
 // NewDecoder returns a decoder for the schema.
@@ -58,6 +75,9 @@ func NewDecoder(s Schema) *Decoder {
 		index:  make(map[string]int, len(s.Names)),
 		seen:   make([]bool, len(s.Names)),
 		intern: make([]map[string]string, len(s.Names)),
+		maxID:  MaxIDBytes,
+		// Duplicate keys count: the bound is on work, not on meaning.
+		maxFields: len(s.Names) + MaxExtraFields,
 	}
 	for i, n := range s.Names {
 		d.index[n] = i
@@ -72,8 +92,9 @@ func (d *Decoder) isCat(i int) bool { return i < len(d.schema.Categorical) && d.
 
 // Decode parses one JSON object into out, filling Num and Cat by schema
 // position. An explicit null is a missing value; an absent feature, a wrong
-// type, a non-finite number or malformed JSON is an error naming the field or
-// byte offset. Extra fields are ignored.
+// type, a non-finite number, an "id" longer than MaxIDBytes, more than
+// MaxExtraFields fields beyond the schema's, or malformed JSON is an error
+// naming the field or byte offset. Extra fields are otherwise ignored.
 func (d *Decoder) Decode(b []byte, out *Decoded) error {
 	n := len(d.schema.Names)
 	if cap(out.Num) < n {
@@ -108,7 +129,11 @@ func (d *Decoder) Decode(b []byte, out *Decoded) error {
 	if i < len(b) && b[i] == '}' {
 		i++
 	} else {
-		for {
+		for keys := 1; ; keys++ {
+			if keys > d.maxFields {
+				return &DecodeError{Offset: -1, Msg: fmt.Sprintf("too many fields: more than %d (%d features and at most %d others)",
+					d.maxFields, n, d.maxFields-n)}
+			}
 			if i >= len(b) || b[i] != '"' {
 				return syntaxErr(i, "expected string key")
 			}
@@ -232,7 +257,7 @@ func (d *Decoder) feature(b []byte, i, idx int, out *Decoded) (int, error) {
 		}
 		f, err := parseNumber(b[i:e])
 		if err != nil {
-			return 0, fieldErr(name, "non-finite number for field %q: %s", name, b[i:e])
+			return 0, fieldErr(name, "non-finite number for field %q: %s", name, clip(b[i:e], 32))
 		}
 		out.Num[idx] = f
 		return e, nil
@@ -259,6 +284,11 @@ func (d *Decoder) special(b []byte, i int, isID bool, out *Decoded) (int, error)
 		if err != nil {
 			return 0, err
 		}
+		// An escape is at most 6 bytes for one decoded byte: a longer
+		// escaped id is rejected before it is decoded.
+		if isID && (e-s > 6*d.maxID || !slow && e-s > d.maxID) {
+			return 0, d.idTooLong(e - s)
+		}
 		var v string
 		if slow {
 			v = unquoteSlow(b[i : e+1])
@@ -266,6 +296,9 @@ func (d *Decoder) special(b []byte, i int, isID bool, out *Decoded) (int, error)
 			v = string(b[s:e])
 		}
 		if isID {
+			if len(v) > d.maxID {
+				return 0, d.idTooLong(len(v))
+			}
 			out.ID = v
 			return e + 1, nil
 		}
@@ -281,6 +314,9 @@ func (d *Decoder) special(b []byte, i int, isID bool, out *Decoded) (int, error)
 			return 0, err
 		}
 		if isID {
+			if e-i > d.maxID {
+				return 0, d.idTooLong(e - i)
+			}
 			out.ID = string(b[i:e])
 			return e, nil
 		}
@@ -299,11 +335,24 @@ func (d *Decoder) special(b []byte, i int, isID bool, out *Decoded) (int, error)
 	return 0, fieldErr(field, "wrong type for field %q: got %s", field, kindOf(c))
 }
 
+func (d *Decoder) idTooLong(n int) error {
+	return fieldErr("id", "field \"id\" is too long: %d bytes (at most %d)", n, d.maxID)
+}
+
+// clip returns b, cut to at most n bytes with "..." when longer, for
+// quoting input in an error message.
+func clip(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "..."
+}
+
 // tsFromMillis converts an epoch-milliseconds JSON number to a time.
 func tsFromMillis(num []byte) (time.Time, error) {
 	f, err := parseNumber(num)
 	if err != nil || math.Abs(f) > 1e15 {
-		return time.Time{}, fmt.Errorf("epoch milliseconds out of range: %s", num)
+		return time.Time{}, fmt.Errorf("epoch milliseconds out of range: %s", clip(num, 32))
 	}
 	ms := math.Floor(f)
 	ns := int64(math.Round((f - ms) * 1e6))
@@ -316,6 +365,9 @@ func (d *Decoder) internStr(idx int, b []byte) string {
 		return s
 	}
 	s := string(b)
+	if len(s) > maxInternedLen {
+		return s
+	}
 	if m == nil {
 		m = make(map[string]string)
 		d.intern[idx] = m

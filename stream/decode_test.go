@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -121,50 +122,76 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// reference decodes with encoding/json using the same rules as Decoder.
-func reference(s Schema, b []byte) (*Decoded, bool) {
+// reference decodes with encoding/json using the same rules as Decoder:
+// every occurrence of a key is checked, the last one wins, with at most maxID
+// bytes of id and maxFields top-level keys.
+func reference(s Schema, b []byte, maxID, maxFields int) (*Decoded, bool) {
+	if !json.Valid(b) {
+		return nil, false
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, false
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, false // trailing data
+	idx := make(map[string]int, len(s.Names))
+	for i, n := range s.Names {
+		idx[n] = i
 	}
 	out := &Decoded{Num: make([]float64, len(s.Names)), Cat: make([]string, len(s.Names))}
-	switch v := m["id"].(type) {
-	case nil:
-	case string:
-		out.ID = v
-	case json.Number:
-		out.ID = string(v)
-	default:
-		return nil, false
-	}
-	switch v := m["ts"].(type) {
-	case nil:
-	case string:
-		t, err := time.Parse(time.RFC3339Nano, v)
+	seen := make([]bool, len(s.Names))
+	for keys := 1; dec.More(); keys++ {
+		if keys > maxFields {
+			return nil, false
+		}
+		t, err := dec.Token()
 		if err != nil {
 			return nil, false
 		}
-		out.TS, out.HasTS = t, true
-	case json.Number:
-		t, err := tsFromMillis([]byte(v))
-		if err != nil {
+		key := t.(string)
+		var v any
+		if err := dec.Decode(&v); err != nil {
 			return nil, false
 		}
-		out.TS, out.HasTS = t, true
-	default:
-		return nil, false
-	}
-	for i, n := range s.Names {
-		v, ok := m[n]
+		switch key {
+		case "id":
+			switch v := v.(type) {
+			case nil:
+			case string:
+				out.ID = v
+			case json.Number:
+				out.ID = string(v)
+			default:
+				return nil, false
+			}
+			if len(out.ID) > maxID {
+				return nil, false
+			}
+		case "ts":
+			switch v := v.(type) {
+			case nil:
+			case string:
+				t, err := time.Parse(time.RFC3339Nano, v)
+				if err != nil {
+					return nil, false
+				}
+				out.TS, out.HasTS = t, true
+			case json.Number:
+				t, err := tsFromMillis([]byte(v))
+				if err != nil {
+					return nil, false
+				}
+				out.TS, out.HasTS = t, true
+			default:
+				return nil, false
+			}
+		}
+		i, ok := idx[key]
 		if !ok {
-			return nil, false
+			continue
 		}
-		out.Num[i] = math.NaN()
+		seen[i] = true
+		out.Num[i], out.Cat[i] = math.NaN(), ""
 		if s.Categorical[i] {
 			switch v := v.(type) {
 			case nil:
@@ -191,6 +218,11 @@ func reference(s Schema, b []byte) (*Decoded, bool) {
 			return nil, false
 		}
 	}
+	for _, ok := range seen {
+		if !ok {
+			return nil, false
+		}
+	}
 	return out, true
 }
 
@@ -203,35 +235,99 @@ func FuzzDecode(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"id":"0123456789","a":1,"b":2,"city":"x"}`))
+	f.Add([]byte(`{"id":"\u00e9\u00e9\u00e9\u00e9\u00e9","a":1,"b":2,"city":"x"}`))
+	f.Add([]byte(`{"a":1,"b":2,"city":"x","x":1,"y":2,"z":3}`))
 	s := Schema{Names: []string{"a", "b", "city"}, Categorical: []bool{false, false, true}}
-	d := NewDecoder(s)
+	// The default limits, and small ones that short inputs reach.
+	small := NewDecoder(s)
+	small.maxID, small.maxFields = 8, 5
+	decoders := []*Decoder{NewDecoder(s), small}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var got Decoded
-		err := d.Decode(b, &got)
-		want, ok := reference(s, b)
-		if !json.Valid(b) {
-			if err == nil {
-				t.Fatalf("accepted invalid JSON %q", b)
-			}
-			return
-		}
-		if (err == nil) != ok {
-			t.Fatalf("decode %q: err = %v, reference ok = %v", b, err, ok)
-		}
-		if !ok {
-			return
-		}
-		for i := range s.Names {
-			g, w := got.Num[i], want.Num[i]
-			if g != w && !(math.IsNaN(g) && math.IsNaN(w)) {
-				t.Fatalf("decode %q: num[%d] = %v, want %v", b, i, g, w)
-			}
-			if got.Cat[i] != want.Cat[i] {
-				t.Fatalf("decode %q: cat[%d] = %q, want %q", b, i, got.Cat[i], want.Cat[i])
-			}
-		}
-		if got.ID != want.ID || got.HasTS != want.HasTS || !got.TS.Equal(want.TS) {
-			t.Fatalf("decode %q: id/ts = %q %v, want %q %v", b, got.ID, got.TS, want.ID, want.TS)
+		for _, d := range decoders {
+			checkDecode(t, d, b)
 		}
 	})
+}
+
+// checkDecode compares d's decoding of b with the reference decoder's.
+func checkDecode(t *testing.T, d *Decoder, b []byte) {
+	t.Helper()
+	s := d.Schema()
+	var got Decoded
+	err := d.Decode(b, &got)
+	want, ok := reference(s, b, d.maxID, d.maxFields)
+	if !json.Valid(b) {
+		if err == nil {
+			t.Fatalf("accepted invalid JSON %q", b)
+		}
+		return
+	}
+	if (err == nil) != ok {
+		t.Fatalf("decode %q (max id %d, max fields %d): err = %v, reference ok = %v", b, d.maxID, d.maxFields, err, ok)
+	}
+	if !ok {
+		return
+	}
+	for i := range s.Names {
+		g, w := got.Num[i], want.Num[i]
+		if g != w && !(math.IsNaN(g) && math.IsNaN(w)) {
+			t.Fatalf("decode %q: num[%d] = %v, want %v", b, i, g, w)
+		}
+		if got.Cat[i] != want.Cat[i] {
+			t.Fatalf("decode %q: cat[%d] = %q, want %q", b, i, got.Cat[i], want.Cat[i])
+		}
+	}
+	if got.ID != want.ID || got.HasTS != want.HasTS || !got.TS.Equal(want.TS) {
+		t.Fatalf("decode %q: id/ts = %q %v, want %q %v", b, got.ID, got.TS, want.ID, want.TS)
+	}
+}
+
+func TestDecodeLimits(t *testing.T) {
+	many := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"a":1,"b":2,"city":"x"`)
+		for i := range n {
+			fmt.Fprintf(&b, `,"k%d":0`, i)
+		}
+		return b.String() + "}"
+	}
+	long := strings.Repeat("x", MaxIDBytes)
+	tests := []struct {
+		name, in, wantErr string
+	}{
+		{"id at the limit", `{"id":"` + long + `","a":1,"b":2,"city":"x"}`, ""},
+		{"id over the limit", `{"id":"` + long + `y","a":1,"b":2,"city":"x"}`, `field "id" is too long: 257 bytes (at most 256)`},
+		{"escaped id over the limit", `{"id":"` + strings.Repeat(`\u00e9`, MaxIDBytes/2+1) + `","a":1,"b":2,"city":"x"}`, `field "id" is too long: 258 bytes`},
+		{"escaped id far over the limit", `{"id":"` + strings.Repeat(`\u0041`, 6*MaxIDBytes) + `","a":1,"b":2,"city":"x"}`, `field "id" is too long`},
+		{"numeric id over the limit", `{"id":` + strings.Repeat("1", MaxIDBytes+1) + `,"a":1,"b":2,"city":"x"}`, `field "id" is too long`},
+		{"a megabyte id", `{"id":"` + strings.Repeat("x", 3<<20) + `","a":1,"b":2,"city":"x"}`, `field "id" is too long: 3145728 bytes`},
+		{"fields at the limit", many(MaxExtraFields), ""},
+		{"fields over the limit", many(MaxExtraFields + 1), "too many fields: more than 1027"},
+		{"100,000 fields", many(100_000), "too many fields"},
+		{"long number quoted short", `{"a":1` + strings.Repeat("0", 400) + `e999,"b":2,"city":"x"}`, `non-finite number for field "a": 10000000000000000000000000000000...`},
+	}
+	d := NewDecoder(testSchema)
+	var out Decoded
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := d.Decode([]byte(tc.in), &out)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want containing %q", err, tc.wantErr)
+			}
+			if len(err.Error()) > 200 {
+				t.Fatalf("error message of %d bytes quotes the input", len(err.Error()))
+			}
+		})
+	}
+	var de *DecodeError
+	if err := d.Decode([]byte(`{"id":"`+long+`yy"}`), &out); !errors.As(err, &de) || de.Field != "id" {
+		t.Fatalf("err = %#v, want a DecodeError naming the field id", err)
+	}
 }

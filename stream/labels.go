@@ -21,36 +21,47 @@ type LabelConfig struct {
 	Topic      string        // default "labels"
 	TTL        time.Duration // how long a prediction waits for its label (default 1h)
 	MaxEntries int           // predictions remembered at most (default 100000)
-	Now        func() time.Time
-	Logger     *slog.Logger
-	Metrics    *metrics.Set
+	// MaxBytes bounds the memory of the remembered predictions, counted as
+	// their id and label bytes plus entryOverhead each (default 64 MiB).
+	MaxBytes int64
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Metrics  *metrics.Set
 	// OnJoin receives every prediction matched with its actual label.
 	OnJoin func(id string, score float64, predicted, actual string)
 }
 
+// entryOverhead is what one remembered prediction costs besides its
+// strings: the entry (two string headers, a float, a time and two
+// pointers: 80 bytes) and its map slot (a string header and a pointer, at
+// most twice over for the table's load factor and growth), rounded up.
+const entryOverhead = 160
+
+// pending is a prediction waiting for its label, in a list ordered by
+// when it was last remembered (oldest first).
 type pending struct {
-	score     float64
-	predicted string
-	at        time.Time
-	seq       uint64
+	id         string
+	predicted  string
+	score      float64
+	at         time.Time
+	prev, next *pending
 }
 
-type queued struct {
-	id  string
-	seq uint64
-}
+func (p *pending) size() int64 { return int64(len(p.id)+len(p.predicted)) + entryOverhead }
 
 // LabelJoiner joins labels arriving on the labels topic to recent
-// predictions by id, in bounded memory.
+// predictions by id, in bounded memory: one entry per id (a prediction
+// remembered again replaces the earlier one and its place in line), at most
+// MaxEntries entries and MaxBytes bytes, none older than TTL.
 type LabelJoiner struct {
 	cfg LabelConfig
 	log *slog.Logger
 
-	mu    sync.Mutex
-	preds map[string]pending
-	queue []queued // insertion order, for eviction; entries before head are gone
-	head  int
-	seq   uint64
+	mu         sync.Mutex
+	preds      map[string]*pending
+	head, tail *pending // oldest, newest
+	bytes      int64    // sum of size() over preds
+	spare      *pending // an evicted entry, reused by the next Remember
 
 	joined, unmatched, invalid *metrics.Counter
 
@@ -74,6 +85,9 @@ func NewLabelJoiner(cfg LabelConfig) (*LabelJoiner, error) {
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 100000
 	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 64 << 20
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -88,48 +102,87 @@ func NewLabelJoiner(cfg LabelConfig) (*LabelJoiner, error) {
 	return &LabelJoiner{
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "labels", "topic", cfg.Topic),
-		preds:     make(map[string]pending),
+		preds:     make(map[string]*pending),
 		joined:    set.GetOrCreateCounter("driftd_labels_joined_total" + l),
 		unmatched: set.GetOrCreateCounter("driftd_labels_unmatched_total" + l),
 		invalid:   set.GetOrCreateCounter("driftd_labels_invalid_total" + l),
 	}, nil
 }
 
-// Remember records a prediction awaiting its label (the scorer's OnPrediction).
+// Remember records a prediction awaiting its label (the scorer's
+// OnPrediction). A prediction of an id already waiting replaces it; one
+// larger than MaxBytes on its own is not kept.
 func (j *LabelJoiner) Remember(id string, score float64, predicted string) {
 	now := j.cfg.Now()
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.seq++
-	j.preds[id] = pending{score: score, predicted: predicted, at: now, seq: j.seq}
-	j.queue = append(j.queue, queued{id: id, seq: j.seq})
+	p, ok := j.preds[id]
+	if int64(len(id)+len(predicted))+entryOverhead > j.cfg.MaxBytes {
+		if ok { // the earlier prediction is superseded all the same
+			j.remove(p)
+		}
+		return
+	}
+	if ok {
+		j.unlink(p)
+		j.bytes -= p.size()
+	} else {
+		if p = j.spare; p != nil {
+			j.spare = nil
+		} else {
+			p = new(pending)
+		}
+		p.id = id
+		j.preds[id] = p
+	}
+	p.score, p.predicted, p.at = score, predicted, now
+	j.bytes += p.size()
+	j.pushBack(p)
 	j.evictLocked(now)
 }
 
-// evictLocked drops expired entries and keeps at most MaxEntries.
+// evictLocked drops expired entries, then the oldest ones while there are
+// more than MaxEntries or MaxBytes.
 func (j *LabelJoiner) evictLocked(now time.Time) {
-	i := j.head
-	for ; i < len(j.queue); i++ {
-		q := j.queue[i]
-		p, ok := j.preds[q.id]
-		if ok && p.seq != q.seq {
-			continue // superseded by a newer prediction of the same id
+	for p := j.head; p != nil; p = j.head {
+		if len(j.preds) <= j.cfg.MaxEntries && j.bytes <= j.cfg.MaxBytes && now.Sub(p.at) < j.cfg.TTL {
+			return
 		}
-		if ok && len(j.preds) <= j.cfg.MaxEntries && now.Sub(p.at) < j.cfg.TTL {
-			break
-		}
-		if ok {
-			delete(j.preds, q.id)
-		}
+		j.remove(p)
+		*p = pending{}
+		j.spare = p
 	}
-	j.head = i
-	// Compact only when the dead prefix is as long as the live part, so each
-	// eviction costs O(1) amortised instead of a shift of the whole queue.
-	if j.head >= 1024 && 2*j.head >= len(j.queue) {
-		n := copy(j.queue, j.queue[j.head:])
-		clear(j.queue[n:])
-		j.queue, j.head = j.queue[:n], 0
+}
+
+// remove takes p out of the map and the list.
+func (j *LabelJoiner) remove(p *pending) {
+	j.unlink(p)
+	delete(j.preds, p.id)
+	j.bytes -= p.size()
+}
+
+func (j *LabelJoiner) unlink(p *pending) {
+	if p.prev != nil {
+		p.prev.next = p.next
+	} else {
+		j.head = p.next
 	}
+	if p.next != nil {
+		p.next.prev = p.prev
+	} else {
+		j.tail = p.prev
+	}
+	p.prev, p.next = nil, nil
+}
+
+func (j *LabelJoiner) pushBack(p *pending) {
+	p.prev, p.next = j.tail, nil
+	if j.tail != nil {
+		j.tail.next = p
+	} else {
+		j.head = p
+	}
+	j.tail = p
 }
 
 // Len returns the number of predictions waiting for a label.
@@ -146,8 +199,13 @@ func (j *LabelJoiner) Join(id, actual string) bool {
 	j.mu.Lock()
 	j.evictLocked(now)
 	p, ok := j.preds[id]
+	var score float64
+	var predicted string
 	if ok {
-		delete(j.preds, id)
+		score, predicted = p.score, p.predicted
+		j.remove(p)
+		*p = pending{}
+		j.spare = p
 	}
 	j.mu.Unlock()
 	if !ok {
@@ -156,7 +214,7 @@ func (j *LabelJoiner) Join(id, actual string) bool {
 	}
 	j.joined.Inc()
 	if j.cfg.OnJoin != nil {
-		j.cfg.OnJoin(id, p.score, p.predicted, actual)
+		j.cfg.OnJoin(id, score, predicted, actual)
 	}
 	return true
 }

@@ -2,10 +2,12 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -20,17 +22,34 @@ const pipelineDepth = 2
 
 // inflight is a scored batch whose outputs are being produced. The
 // committer finishes batches in poll order: it waits for every
-// acknowledgement, retries failed produces, then commits the batch's
-// offsets, so offsets never move past an unacknowledged output.
+// acknowledgement, retries failed produces, replaces an output that can
+// never be produced by a dead letter, then commits the batch's offsets, so
+// offsets never move past an output that is neither acknowledged nor
+// dead-lettered.
 type inflight struct {
 	w       *batchWork
 	pool    *workPool
 	recs    []*kgo.Record
-	dead    int
+	dead    int // inputs whose output is a dead letter
+	dropped int // inputs whose dead letter could not be produced either
 	acks    sync.WaitGroup
 	mu      sync.Mutex
-	failed  []*kgo.Record
-	failErr error
+	failed  []failure
+	// origin maps an output to its input's index in recs, and says
+	// whether the output is already a last-resort dead letter; built when
+	// an output first cannot be produced.
+	origin map[*kgo.Record]origin
+}
+
+// failure is an output whose produce failed, with the error.
+type failure struct {
+	r   *kgo.Record
+	err error
+}
+
+type origin struct {
+	in      int
+	minimal bool
 }
 
 // workPool recycles the batch buffers of one deployment: a batch's output
@@ -97,10 +116,7 @@ func (p *pipeline) produce(b *inflight, recs []*kgo.Record) {
 	cb := func(r *kgo.Record, err error) {
 		if err != nil {
 			b.mu.Lock()
-			b.failed = append(b.failed, r)
-			if b.failErr == nil {
-				b.failErr = err
-			}
+			b.failed = append(b.failed, failure{r, err})
 			b.mu.Unlock()
 		}
 		b.acks.Done()
@@ -163,51 +179,61 @@ func errIsAbandon(err error) bool {
 }
 
 // finish waits for b's acknowledgements (retrying failures with backoff
-// until the hard stop), updates the counters and commits b's offsets, unless
-// an earlier batch was abandoned.
+// until the hard stop, dead-lettering outputs that can never be produced),
+// updates the counters and commits b's offsets, unless an earlier batch was
+// abandoned.
 func (p *pipeline) finish(b *inflight, broken bool) error {
 	s := p.s
 	backoff := 100 * time.Millisecond
 	for {
 		b.acks.Wait()
 		b.mu.Lock()
-		failed, err := b.failed, b.failErr
-		b.failed, b.failErr = nil, nil
+		failed := b.failed
+		b.failed = nil
 		b.mu.Unlock()
 		if len(failed) == 0 {
 			break
 		}
 		s.produceErrs.Add(uint64(len(failed)))
-		for _, r := range failed {
-			newTopicMetricsFor(s, r.Topic).producerErrors.Inc()
+		for _, f := range failed {
+			newTopicMetricsFor(s, f.r.Topic).producerErrors.Inc()
 		}
 		if p.ctx.Err() != nil {
-			return &abandonError{fmt.Errorf("produce %d records: %w", len(failed), err)}
+			return &abandonError{fmt.Errorf("produce %d records: %w", len(failed), failed[0].err)}
+		}
+		retry, err := p.replaceUnproducible(b, failed)
+		if len(retry) == 0 {
+			continue // replacements, if any, are in flight
+		}
+		if ke := (*kerr.Error)(nil); errors.As(err, &ke) && !kerr.IsRetriable(ke) {
+			s.log.Error("produce failed with an error that needs the cluster fixed, retrying", "records", len(retry), "err", err)
+		} else {
+			s.log.Warn("produce failed, retrying", "records", len(retry), "err", err)
 		}
 		s.setError(fmt.Errorf("produce: %w", err))
-		s.log.Warn("produce failed, retrying", "records", len(failed), "err", err)
 		select {
 		case <-p.ctx.Done():
-			return &abandonError{fmt.Errorf("produce %d records: %w", len(failed), p.ctx.Err())}
+			return &abandonError{fmt.Errorf("produce %d records: %w", len(retry), p.ctx.Err())}
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
-		for _, r := range failed {
+		for _, r := range retry {
 			r.Partition, r.Offset = 0, 0 // let the partitioner choose again
 		}
-		p.produce(b, failed)
+		p.produce(b, retry)
 	}
-	n, dead := len(b.recs), b.dead
+	n, dead, dropped := len(b.recs), b.dead, b.dropped
 	now := time.Now()
 	for _, r := range b.recs {
 		s.m.latency.Update(now.Sub(r.Timestamp).Seconds())
 	}
-	s.m.preds.produced.Add(n - dead)
+	s.m.preds.produced.Add(n - dead - dropped)
 	s.m.deadLetter.produced.Add(dead)
 	s.m.features.deadLettered.Add(dead)
 	s.consumed.Add(uint64(n))
-	s.produced.Add(uint64(n - dead))
+	s.produced.Add(uint64(n - dead - dropped))
 	s.deadLettered.Add(uint64(dead))
+	s.dropped.Add(uint64(dropped))
 	if cb := s.cfg.OnPrediction; cb != nil {
 		for i := range b.w.outs {
 			if o := &b.w.outs[i]; o.err == nil {
@@ -219,4 +245,75 @@ func (p *pipeline) finish(b *inflight, broken bool) error {
 		return &abandonError{fmt.Errorf("batch of %d records after an abandoned batch", n)}
 	}
 	return s.commit(p.ctx, b.recs)
+}
+
+// replaceUnproducible sorts failed outputs: those that can never be
+// produced are replaced by dead letters of their inputs, which are produced
+// (counted in b's acknowledgements); it returns the rest, to retry, and the
+// error of the first of them.
+//
+// A broker refuses a whole batch when one record in it is too large, so an
+// output that fails for its size or content is first produced again on its
+// own: only one that fails alone is dead-lettered. A dead letter that fails
+// too is replaced by one without the input's key, value and headers, and if
+// even that fails, the input is dropped, logged and counted (Status.Dropped).
+func (p *pipeline) replaceUnproducible(b *inflight, failed []failure) (retry []*kgo.Record, err error) {
+	s := p.s
+	var replace []*kgo.Record
+	for _, f := range failed {
+		if !unproducible(f.err) {
+			retry = append(retry, f.r)
+			if err == nil {
+				err = f.err
+			}
+			continue
+		}
+		f.r.Partition, f.r.Offset = 0, 0
+		alone := s.client.ProduceSync(p.ctx, f.r).FirstErr()
+		if alone == nil {
+			continue
+		}
+		if !unproducible(alone) {
+			retry = append(retry, f.r)
+			if err == nil {
+				err = alone
+			}
+			continue
+		}
+		o := p.originOf(b, f.r)
+		in, out := b.recs[o.in], &b.w.outs[o.in]
+		at := fmt.Sprintf("%s/%d/%d", in.Topic, in.Partition, in.Offset)
+		switch {
+		case f.r.Topic != s.cfg.Topics.DeadLetter:
+			s.log.Warn("prediction cannot be produced, dead-lettering its input", "partition", in.Partition, "offset", in.Offset, "err", alone)
+			out.err = fmt.Errorf("its prediction cannot be produced: %w", alone)
+			b.dead++
+			dl := deadLetterRecord(s.cfg.Topics.DeadLetter, in, fmt.Errorf("%s: %w", at, out.err))
+			b.origin[dl] = origin{in: o.in}
+			replace = append(replace, dl)
+		case !o.minimal:
+			s.log.Warn("dead letter cannot be produced, sending one without the input", "partition", in.Partition, "offset", in.Offset, "err", alone)
+			dl := minimalDeadLetter(s.cfg.Topics.DeadLetter, in, fmt.Errorf("%s: %w (and the dead letter with its content cannot be produced: %w)", at, out.err, alone))
+			b.origin[dl] = origin{in: o.in, minimal: true}
+			replace = append(replace, dl)
+		default:
+			s.log.Error("input dropped: not even a dead letter without its content can be produced", "partition", in.Partition, "offset", in.Offset, "reason", out.err, "err", alone)
+			b.dead--
+			b.dropped++
+		}
+		s.setError(fmt.Errorf("%s: %w", at, alone))
+	}
+	p.produce(b, replace)
+	return retry, err
+}
+
+// originOf returns the input index of output r of b.
+func (p *pipeline) originOf(b *inflight, r *kgo.Record) origin {
+	if b.origin == nil {
+		b.origin = make(map[*kgo.Record]origin, len(b.w.records))
+		for i, out := range b.w.records {
+			b.origin[out] = origin{in: i}
+		}
+	}
+	return b.origin[r]
 }

@@ -41,6 +41,7 @@ type Status struct {
 	Consumed       uint64 // input records processed (scored or dead-lettered)
 	Produced       uint64 // predictions acknowledged
 	DeadLettered   uint64
+	Dropped        uint64 // inputs whose dead letter could not be produced either (logged)
 	ProduceErrors  uint64
 	Commits        uint64
 	LastError      string
@@ -69,7 +70,7 @@ type Scorer struct {
 	pl         *pipeline // batches in flight (set by run)
 	status     Status
 
-	consumed, produced, deadLettered, produceErrs, commits atomic.Uint64
+	consumed, produced, deadLettered, dropped, produceErrs, commits atomic.Uint64
 
 	stopSoft, stopHard context.CancelFunc
 	done               chan struct{}
@@ -132,6 +133,7 @@ func (s *Scorer) Status() Status {
 		st.Model, st.Version = d.model.Name(), d.model.Version()
 	}
 	st.Consumed, st.Produced, st.DeadLettered = s.consumed.Load(), s.produced.Load(), s.deadLettered.Load()
+	st.Dropped = s.dropped.Load()
 	st.ProduceErrors, st.Commits = s.produceErrs.Load(), s.commits.Load()
 	return st
 }
