@@ -156,10 +156,12 @@ func (s *Store) current(ctx context.Context, name string, t target) (Version, er
 }
 
 // mutateModel runs fn on the model record inside one write transaction, stores the
-// record, then (after commit) notifies subscribers about change when it is not nil.
+// record, then (after commit) queues change for the subscribers when it is not nil;
+// subscribers run on their own goroutines, never under s.order.
 func (s *Store) mutateModel(op, name string, fn func(tx *bbolt.Tx, m *modelRecord) (*DeploymentChange, error)) error {
 	var ch *DeploymentChange
-	// order keeps notifications (and model_info) in commit order across writers.
+	// order keeps notifications (and model_info) in commit order across writers;
+	// queueing them does not block.
 	s.order.Lock()
 	defer s.order.Unlock()
 	err := s.db.Update(func(tx *bbolt.Tx) error {

@@ -3,7 +3,9 @@ package registry
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,40 +188,36 @@ func TestSubscribeAndModelInfo(t *testing.T) {
 	s, path := mustOpen(t, Options{Metrics: set})
 	mustRegister(t, s, "m", "1.0.0")
 	mustRegister(t, s, "m", "1.1.0")
-	var got []DeploymentChange
-	cancel := s.Subscribe(func(c DeploymentChange) {
-		// Runs after commit: the store already shows the new state.
-		v, err := s.Deployed(ctx, c.Model, "production")
-		if c.To != "" && (err != nil || v.Version != c.To) {
-			t.Errorf("subscriber saw %v, store says %s %v", c, v.Version, err)
+	changes := make(chan DeploymentChange, 10)
+	cancel := s.Subscribe(func(c DeploymentChange) { changes <- c })
+	// next receives the one change op made and checks that it was delivered
+	// after commit: the store already shows it.
+	next := func(op error, want DeploymentChange) {
+		t.Helper()
+		must(t, op)
+		got := recvChange(t, changes)
+		if got != want {
+			t.Fatalf("change = %+v, want %+v", got, want)
 		}
-		got = append(got, c)
-	})
-	must(t, s.Deploy(ctx, "m", "1.0.0", "production", ""))
+		v, err := s.Deployed(ctx, got.Model, "production")
+		if got.To != "" && (err != nil || v.Version != got.To) {
+			t.Errorf("subscriber saw %v, store says %s %v", got, v.Version, err)
+		}
+	}
+	next(s.Deploy(ctx, "m", "1.0.0", "production", ""), DeploymentChange{Model: "m", Environment: "production", To: "1.0.0"})
 	must(t, s.Deploy(ctx, "m", "1.0.0", "production", "again")) // no change, no notification
-	must(t, s.Deploy(ctx, "m", "1.1.0", "production", ""))
+	next(s.Deploy(ctx, "m", "1.1.0", "production", ""), DeploymentChange{Model: "m", Environment: "production", From: "1.0.0", To: "1.1.0"})
 	text := promText(set)
 	if !strings.Contains(text, `driftd_model_info{model="m",environment="production",version="1.1.0"} 1`) ||
 		strings.Contains(text, `version="1.0.0"`) {
 		t.Fatalf("metrics after deploy:\n%s", text)
 	}
-	must(t, s.Rollback(ctx, "m", "production", ""))
-	must(t, s.Undeploy(ctx, "m", "production", ""))
+	next(s.Rollback(ctx, "m", "production", ""), DeploymentChange{Model: "m", Environment: "production", From: "1.1.0", To: "1.0.0"})
+	next(s.Undeploy(ctx, "m", "production", ""), DeploymentChange{Model: "m", Environment: "production", From: "1.0.0"})
 	cancel()
 	must(t, s.Rollback(ctx, "m", "production", ""))
-	want := []DeploymentChange{
-		{Model: "m", Environment: "production", To: "1.0.0"},
-		{Model: "m", Environment: "production", From: "1.0.0", To: "1.1.0"},
-		{Model: "m", Environment: "production", From: "1.1.0", To: "1.0.0"},
-		{Model: "m", Environment: "production", From: "1.0.0"},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("changes = %+v", got)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("change %d = %+v, want %+v", i, got[i], want[i])
-		}
+	if len(changes) != 0 {
+		t.Fatalf("notified after cancel: %+v", <-changes)
 	}
 	if text := promText(set); !strings.Contains(text, `version="1.0.0"} 1`) || !strings.Contains(text, `driftd_registry_operations_total{op="deploy"} 3`) {
 		t.Fatalf("metrics:\n%s", text)
@@ -232,6 +230,75 @@ func TestSubscribeAndModelInfo(t *testing.T) {
 	defer s2.Close()
 	if text := promText(set2); !strings.Contains(text, `driftd_model_info{model="m",environment="production",version="1.0.0"} 1`) {
 		t.Fatalf("metrics after reopen:\n%s", text)
+	}
+}
+
+// recvChange receives one notification; a missing one fails the test after
+// a generous bound instead of hanging it.
+func recvChange(tb testing.TB, changes <-chan DeploymentChange) DeploymentChange {
+	tb.Helper()
+	select {
+	case c := <-changes:
+		return c
+	case <-time.After(10 * time.Second):
+		tb.Fatal("no deployment change notified within 10s")
+		return DeploymentChange{}
+	}
+}
+
+// TestSlowSubscriberDoesNotBlockWriters holds a subscriber inside its first
+// notification: writes that take the registry's order lock (deploys of this
+// and other models, rollbacks, archives) and registrations all complete
+// meanwhile, and once released the subscriber sees every change in commit
+// order. Before notifications were queued, the first Deploy itself waited
+// for the subscriber, and every model mutation behind it.
+func TestSlowSubscriberDoesNotBlockWriters(t *testing.T) {
+	ctx := context.Background()
+	s, _ := mustOpen(t, Options{})
+	mustRegister(t, s, "a", "1.0.0")
+	mustRegister(t, s, "a", "1.1.0")
+	mustRegister(t, s, "b", "1.0.0")
+	entered, release := make(chan struct{}), make(chan struct{})
+	changes := make(chan DeploymentChange, 10)
+	var once sync.Once
+	cancel := s.Subscribe(func(c DeploymentChange) {
+		once.Do(func() { close(entered); <-release })
+		changes <- c
+	})
+	released := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(func() { released(); cancel() })
+
+	writes := make(chan error, 1)
+	go func() {
+		writes <- errors.Join(
+			s.Deploy(ctx, "a", "1.0.0", "production", ""),
+			s.Deploy(ctx, "a", "1.1.0", "production", ""),
+			s.Deploy(ctx, "b", "1.0.0", "staging", ""),
+			s.Rollback(ctx, "a", "production", ""),
+			func() error { _, err := s.Register(ctx, []byte("x"), "a", RegisterOptions{}); return err }(),
+			s.Archive(ctx, "a", "1.2.0", ""),
+		)
+	}()
+	// Fault bound: the writes take milliseconds; 10s means they are stuck.
+	select {
+	case err := <-writes:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		released()
+		t.Fatal("registry writes were held up by a subscriber that had not returned")
+	}
+	<-entered
+	released()
+	want := []DeploymentChange{
+		{Model: "a", Environment: "production", To: "1.0.0"},
+		{Model: "a", Environment: "production", From: "1.0.0", To: "1.1.0"},
+		{Model: "b", Environment: "staging", To: "1.0.0"},
+		{Model: "a", Environment: "production", From: "1.1.0", To: "1.0.0"},
+	}
+	for i, w := range want {
+		if got := recvChange(t, changes); got != w {
+			t.Errorf("change %d = %+v, want %+v", i, got, w)
+		}
 	}
 }
 

@@ -2,40 +2,113 @@ package registry
 
 import (
 	"fmt"
+	"sync"
 
 	"go.etcd.io/bbolt"
 )
 
 // Subscribe registers fn to be called after every committed change of an environment's or
-// alias's version, in commit order, from the goroutine that made the change and outside
-// any transaction; fn may read the store but must not change deployments.
-// The returned cancel func removes the subscription.
+// alias's version, in commit order. fn runs on a goroutine of its own, one per subscription,
+// never under a registry lock nor inside a transaction: a slow fn delays only its own later
+// notifications, never a writer (changes wait for it in an unbounded queue; deployments are
+// rare). fn may read and change the store.
+// The returned cancel func stops delivery: changes not yet delivered are dropped, and cancel
+// waits for a call in progress to return, so it must not be called from fn.
 func (s *Store) Subscribe(fn func(DeploymentChange)) (cancel func()) {
+	sub := &subscription{fn: fn, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	s.mu.Lock()
 	id := s.nextSub
 	s.nextSub++
-	s.subs[id] = fn
+	s.subs[id] = sub
 	s.mu.Unlock()
+	go sub.run()
 	return func() {
 		s.mu.Lock()
 		delete(s.subs, id)
 		s.mu.Unlock()
+		sub.stop()
 	}
 }
 
-// notify updates the model_info series and calls subscribers for ch.
+// subscription is one Subscribe call: its queue of undelivered changes and the
+// goroutine that delivers them in order.
+type subscription struct {
+	fn       func(DeploymentChange)
+	mu       sync.Mutex
+	queue    []DeploymentChange
+	wake     chan struct{} // capacity 1: "the queue may be non-empty"
+	quit     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// push queues ch without blocking.
+func (sub *subscription) push(ch DeploymentChange) {
+	sub.mu.Lock()
+	sub.queue = append(sub.queue, ch)
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers queued changes in order until stop.
+func (sub *subscription) run() {
+	defer close(sub.done)
+	for {
+		select {
+		case <-sub.quit:
+			return
+		case <-sub.wake:
+		}
+		for {
+			select {
+			case <-sub.quit:
+				return
+			default:
+			}
+			sub.mu.Lock()
+			if len(sub.queue) == 0 {
+				sub.queue = nil
+				sub.mu.Unlock()
+				break
+			}
+			ch := sub.queue[0]
+			sub.queue = sub.queue[1:]
+			sub.mu.Unlock()
+			sub.fn(ch)
+		}
+	}
+}
+
+// stop ends delivery and waits for a call of fn in progress to return.
+func (sub *subscription) stop() {
+	sub.stopOnce.Do(func() { close(sub.quit) })
+	<-sub.done
+}
+
+// notify updates the model_info series and queues ch for every subscriber. The caller
+// holds s.order, so queues are filled in commit order; nothing here blocks.
 func (s *Store) notify(ch DeploymentChange) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if ch.Environment != "" {
 		s.setModelInfoLocked(ch.Model, ch.Environment, ch.To)
 	}
-	fns := make([]func(DeploymentChange), 0, len(s.subs))
-	for _, fn := range s.subs {
-		fns = append(fns, fn)
+	for _, sub := range s.subs {
+		sub.push(ch)
 	}
+}
+
+// stopSubscriptions stops every subscription's delivery, for Close.
+func (s *Store) stopSubscriptions() {
+	s.mu.Lock()
+	subs := s.subs
+	s.subs = map[int]*subscription{}
 	s.mu.Unlock()
-	for _, fn := range fns {
-		fn(ch)
+	for _, sub := range subs {
+		sub.stop()
 	}
 }
 

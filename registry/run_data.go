@@ -142,28 +142,10 @@ func (s *Store) AppendLog(ctx context.Context, id string, lines ...string) error
 		if err != nil {
 			return err
 		}
-		for _, l := range lines {
-			if len(l) > maxLogLine {
-				l = l[:maxLogLine] + " [truncated]"
-			}
-			seq, err := lb.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := lb.Put(u64key(seq), []byte(l)); err != nil {
-				return err
-			}
-			r.LogLines++
-		}
-		c := lb.Cursor()
-		for k, _ := c.First(); k != nil && r.LogLines > s.maxLogs; k, _ = c.First() {
-			if err := lb.Delete(k); err != nil {
-				return err
-			}
-			r.LogLines--
-			r.LogDropped++
-		}
-		return nil
+		kept, dropped, err := appendLogLines(lb, lines, r.LogLines, s.maxLogs)
+		r.LogLines = kept
+		r.LogDropped += dropped
+		return err
 	})
 	return err
 }
@@ -177,23 +159,13 @@ func (s *Store) RunLogs(ctx context.Context, id string, tail int) ([]string, err
 			if _, err := getRun(tx, u64key(n), id); err != nil {
 				return err
 			}
-			lb := tx.Bucket(bucketRunLogs).Bucket(u64key(n))
-			if lb == nil {
-				return nil
-			}
-			c := lb.Cursor()
-			for k, v := c.Last(); k != nil && (tail <= 0 || len(out) < tail); k, v = c.Prev() {
-				out = append(out, string(v))
-			}
+			out = tailLines(tx.Bucket(bucketRunLogs).Bucket(u64key(n)), tail)
 			return nil
 		})
 	}
 	s.observe("run_logs", err)
 	if err != nil {
 		return nil, fmt.Errorf("run logs: %w", err)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
 }

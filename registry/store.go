@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -80,9 +79,9 @@ type Store struct {
 	maxLogs int
 	depth   int
 
-	order   sync.Mutex // serialises model mutations with their notifications
+	order   sync.Mutex // serialises model mutations with the queueing of their notifications
 	mu      sync.Mutex // guards subs, nextSub and info
-	subs    map[int]func(DeploymentChange)
+	subs    map[int]*subscription
 	nextSub int
 	info    map[string]string // "model\x00env" -> current model_info series name
 }
@@ -113,7 +112,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{path: path, now: opts.Now, envSet: map[string]bool{}, log: opts.Logger.With("component", "registry"),
 		metrics: opts.Metrics, maxLogs: opts.MaxLogLines, depth: opts.StackDepth,
-		subs: map[int]func(DeploymentChange){}, info: map[string]string{}}
+		subs: map[int]*subscription{}, info: map[string]string{}}
 	for _, e := range opts.Environments {
 		if err := validName("environment", e); err != nil {
 			return nil, fmt.Errorf("open registry %s: %w", path, err)
@@ -190,35 +189,14 @@ func (s *Store) Path() string { return s.path }
 // Environments returns the configured deployment environments in order.
 func (s *Store) Environments() []string { return append([]string(nil), s.envs...) }
 
-// Close closes the file; the Store must not be used afterwards.
+// Close stops delivering notifications to subscribers (waiting for calls in progress)
+// and closes the file; the Store must not be used afterwards.
 func (s *Store) Close() error {
+	s.stopSubscriptions()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close registry %s: %w", s.path, err)
 	}
 	return nil
-}
-
-// Backup writes a consistent copy of the whole file to w from a read transaction, so
-// writers are not blocked; it returns the number of bytes written.
-func (s *Store) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	s.observe("backup", err)
-	if err != nil {
-		return n, fmt.Errorf("backup registry: %w", err)
-	}
-	return n, nil
-}
-
-// BackupSize returns the size in bytes that Backup would write at this moment.
-func (s *Store) BackupSize() int64 {
-	var n int64
-	_ = s.db.View(func(tx *bbolt.Tx) error { n = tx.Size(); return nil })
-	return n
 }
 
 // observe counts one operation and, when err is not nil and not ErrNotFound,

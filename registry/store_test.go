@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,13 +137,10 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	mustRegister(t, s, "d", "1.0.0")
 	mustRegister(t, s, "d", "1.1.0")
-	var changes int
-	var mu sync.Mutex
-	s.Subscribe(func(c DeploymentChange) {
+	notified := make(chan DeploymentChange, deployers*perWorker)
+	cancel := s.Subscribe(func(c DeploymentChange) {
 		if c.Model == "d" {
-			mu.Lock()
-			changes++
-			mu.Unlock()
+			notified <- c
 		}
 	})
 	exp, err := s.CreateExperiment(ctx, "e", "", nil)
@@ -204,8 +202,21 @@ func TestConcurrentWriters(t *testing.T) {
 			moved++
 		}
 	}
-	if changes != moved {
-		t.Fatalf("%d notifications for %d changes", changes, moved)
+	// Notifications arrive on the subscription's goroutine, in commit order
+	// (history is newest first).
+	i := 0
+	for _, h := range slices.Backward(hist) {
+		if h.From == h.To {
+			continue
+		}
+		if c := recvChange(t, notified); c.From != h.From || c.To != h.To {
+			t.Fatalf("notification %d = %+v, history says %s -> %s", i, c, h.From, h.To)
+		}
+		i++
+	}
+	cancel()
+	if len(notified) != 0 {
+		t.Fatalf("more notifications than the %d changes", moved)
 	}
 	pts, err := s.MetricHistory(ctx, run.ID, "loss")
 	must(t, err)

@@ -22,6 +22,9 @@ type User struct {
 	Role         string    `json:"role"`
 	PasswordHash []byte    `json:"password_hash"`
 	Created      time.Time `json:"created"`
+	// SessionGen is part of every session of the user; the server bumps it to
+	// end them all (logout, password change).
+	SessionGen uint64 `json:"session_gen,omitempty"`
 }
 
 type userRecord struct {
