@@ -75,6 +75,7 @@ func (cr *csvReader) parallelRest() error {
 			for j := range work {
 				select {
 				case <-stop:
+				case <-cr.ctx.Done():
 				default:
 					p.parse(j.data, &j.out)
 				}
@@ -91,6 +92,10 @@ func (cr *csvReader) parallelRest() error {
 	}
 	line := sc.line
 	for j := range order {
+		// Blocks already read are not parsed after a cancel.
+		if err := cr.ctx.Err(); err != nil {
+			return finish(fmt.Errorf("%s: read: %w", cr.opts.Name, err))
+		}
 		if j.tail {
 			if err := finish(nil); err != nil {
 				return err

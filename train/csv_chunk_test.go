@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -237,5 +238,73 @@ func BenchmarkCSVChunkParse(b *testing.B) {
 		if o.failed || o.rows != 30000 {
 			b.Fatalf("rows %d, error %q", o.rows, o.errMsg)
 		}
+	}
+}
+
+// cancelAfter is a reader that cancels its context once n bytes have been
+// read, and counts the bytes read after that.
+type cancelAfter struct {
+	r      io.Reader
+	n      int
+	cancel func()
+	after  int
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		n, err := c.r.Read(p)
+		c.after += n
+		return n, err
+	}
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	if c.n -= n; c.n <= 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
+// TestReadCSVContextCancel cancels the context half-way through the input:
+// both readers stop with the context's error, and no byte is read after the
+// cancellation.
+func TestReadCSVContextCancel(t *testing.T) {
+	data := genMixedCSV(20000, 5, false, false, 0, 0)
+	cases := []struct {
+		name           string
+		workers, chunk int
+	}{
+		{"sequential", 1, 0},
+		{"parallel", 3, 4096},
+		{"parallel default chunk", 3, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := &cancelAfter{r: bytes.NewReader(data), n: len(data) / 2, cancel: cancel}
+			ds, err := readCSVContext(ctx, r, CSVOptions{Name: "d.csv", Target: "y"}, tc.workers, tc.chunk)
+			if !errors.Is(err, context.Canceled) || ds != nil {
+				t.Fatalf("got %v rows, error %v; want context.Canceled", ds, err)
+			}
+			if !strings.HasPrefix(err.Error(), "d.csv: read: ") {
+				t.Errorf("error %q does not name the file", err)
+			}
+			if r.after != 0 {
+				t.Errorf("%d bytes read after the context was cancelled", r.after)
+			}
+		})
+	}
+	// An uncancelled context reads everything, as ReadCSV does.
+	want, err := ReadCSV(bytes.NewReader(data), CSVOptions{Target: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got, err := ReadCSVContext(ctx, bytes.NewReader(data), CSVOptions{Target: "y"})
+	if err != nil || got.Rows != want.Rows {
+		t.Fatalf("with a live context: %v rows, %v; want %d rows", got, err, want.Rows)
 	}
 }
