@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"driftd/server"
 )
 
 // newFlagSet makes a flag set for a subcommand whose --help prints the
@@ -34,6 +36,32 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
 		return 2, true
 	}
 	return 0, false
+}
+
+// resolveSettings reads ./.env and resolves the settings registered in sf
+// with serve's precedence (flags, then the environment, then .env); code is
+// 2 (with the error written to stderr) when a setting is bad.
+func resolveSettings(cmd string, sf *server.SettingFlags, stderr io.Writer) (server.Config, int) {
+	dotenv, err := readDotEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "driftd %s: %v\n", cmd, err)
+		return server.Config{}, 2
+	}
+	cfg, err := sf.Config(os.LookupEnv, dotenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "driftd %s: %v\n", cmd, err)
+		return server.Config{}, 2
+	}
+	return cfg, 0
+}
+
+// readDotEnv returns the text of ./.env, "" when there is none.
+func readDotEnv() (string, error) {
+	b, err := os.ReadFile(".env")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read .env: %w", err)
+	}
+	return string(b), nil
 }
 
 // envOr returns the environment variable key, or def when it is unset.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"driftd/registry"
+	"driftd/server"
 )
 
 // runRestore implements `driftd restore --data-dir D [--force] FILE`: it validates FILE
@@ -18,7 +19,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs := newFlagSet("restore", stderr, "Usage: driftd restore [--data-dir DIR] [--force] FILE\n\n"+
 		"Restores a registry backup (from GET /api/v1/backup) into DIR/"+registry.FileName+
 		" after checking that FILE is a driftd registry. Stop the server first.")
-	dataDir := fs.String("data-dir", envOr("DRIFTD_DATA_DIR", "./data"), "data directory whose registry is replaced (env DRIFTD_DATA_DIR)")
+	sf := server.RegisterSettings(fs, "DRIFTD_DATA_DIR")
 	force := fs.Bool("force", false, "replace an existing non-empty registry")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -31,12 +32,16 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return 2
 	}
+	cfg, code := resolveSettings("restore", sf, stderr)
+	if code != 0 {
+		return code
+	}
 	if err := ctx.Err(); err != nil {
 		fmt.Fprintf(stderr, "restore: %v\n", err)
 		return 1
 	}
 	src := fs.Arg(0)
-	dst := filepath.Join(*dataDir, registry.FileName)
+	dst := filepath.Join(cfg.DataDir, registry.FileName)
 	n, err := registry.Restore(src, dst, *force)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)

@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"driftd/server"
+	"driftd/server/flows"
 	"driftd/train"
 )
 
@@ -29,6 +30,7 @@ type trainFlags struct {
 	seed                                       int64
 	minSamplesLeaf, logisticMaxIter            int
 	minSplitGain, logisticC                    float64
+	driftBins                                  int
 }
 
 // runTrain implements `driftd train`: read a CSV, train a GBDT or logistic
@@ -68,9 +70,16 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&f.numeric, "numeric", "", "comma-separated columns forced numeric")
 	fs.StringVar(&f.out, "out", "", "model file to write (required)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON summary object on stdout")
+	// The reference profile's bins, as the server's training flows make it.
+	sf := server.RegisterSettings(fs, "DRIFTD_DRIFT_BINS")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
+	cfg, code := resolveSettings("train", sf, stderr)
+	if code != 0 {
+		return code
+	}
+	f.driftBins = cfg.DriftBins
 	if err := f.check(); err != nil {
 		fmt.Fprintf(stderr, "driftd train: %v\n", err)
 		return 2
@@ -128,11 +137,11 @@ type trainSummary struct {
 	Out               string                        `json:"out"`
 }
 
-// trainCommand runs the shared training pipeline (server.TrainModel), prints
+// trainCommand runs the shared training pipeline (flows.TrainModel), prints
 // one progress line per round on stderr and writes the model file.
 func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) error {
-	spec := server.TrainSpec{
-		Data: f.data, Test: f.test, ValidFraction: f.validFraction, Seed: f.seed, Params: f.p,
+	spec := flows.TrainSpec{
+		Data: f.data, Test: f.test, ValidFraction: f.validFraction, Seed: f.seed, Params: f.p, DriftBins: f.driftBins,
 		CSV: train.CSVOptions{
 			Delimiter:   []rune(f.delimiter)[0],
 			Target:      f.target,
@@ -142,8 +151,8 @@ func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) 
 			Name:        f.data,
 		},
 	}
-	out, err := server.TrainModel(ctx, spec, func(r train.Round) {
-		fmt.Fprintln(stderr, server.RoundLine(r))
+	out, err := flows.TrainModel(ctx, spec, func(r train.Round) {
+		fmt.Fprintln(stderr, flows.RoundLine(r))
 	})
 	if err != nil {
 		return err
@@ -171,11 +180,11 @@ func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) 
 }
 
 // datasetFingerprint is the "dataset.json" attachment written by the pipeline.
-type datasetFingerprint = server.DatasetFingerprint
+type datasetFingerprint = flows.DatasetFingerprint
 
-// splitDataset is server.SplitDataset, the one validation split of driftd.
+// splitDataset is flows.SplitDataset, the one validation split of driftd.
 func splitDataset(ds *train.Dataset, frac float64, seed int64) (tr, va *train.Dataset) {
-	return server.SplitDataset(ds, frac, seed)
+	return flows.SplitDataset(ds, frac, seed)
 }
 
 // writeFileAtomic writes b to path through a temporary file and a rename.

@@ -131,6 +131,53 @@ func TestTrainCLIJSONAndArtifact(t *testing.T) {
 	}
 }
 
+// TestTrainCLIDriftBins checks that `driftd train` takes DRIFTD_DRIFT_BINS
+// (flag --drift-bins) as the server does, for the reference profile it
+// attaches to the model.
+func TestTrainCLIDriftBins(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     string // DRIFTD_DRIFT_BINS, "" = unset
+		args    []string
+		want    int
+		wantErr string
+	}{
+		{"default", "", nil, drift.DefaultBins, ""},
+		{"flag", "", []string{"--drift-bins", "4"}, 4, ""},
+		{"environment", "6", nil, 6, ""},
+		{"flag over environment", "6", []string{"--drift-bins=5"}, 5, ""},
+		{"too few", "", []string{"--drift-bins", "1"}, 0, "--drift-bins: must be at least 2, got 1"},
+		{"bad environment", "many", nil, 0, `DRIFTD_DRIFT_BINS: not an integer: "many"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("DRIFTD_DRIFT_BINS", tc.env)
+			}
+			out := filepath.Join(t.TempDir(), "model.bin")
+			args := append([]string{"--data", "testdata/train_binary.csv", "--target", "label", "--rounds", "3", "--out", out}, tc.args...)
+			_, stderr, code := runTrainArgs(t, args...)
+			if tc.wantErr != "" {
+				if code != 2 || !strings.Contains(stderr, tc.wantErr) {
+					t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.wantErr)
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+			}
+			pb, _ := decodeModelFile(t, out).Attachment("drift.profile")
+			prof, err := drift.DecodeProfile(pb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prof.Bins != tc.want {
+				t.Errorf("profile has %d bins, want %d", prof.Bins, tc.want)
+			}
+		})
+	}
+}
+
 func TestTrainCLISplitIsDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	run := func(seed, name string) map[string]any {
@@ -191,7 +238,7 @@ func TestTrainAndPredictHelpListEveryFlag(t *testing.T) {
 		{func(ctx context.Context, a []string, o, e *bytes.Buffer) int { return runTrain(ctx, a, o, e) },
 			[]string{"data", "target", "test", "valid-fraction", "algo", "objective", "rounds", "learning-rate", "max-leaves",
 				"max-depth", "max-bins", "min-child-weight", "lambda", "subsample", "colsample", "grow", "early-stopping",
-				"seed", "threads", "delimiter", "id", "categorical", "numeric", "out", "json"}},
+				"seed", "threads", "delimiter", "id", "categorical", "numeric", "out", "json", "drift-bins"}},
 		{func(ctx context.Context, a []string, o, e *bytes.Buffer) int { return runPredict(ctx, a, o, e) },
 			[]string{"model", "data", "out", "id", "delimiter"}},
 	} {

@@ -113,20 +113,24 @@ func (s *e2eServer) registerAndDeploy(tb testing.TB, model, file string) string 
 	return v.Version
 }
 
-// waitReady polls /readyz until it answers 200.
-func (s *e2eServer) waitReady(tb testing.TB, d time.Duration) {
+// waitScoring polls /api/v1/scorer until the scorer runs with version (any
+// version when it is ""). /readyz does not tell: it is 200 as soon as the API
+// serves, with or without a model.
+func (s *e2eServer) waitScoring(tb testing.TB, version string, d time.Duration) {
 	tb.Helper()
 	deadline := time.Now().Add(d)
 	var last []byte
 	for time.Now().Before(deadline) {
-		status, b := s.call(tb, http.MethodGet, "/readyz", "", nil)
-		if status == http.StatusOK {
+		status, b := s.call(tb, http.MethodGet, "/api/v1/scorer", "", nil)
+		var st struct{ State, Version string }
+		if status == http.StatusOK && json.Unmarshal(b, &st) == nil && st.State == "running" &&
+			st.Version != "" && (version == "" || st.Version == version) {
 			return
 		}
 		last = b
 		time.Sleep(50 * time.Millisecond)
 	}
-	tb.Fatalf("not ready within %s: %s", d, last)
+	tb.Fatalf("not scoring with version %q within %s: %s", version, d, last)
 }
 
 // kcatCount returns the messages currently in topic, read with kcat.
@@ -185,8 +189,8 @@ func startScoringServer(tb testing.TB) (s *e2eServer, dir, kafka string) {
 	model := trainModel(tb, dir, 3000)
 	kafka = freePort(tb)
 	s = startServer(tb, filepath.Join(dir, "data"), kafka)
-	s.registerAndDeploy(tb, "drift-model", model)
-	s.waitReady(tb, 30*time.Second)
+	version := s.registerAndDeploy(tb, "drift-model", model)
+	s.waitScoring(tb, version, 30*time.Second)
 	return s, dir, kafka
 }
 
@@ -307,7 +311,7 @@ func TestE2EKill9DuringStream(t *testing.T) {
 	<-s.p.done
 
 	s2 := startServer(t, data, kafka)
-	s2.waitReady(t, 60*time.Second)
+	s2.waitScoring(t, "", 60*time.Second)
 	var ids map[string]int
 	var lines []string
 	deadline = time.Now().Add(180 * time.Second)

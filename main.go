@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"drift":       {"compare a current CSV with a reference CSV: PSI and tests per feature", runDrift},
 		"gen":         {"write synthetic feature data as CSV, optionally drifted", runGen},
 		"produce":     {"replay a CSV file into Kafka as JSON feature records", runProduce},
+		"pipeline":    {"train, deploy, stream held-out rows through Kafka and report what was measured", runPipeline},
 		"broker":      {"run the embedded Kafka-protocol broker alone", runBroker},
 		"restore":     {"restore a registry backup into a data directory", runRestore},
 		"dashboards":  {"export the bundled Grafana dashboards, Prometheus config and alert rules", runDashboards},
@@ -112,12 +113,12 @@ func buildInfo() server.BuildInfo {
 
 // runServe loads the configuration and runs the server until a signal.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	dotenv, err := os.ReadFile(".env")
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(stderr, "driftd: read .env: %v\n", err)
+	dotenv, err := readDotEnv()
+	if err != nil {
+		fmt.Fprintf(stderr, "driftd: %v\n", err)
 		return 2
 	}
-	cfg, err := server.LoadConfig(args, os.LookupEnv, string(dotenv), stderr)
+	cfg, err := server.LoadConfig(args, os.LookupEnv, dotenv, stderr)
 	if errors.Is(err, server.ErrHelp) {
 		return 0
 	}
@@ -154,12 +155,16 @@ func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
 // runHealthcheck asks a running server's /healthz and exits 0 when it answers 200.
 func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("healthcheck", stderr, "Exit 0 when a running driftd answers /healthz with 200.")
-	addr := fs.String("addr", envOr("DRIFTD_ADDR", "127.0.0.1:8080"), "address of the server (env DRIFTD_ADDR)")
+	sf := server.RegisterSettings(fs, "DRIFTD_ADDR")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	host := *addr
+	cfg, code := resolveSettings("healthcheck", sf, stderr)
+	if code != 0 {
+		return code
+	}
+	host := cfg.Addr
 	if len(host) > 0 && host[0] == ':' {
 		host = "127.0.0.1" + host
 	}

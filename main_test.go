@@ -147,11 +147,22 @@ func TestServeHealthMetricsAndSignal(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz = %d", resp.StatusCode)
 	}
-	resp, err = http.Get(base + "/metrics")
+	// Ready as soon as the API serves: no model is deployed yet, and the
+	// body says so.
+	resp, err = http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "no model deployed") {
+		t.Fatalf("/readyz = %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{"driftd_build_info{version=", "go_goroutines", "process_resident_memory_bytes", "driftd_http_requests_total{"} {
 		if !strings.Contains(string(body), want) {

@@ -96,12 +96,16 @@ type messageJSON struct {
 // or ?newest=N (the last N records, the default with N=20); &limit= caps the count.
 func (a *App) apiKafkaMessages(c echo.Context) error {
 	topic := c.Param("topic")
-	if err := a.requireTopic(c, topic); err != nil {
+	info, err := a.requireTopic(c, topic)
+	if err != nil {
 		return err
 	}
 	part, err := intParam(c, "partition", 0, 0, 1<<30)
 	if err != nil {
 		return err
+	}
+	if !hasPartition(info, int32(part)) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("topic %q has no partition %d (it has %d)", topic, part, len(info.Partitions)))
 	}
 	limit, err := intParam(c, "limit", 20, 1, 1000)
 	if err != nil {
@@ -154,7 +158,7 @@ type produceRequest struct {
 // apiKafkaProduce produces one test message and answers with its position.
 func (a *App) apiKafkaProduce(c echo.Context) error {
 	topic := c.Param("topic")
-	if err := a.requireTopic(c, topic); err != nil {
+	if _, err := a.requireTopic(c, topic); err != nil {
 		return err
 	}
 	var req produceRequest
@@ -176,18 +180,18 @@ func (a *App) apiKafkaProduce(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]any{"topic": topic, "partition": part, "offset": off})
 }
 
-// requireTopic answers 404 for a topic the cluster does not have.
-func (a *App) requireTopic(c echo.Context, topic string) error {
+// requireTopic returns the topic, or a 404 for a topic the cluster does not have.
+func (a *App) requireTopic(c echo.Context, topic string) (*stream.TopicInfo, error) {
 	topics, err := a.pipeline.Admin().Topics(c.Request().Context())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, t := range topics {
-		if t.Name == topic {
-			return nil
+	for i := range topics {
+		if topics[i].Name == topic {
+			return &topics[i], nil
 		}
 	}
-	return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("topic %q not found", topic))
+	return nil, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("topic %q not found", topic))
 }
 
 // apiScorer returns the scorer's state and counters.

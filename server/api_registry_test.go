@@ -195,7 +195,7 @@ func TestRegistryAPIErrors(t *testing.T) {
 	}
 	a.apiJSON(t, http.MethodGet, "/api/v1/models/churn/deployed-at?environment=staging&time=2001-01-01T00:00:00Z", nil, http.StatusNotFound, nil)
 	// The artifact downloads byte for byte.
-	status, b := a.do(t, http.MethodGet, "/api/v1/models/churn/versions/2.0.0/artifact", "", "", nil)
+	status, b := a.do(t, http.MethodGet, "/api/v1/models/churn/versions/2.0.0/artifact", a.token, "", nil)
 	if status != http.StatusOK || !bytes.Equal(b, model) {
 		t.Fatalf("artifact download: %d, %d bytes", status, len(b))
 	}

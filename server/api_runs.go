@@ -1,7 +1,6 @@
 package server
 
 import (
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -167,9 +166,9 @@ func (a *App) apiRunLogs(c echo.Context) error {
 
 // apiRunArtifactPut answers PUT /api/v1/runs/{id}/artifacts/{name...} (raw body).
 func (a *App) apiRunArtifactPut(c echo.Context) error {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := a.readUpload(c, "artifact")
 	if err != nil {
-		return badRequest("artifact", "read body: %v", err)
+		return err
 	}
 	if err := a.store.PutRunArtifact(userContext(c), c.Param("id"), c.Param("*"), body); err != nil {
 		return err

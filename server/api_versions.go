@@ -1,15 +1,13 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"driftd/drift"
 	"driftd/registry"
+	"driftd/server/flows"
 	"driftd/train"
 )
 
@@ -53,9 +51,9 @@ func (a *App) apiVersionArtifact(c echo.Context) error {
 // Optional ?version= and ?description=. Answers 201 with the version.
 func (a *App) apiVersionRegister(c echo.Context) error {
 	ctx := userContext(c)
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := a.readUpload(c, "artifact")
 	if err != nil {
-		return badRequest("artifact", "read body: %v", err)
+		return err
 	}
 	runID := c.QueryParam("run_id")
 	if len(body) == 0 && runID != "" {
@@ -89,24 +87,9 @@ func registerOptions(artifact []byte) (registry.RegisterOptions, error) {
 	if err != nil {
 		return registry.RegisterOptions{}, badRequest("artifact", "not a driftd model file: %v", err)
 	}
-	opts := registry.RegisterOptions{Algo: m.Algo(), Params: m.Params(), Metrics: m.Metrics()}
-	for _, f := range m.Features() {
-		ft := registry.Feature{Name: f.Name, Type: registry.FeatureNumeric}
-		if f.Kind == train.Categorical {
-			ft.Type, ft.Levels = registry.FeatureCategorical, f.Levels
-		}
-		opts.Schema = append(opts.Schema, ft)
-	}
-	if p, ok := m.Attachment("drift.profile"); ok {
-		if _, err := drift.DecodeProfile(p); err != nil {
-			return registry.RegisterOptions{}, badRequest("artifact", "attached drift profile: %v", err)
-		}
-		opts.Profile = p
-	}
-	if b, ok := m.Attachment("dataset.json"); ok {
-		if err := json.Unmarshal(b, &opts.Fingerprint); err != nil {
-			return registry.RegisterOptions{}, badRequest("artifact", "attached dataset fingerprint: %v", err)
-		}
+	opts, err := flows.RegisterOptions(m)
+	if err != nil {
+		return registry.RegisterOptions{}, badRequest("artifact", "%v", err)
 	}
 	return opts, nil
 }

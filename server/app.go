@@ -16,6 +16,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"driftd/registry"
+	"driftd/scheduler"
+	"driftd/server/demo"
+	"driftd/server/flows"
 )
 
 // BuildInfo names the running binary; it is shown in the UI and exported as
@@ -40,7 +43,10 @@ type App struct {
 	store    *registry.Store
 	auth     *authenticator
 	pipeline *pipeline
-	trainer  *trainRunner
+	engine   *scheduler.Engine
+	retrain  *retrainTrigger
+	synth    *synthProducer
+	demo     *demo.Runner
 
 	echo     *echo.Echo
 	srv      *http.Server
@@ -79,6 +85,10 @@ func New(cfg Config, opts Options) *App {
 		http:    newHTTPMetrics(set),
 	}
 }
+
+// Engine returns the run engine once Start has returned, for commands that
+// run flows in-process (driftd pipeline).
+func (a *App) Engine() *scheduler.Engine { return a.engine }
 
 // Addr returns the bound HTTP address once Start has returned.
 func (a *App) Addr() string {
@@ -128,16 +138,54 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	a.trainer = newTrainRunner(a.store, a.logger.With("component", "train"), a.now)
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.trainer.run(ctx)
-	}()
-
+	a.engine, err = scheduler.New(scheduler.Options{
+		Store:   a.store,
+		Now:     a.now,
+		Logger:  a.logger,
+		Metrics: a.metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	a.retrain = newRetrainTrigger(a.cfg, a.engine, a.store, a.metrics, a.logger.With("component", "retrain"), a.now)
 	a.pipeline = newPipeline(a.cfg, a.store, a.metrics, a.status, a.logger, a.now)
+	a.pipeline.onDrift, a.pipeline.onJoin = a.retrain.observe, a.retrain.label
+	if err := flows.Register(a.engine, flows.Deps{
+		Store:              a.store,
+		Kafka:              a.pipeline.KafkaConfig,
+		Topics:             a.pipeline.Topics(),
+		Logger:             a.logger.With("component", "flows"),
+		Now:                a.now,
+		ScoringEnvironment: a.cfg.ScoringEnvironment,
+		ScoredModel:        a.cfg.ModelName,
+		DriftBins:          a.cfg.DriftBins,
+		DataDir:            a.cfg.DataDir,
+		TrainDataDirs:      a.cfg.TrainDataDirs,
+		Live:               liveScorer{a.pipeline},
+		Retrain: flows.RetrainDefaults{Lookback: a.cfg.RetrainLookback, MinLabels: a.cfg.RetrainMinLabels,
+			Margin: a.cfg.PromotionMargin, Promotion: a.cfg.Promotion},
+	}); err != nil {
+		return err
+	}
 	if err := a.pipeline.Start(ctx); err != nil {
 		return err
+	}
+	a.status.set("scheduler", true, StateStarting, "")
+	if err := a.engine.Start(ctx); err != nil {
+		a.status.set("scheduler", true, StateFailed, err.Error())
+		return fmt.Errorf("start scheduler: %w", err)
+	}
+	a.status.set("scheduler", true, StateReady, fmt.Sprintf("%d flows", len(a.engine.Flows())))
+	a.startSystemMetrics(ctx)
+	if err := a.retrain.start(ctx); err != nil {
+		return err
+	}
+	a.synth = newSynthProducer(synthConfig{Store: a.store, Kafka: a.pipeline.KafkaConfig(), Topic: a.pipeline.Topics().Features,
+		Model: a.cfg.ModelName, Environment: a.cfg.ScoringEnvironment, Now: a.now, Logger: a.logger.With("component", "synth")})
+	if a.cfg.Demo {
+		if err := a.startDemo(ctx); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", a.cfg.Addr)
@@ -168,8 +216,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 }
 
 // Close stops every part in reverse order of start: HTTP (draining in-flight
-// requests), the pipeline (scorer commits, then Kafka), then the registry.
-// It returns the first error met; ctx bounds the whole shutdown.
+// requests), the demo and synthetic producers, the scheduler (running flows
+// are cancelled), the pipeline (scorer commits, then Kafka), then the registry.
+// Every wait is bounded by ctx: once ctx ends, what has not stopped is left
+// behind (and reported) so the process can exit. It returns the errors met,
+// joined.
 func (a *App) Close(ctx context.Context) error {
 	var errs []error
 	a.closeOnce.Do(func() {
@@ -179,6 +230,25 @@ func (a *App) Close(ctx context.Context) error {
 			}
 			a.status.set("http", true, StateStopped, "")
 		}
+		if a.demo != nil {
+			if err := a.demo.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close demo: %w", err))
+			}
+		}
+		if a.synth != nil {
+			if err := a.synth.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close synthetic producer: %w", err))
+			}
+		}
+		if a.engine != nil {
+			if err := a.engine.Close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("close scheduler: %w", err))
+			}
+			a.status.set("scheduler", true, StateStopped, "")
+		}
+		if a.retrain != nil {
+			a.retrain.close()
+		}
 		if a.pipeline != nil {
 			if err := a.pipeline.Close(ctx); err != nil {
 				errs = append(errs, err)
@@ -187,7 +257,9 @@ func (a *App) Close(ctx context.Context) error {
 		if a.cancel != nil {
 			a.cancel()
 		}
-		a.wg.Wait()
+		if err := waitContext(ctx, &a.wg); err != nil {
+			errs = append(errs, fmt.Errorf("http server goroutine: %w", err))
+		}
 		if a.store != nil {
 			if err := a.store.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close registry: %w", err))
@@ -196,6 +268,24 @@ func (a *App) Close(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// waitContext waits for wg until ctx ends; it returns ctx's error when wg
+// had not finished by then (its goroutines are left to end on their own).
+func waitContext(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-done:
+			return nil
+		default:
+			return ctx.Err()
+		}
+	}
 }
 
 // Run starts the App, waits for ctx to be cancelled (SIGINT/SIGTERM in main),

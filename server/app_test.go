@@ -44,6 +44,12 @@ func mustStartApp(tb testing.TB, cfg Config) *testApp {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	return mustStartAppLogger(tb, cfg, logger)
+}
+
+// mustStartAppLogger is mustStartApp with the App logging to logger.
+func mustStartAppLogger(tb testing.TB, cfg Config, logger *slog.Logger) *testApp {
+	tb.Helper()
 	a := New(cfg, Options{Logger: logger, Build: BuildInfo{Version: "test", GoVersion: "go"}})
 	if err := a.Start(context.Background()); err != nil {
 		tb.Fatalf("start app: %v", err)
@@ -248,8 +254,9 @@ func TestLoginRateLimited(t *testing.T) {
 func TestReadyzAndStatus(t *testing.T) {
 	a := mustStartApp(t, testConfig(t))
 	status, b := a.do(t, http.MethodGet, "/readyz", "", "", nil)
-	// No model is deployed yet: the scorer waits and /readyz says why.
-	if status != http.StatusServiceUnavailable || !strings.Contains(string(b), "no model deployed") {
+	// No model is deployed yet: driftd is ready (its API serves the first
+	// deploy) and /readyz says the scorer waits.
+	if status != http.StatusOK || !strings.Contains(string(b), "no model deployed") {
 		t.Fatalf("/readyz = %d %s", status, b)
 	}
 	status, b = a.do(t, http.MethodGet, "/api/v1/status", "", "", nil)

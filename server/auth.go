@@ -59,17 +59,24 @@ type authenticator struct {
 	sessionKey []byte
 	users      userStore
 	secure     bool
+	openReads  bool
 	now        func() time.Time
 	limiter    *loginLimiter
 	logger     *slog.Logger
+	// adminPasswordPath receives a generated admin password (mode 0600).
+	adminPasswordPath string
+	// userMu serialises this process's read-modify-write of users, so that a
+	// logout and a password change of the same user cannot undo each other.
+	userMu sync.Mutex
 }
 
 // newAuthenticator resolves the API token (configured, or generated into
 // <data-dir>/api-token with mode 0600), makes sure the admin user exists and
 // loads the key that signs session cookies.
 func newAuthenticator(ctx context.Context, cfg Config, users userStore, logger *slog.Logger) (*authenticator, error) {
-	a := &authenticator{users: users, secure: cfg.SecureCookies, now: time.Now, logger: logger,
-		limiter: newLoginLimiter(10, time.Minute, time.Now)}
+	a := &authenticator{users: users, secure: cfg.SecureCookies, openReads: cfg.OpenReads, now: time.Now, logger: logger,
+		limiter:           newLoginLimiter(loginAttempts, loginWindow, loginLimiterSize, time.Now),
+		adminPasswordPath: filepath.Join(cfg.DataDir, "admin-password")}
 	if cfg.APIToken != "" {
 		a.token = []byte(cfg.APIToken)
 	} else {
@@ -105,7 +112,9 @@ func newAuthenticator(ctx context.Context, cfg Config, users userStore, logger *
 }
 
 // ensureAdmin creates the admin user on first start. A configured password is
-// applied on every start; a generated one is printed exactly once.
+// applied on every start (ending the admin's sessions when it changes); a
+// generated one is written once to <data-dir>/admin-password (mode 0600) and
+// never logged: the log names only the file.
 func (a *authenticator) ensureAdmin(ctx context.Context, password string) error {
 	u, err := a.users.GetUser(ctx, "admin")
 	switch {
@@ -114,28 +123,61 @@ func (a *authenticator) ensureAdmin(ctx context.Context, password string) error 
 			return nil
 		}
 	case errors.Is(err, registry.ErrNotFound):
-		u = registry.User{Name: "admin", Role: RoleAdmin, Created: a.now()}
 	default:
 		return fmt.Errorf("read admin user: %w", err)
 	}
 	generated := password == ""
 	if generated {
 		password = randomToken(12)
+		// The file first: if storing the user fails, the next start tries again;
+		// the other way round, a failed write would lock the admin out.
+		if err := writeSecretFile(a.adminPasswordPath, password); err != nil {
+			return err
+		}
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
 	if err != nil {
 		return fmt.Errorf("hash admin password: %w", err)
 	}
-	u.PasswordHash = hash
-	u.Role = RoleAdmin
-	if err := a.users.PutUser(ctx, u); err != nil {
+	if err := a.setPassword(ctx, "admin", RoleAdmin, hash); err != nil {
 		return fmt.Errorf("store admin user: %w", err)
 	}
 	if generated {
-		a.logger.Warn("created UI user admin with a generated password; it is shown only this once, set DRIFTD_ADMIN_PASSWORD to choose your own",
-			"user", "admin", "password", password)
+		a.logger.Warn("created UI user admin with a generated password: read it from the file, sign in, then delete the file (or set DRIFTD_ADMIN_PASSWORD to choose your own)",
+			"path", a.adminPasswordPath)
 	}
 	return nil
+}
+
+// setPassword creates or updates user name with a role and a password hash,
+// and ends every session the user has. It returns the registry's errors
+// (*registry.FieldError for an invalid name or role).
+func (a *authenticator) setPassword(ctx context.Context, name, role string, hash []byte) error {
+	return a.updateUser(ctx, name, func(u *registry.User) {
+		u.Role, u.PasswordHash = role, hash
+		u.SessionGen++
+	})
+}
+
+// endSessions makes every session cookie of user name invalid (logout).
+func (a *authenticator) endSessions(ctx context.Context, name string) error {
+	return a.updateUser(ctx, name, func(u *registry.User) { u.SessionGen++ })
+}
+
+// updateUser reads user name (a new one when missing), applies fn and
+// stores it, one update at a time.
+func (a *authenticator) updateUser(ctx context.Context, name string, fn func(*registry.User)) error {
+	a.userMu.Lock()
+	defer a.userMu.Unlock()
+	u, err := a.users.GetUser(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		u, err = registry.User{Name: name, Created: a.now()}, nil
+	}
+	if err != nil {
+		return err
+	}
+	fn(&u)
+	return a.users.PutUser(ctx, u)
 }
 
 // checkToken reports whether the Authorization header carries the API token,
@@ -160,16 +202,37 @@ func (a *authenticator) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireMutationToken lets safe methods through and asks for the token on
-// every other one.
-func (a *authenticator) requireMutationToken(next echo.HandlerFunc) echo.HandlerFunc {
-	guarded := a.requireToken(next)
+// requireAPI guards the JSON API: a mutating call needs the API token; a read
+// needs the token or a UI session, unless DRIFTD_OPEN_READS opened reads. A
+// session never authorises a mutation: the API takes no CSRF token.
+func (a *authenticator) requireAPI(next echo.HandlerFunc) echo.HandlerFunc {
+	read, write := a.requireRead(next), a.requireToken(next)
 	return func(c echo.Context) error {
 		switch c.Request().Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
-			return next(c)
+			return read(c)
 		}
-		return guarded(c)
+		return write(c)
+	}
+}
+
+// requireRead lets a read of data through with the API token, a UI session
+// (any role), or when reads are open; otherwise it answers 401.
+func (a *authenticator) requireRead(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		switch {
+		case a.checkToken(c.Request().Header.Get(echo.HeaderAuthorization)):
+			c.Set(ctxUser, registry.User{Name: "api-token", Role: RoleAdmin})
+		default:
+			u, ok := a.sessionUser(c.Request().Context(), c.Request())
+			if ok {
+				c.Set(ctxUser, u)
+			} else if !a.openReads {
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="driftd"`)
+				return echo.NewHTTPError(http.StatusUnauthorized, "this read needs the API token (Authorization: Bearer <token>, see <data-dir>/api-token) or a UI session; DRIFTD_OPEN_READS=true opens reads")
+			}
+		}
+		return next(c)
 	}
 }
 
@@ -189,10 +252,12 @@ func (a *authenticator) login(ctx context.Context, name, password string) (regis
 
 var errBadLogin = errors.New("wrong user name or password")
 
-// newSessionCookie signs a session for user name.
-func (a *authenticator) newSessionCookie(name string) *http.Cookie {
+// newSessionCookie signs a session for user u: its name, the expiry and the
+// user's session generation, so that bumping the generation ends it.
+func (a *authenticator) newSessionCookie(u registry.User) *http.Cookie {
 	exp := a.now().Add(sessionLifetime).Unix()
-	payload := base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + strconv.FormatInt(exp, 10)
+	payload := base64.RawURLEncoding.EncodeToString([]byte(u.Name)) + "." + strconv.FormatInt(exp, 10) +
+		"." + strconv.FormatUint(u.SessionGen, 10)
 	return &http.Cookie{
 		Name: sessionCookie, Value: payload + "." + a.sign(payload), Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secure,
@@ -206,7 +271,8 @@ func (a *authenticator) sign(payload string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// sessionUser returns the user of a valid, unexpired session cookie.
+// sessionUser returns the user of a valid, unexpired session cookie whose
+// generation is the user's current one.
 func (a *authenticator) sessionUser(ctx context.Context, r *http.Request) (registry.User, bool) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -220,17 +286,24 @@ func (a *authenticator) sessionUser(ctx context.Context, r *http.Request) (regis
 	if !hmac.Equal([]byte(sig), []byte(a.sign(payload))) {
 		return registry.User{}, false
 	}
-	nameB64, expS, ok := strings.Cut(payload, ".")
-	exp, err := strconv.ParseInt(expS, 10, 64)
-	if !ok || err != nil || a.now().Unix() > exp {
+	parts := strings.Split(payload, ".")
+	if len(parts) != 3 {
 		return registry.User{}, false
 	}
-	name, err := base64.RawURLEncoding.DecodeString(nameB64)
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || a.now().Unix() > exp {
+		return registry.User{}, false
+	}
+	gen, err := strconv.ParseUint(parts[2], 10, 64)
+	if err != nil {
+		return registry.User{}, false
+	}
+	name, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
 		return registry.User{}, false
 	}
 	u, err := a.users.GetUser(ctx, string(name))
-	if err != nil {
+	if err != nil || u.SessionGen != gen {
 		return registry.User{}, false
 	}
 	return u, true
@@ -303,6 +376,29 @@ func loadOrCreateSecretFile(path string) (string, bool, error) {
 	return tok, true, f.Close()
 }
 
+// writeSecretFile writes secret to path with mode 0600, replacing a file
+// that is there (whatever its mode was).
+func writeSecretFile(path, secret string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create secret file: %w", err)
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.WriteString(secret + "\n")
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write secret file %s: %w", path, err)
+	}
+	return nil
+}
+
 // randomToken returns n random bytes, hex encoded.
 func randomToken(n int) string {
 	b := make([]byte, n)
@@ -310,43 +406,4 @@ func randomToken(n int) string {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // never happens on supported platforms
 	}
 	return hex.EncodeToString(b)
-}
-
-// loginLimiter allows a fixed number of login attempts per client per window.
-type loginLimiter struct {
-	mu      sync.Mutex
-	max     int
-	window  time.Duration
-	now     func() time.Time
-	clients map[string]*attempts
-}
-
-type attempts struct {
-	start time.Time
-	n     int
-}
-
-func newLoginLimiter(max int, window time.Duration, now func() time.Time) *loginLimiter {
-	return &loginLimiter{max: max, window: window, now: now, clients: map[string]*attempts{}}
-}
-
-// allow counts one attempt by client and reports whether it may proceed.
-func (l *loginLimiter) allow(client string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.clients) > 10000 {
-		for k, v := range l.clients {
-			if now.Sub(v.start) > l.window {
-				delete(l.clients, k)
-			}
-		}
-	}
-	a, ok := l.clients[client]
-	if !ok || now.Sub(a.start) > l.window {
-		a = &attempts{start: now}
-		l.clients[client] = a
-	}
-	a.n++
-	return a.n <= l.max
 }

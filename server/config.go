@@ -27,21 +27,26 @@ type Config struct {
 	ScoringEnvironment string
 	ModelName          string
 	TrainDataDirs      []string
+	TrustedProxies     []*net.IPNet
+	OpenReads          bool
 
-	KafkaBrokers       []string
-	KafkaListen        string
-	KafkaTopic         string
-	KafkaGroupID       string
-	KafkaPartitions    int
-	KafkaReplication   int
-	KafkaTLS           bool
-	KafkaTLSCAFile     string
-	KafkaTLSCertFile   string
-	KafkaTLSKeyFile    string
-	KafkaTLSSkipVerify bool
-	KafkaSASLMechanism string
-	KafkaSASLUser      string
-	KafkaSASLPassword  string
+	KafkaBrokers        []string
+	KafkaListen         string
+	KafkaTopic          string
+	KafkaGroupID        string
+	KafkaPartitions     int
+	KafkaReplication    int
+	KafkaTLS            bool
+	KafkaTLSCAFile      string
+	KafkaTLSCertFile    string
+	KafkaTLSKeyFile     string
+	KafkaTLSSkipVerify  bool
+	KafkaSASLMechanism  string
+	KafkaSASLUser       string
+	KafkaSASLPassword   string
+	KafkaSyncWrites     bool
+	KafkaRetention      time.Duration
+	KafkaRetentionBytes int64
 
 	DriftWindowSize    int
 	DriftCheckInterval int
@@ -75,63 +80,70 @@ type setting struct {
 	help  string
 	group string
 	set   func(c *Config, v string) error
+	// get formats the setting's value in c as set parses it (the UI shows it).
+	get func(c Config) string
 }
 
 // settings lists every configuration value in the order --help shows them.
 func settings() []setting {
 	return []setting{
-		{"DRIFTD_ADDR", "addr", "127.0.0.1:8080", "HTTP listen address (UI, API, /metrics)", "server", func(c *Config, v string) error { return parseAddr(v, &c.Addr) }},
-		{"DRIFTD_DATA_DIR", "data-dir", "./data", "directory for driftd.db, kafka/ and api-token", "server", func(c *Config, v string) error { return nonEmpty(v, &c.DataDir) }},
-		{"DRIFTD_LOG_LEVEL", "log-level", "info", "log level: debug|info|warn|error", "server", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }},
-		{"DRIFTD_LOG_FORMAT", "log-format", "text", "log format: text|json", "server", func(c *Config, v string) error { return oneOf(v, &c.LogFormat, "text", "json") }},
-		{"DRIFTD_API_TOKEN", "api-token", "", "bearer token for mutating API calls (empty: generated into <data-dir>/api-token)", "security", func(c *Config, v string) error { c.APIToken = v; return nil }},
-		{"DRIFTD_ADMIN_PASSWORD", "admin-password", "", "password of the UI user admin (empty: generated on first start and printed once)", "security", func(c *Config, v string) error { c.AdminPassword = v; return nil }},
-		{"DRIFTD_SECURE_COOKIES", "secure-cookies", "false", "mark session cookies Secure (set when served over HTTPS)", "security", func(c *Config, v string) error { return parseBool(v, &c.SecureCookies) }},
-		{"DRIFTD_MAX_BODY_BYTES", "max-body-bytes", "268435456", "largest accepted request body in bytes (model uploads)", "server", func(c *Config, v string) error { return parseInt64(v, &c.MaxBodyBytes, 1) }},
-		{"DRIFTD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "8s", "how long shutdown waits for in-flight work", "server", func(c *Config, v string) error { return parseDuration(v, &c.ShutdownTimeout) }},
-		{"DRIFTD_ENVIRONMENTS", "environments", "dev,staging,production", "deployment environments, comma-separated", "registry", func(c *Config, v string) error { return parseList(v, &c.Environments) }},
-		{"DRIFTD_SCORING_ENVIRONMENT", "scoring-environment", "production", "environment whose deployed model scores the stream", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ScoringEnvironment) }},
-		{"DRIFTD_MODEL", "model", "drift-model", "registered model name the stream scores with", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ModelName) }},
-		{"DRIFTD_TRAIN_DATA_DIRS", "train-data-dirs", "", "directories, comma-separated, whose CSV files training jobs may read by server path (the data directory always; uploads need none)", "registry", func(c *Config, v string) error { return parseOptList(v, &c.TrainDataDirs) }},
-		{"KAFKA_BOOTSTRAP_SERVERS", "kafka-bootstrap-servers", "", "external Kafka brokers, comma-separated (empty: start the embedded broker)", "kafka", func(c *Config, v string) error { return parseOptList(v, &c.KafkaBrokers) }},
-		{"DRIFTD_KAFKA_LISTEN", "kafka-listen", "127.0.0.1:9092", "listen address of the embedded broker", "kafka", func(c *Config, v string) error { return parseAddr(v, &c.KafkaListen) }},
-		{"KAFKA_TOPIC", "kafka-topic", "drift-data", "topic of feature records", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaTopic) }},
-		{"KAFKA_GROUP_ID", "kafka-group-id", "drift-monitor-group", "consumer group of the scorer", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaGroupID) }},
-		{"DRIFTD_KAFKA_PARTITIONS", "kafka-partitions", "3", "partitions of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaPartitions, 1) }},
-		{"DRIFTD_KAFKA_REPLICATION", "kafka-replication", "1", "replication factor of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaReplication, 1) }},
-		{"DRIFTD_KAFKA_TLS", "kafka-tls", "false", "use TLS to the external cluster", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaTLS) }},
-		{"DRIFTD_KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM CA bundle for the cluster's certificates", "kafka", func(c *Config, v string) error { c.KafkaTLSCAFile = v; return nil }},
-		{"DRIFTD_KAFKA_TLS_CERT_FILE", "kafka-tls-cert-file", "", "PEM client certificate", "kafka", func(c *Config, v string) error { c.KafkaTLSCertFile = v; return nil }},
-		{"DRIFTD_KAFKA_TLS_KEY_FILE", "kafka-tls-key-file", "", "PEM client key", "kafka", func(c *Config, v string) error { c.KafkaTLSKeyFile = v; return nil }},
-		{"DRIFTD_KAFKA_TLS_SKIP_VERIFY", "kafka-tls-skip-verify", "false", "skip verifying the cluster's certificate (unsafe)", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaTLSSkipVerify) }},
+		{"DRIFTD_ADDR", "addr", "127.0.0.1:8080", "HTTP listen address (UI, API, /metrics)", "server", func(c *Config, v string) error { return parseAddr(v, &c.Addr) }, func(c Config) string { return c.Addr }},
+		{"DRIFTD_DATA_DIR", "data-dir", "./data", "directory for driftd.db, kafka/ and api-token", "server", func(c *Config, v string) error { return nonEmpty(v, &c.DataDir) }, func(c Config) string { return c.DataDir }},
+		{"DRIFTD_LOG_LEVEL", "log-level", "info", "log level: debug|info|warn|error", "server", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }},
+		{"DRIFTD_LOG_FORMAT", "log-format", "text", "log format: text|json", "server", func(c *Config, v string) error { return oneOf(v, &c.LogFormat, "text", "json") }, func(c Config) string { return c.LogFormat }},
+		{"DRIFTD_API_TOKEN", "api-token", "", "bearer token for mutating API calls (empty: generated into <data-dir>/api-token)", "security", func(c *Config, v string) error { c.APIToken = v; return nil }, func(c Config) string { return c.APIToken }},
+		{"DRIFTD_ADMIN_PASSWORD", "admin-password", "", "password of the UI user admin (empty: generated on first start and printed once)", "security", func(c *Config, v string) error { c.AdminPassword = v; return nil }, func(c Config) string { return c.AdminPassword }},
+		{"DRIFTD_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP are believed; empty: the client address is the TCP peer", "security", func(c *Config, v string) error { return parseCIDRs(v, &c.TrustedProxies) }, func(c Config) string { return cidrs(c.TrustedProxies) }},
+		{"DRIFTD_OPEN_READS", "open-reads", "false", "serve data reads (Kafka messages, artifacts, runs, models) without the token or a login; health, readiness, metrics and status are always open", "security", func(c *Config, v string) error { return parseBool(v, &c.OpenReads) }, func(c Config) string { return strconv.FormatBool(c.OpenReads) }},
+		{"DRIFTD_SECURE_COOKIES", "secure-cookies", "false", "mark session cookies Secure (set when served over HTTPS)", "security", func(c *Config, v string) error { return parseBool(v, &c.SecureCookies) }, func(c Config) string { return strconv.FormatBool(c.SecureCookies) }},
+		{"DRIFTD_MAX_BODY_BYTES", "max-body-bytes", "268435456", "largest accepted request body in bytes (model uploads)", "server", func(c *Config, v string) error { return parseInt64(v, &c.MaxBodyBytes, 1) }, func(c Config) string { return strconv.FormatInt(c.MaxBodyBytes, 10) }},
+		{"DRIFTD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "8s", "how long shutdown waits for in-flight work", "server", func(c *Config, v string) error { return parseDuration(v, &c.ShutdownTimeout) }, func(c Config) string { return c.ShutdownTimeout.String() }},
+		{"DRIFTD_ENVIRONMENTS", "environments", "dev,staging,production", "deployment environments, comma-separated", "registry", func(c *Config, v string) error { return parseList(v, &c.Environments) }, func(c Config) string { return strings.Join(c.Environments, ",") }},
+		{"DRIFTD_SCORING_ENVIRONMENT", "scoring-environment", "production", "environment whose deployed model scores the stream", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ScoringEnvironment) }, func(c Config) string { return c.ScoringEnvironment }},
+		{"DRIFTD_MODEL", "model", "drift-model", "registered model name the stream scores with", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ModelName) }, func(c Config) string { return c.ModelName }},
+		{"DRIFTD_TRAIN_DATA_DIRS", "train-data-dirs", "", "directories, comma-separated, whose CSV files training jobs may read by server path (the data directory always; uploads need none)", "registry", func(c *Config, v string) error { return parseOptList(v, &c.TrainDataDirs) }, func(c Config) string { return strings.Join(c.TrainDataDirs, ",") }},
+		{"KAFKA_BOOTSTRAP_SERVERS", "kafka-bootstrap-servers", "", "external Kafka brokers, comma-separated (empty: start the embedded broker)", "kafka", func(c *Config, v string) error { return parseOptList(v, &c.KafkaBrokers) }, func(c Config) string { return strings.Join(c.KafkaBrokers, ",") }},
+		{"DRIFTD_KAFKA_LISTEN", "kafka-listen", "127.0.0.1:9092", "listen address of the embedded broker", "kafka", func(c *Config, v string) error { return parseAddr(v, &c.KafkaListen) }, func(c Config) string { return c.KafkaListen }},
+		{"KAFKA_TOPIC", "kafka-topic", "drift-data", "topic of feature records", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaTopic) }, func(c Config) string { return c.KafkaTopic }},
+		{"KAFKA_GROUP_ID", "kafka-group-id", "drift-monitor-group", "consumer group of the scorer", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaGroupID) }, func(c Config) string { return c.KafkaGroupID }},
+		{"DRIFTD_KAFKA_PARTITIONS", "kafka-partitions", "3", "partitions of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaPartitions, 1) }, func(c Config) string { return strconv.Itoa(c.KafkaPartitions) }},
+		{"DRIFTD_KAFKA_REPLICATION", "kafka-replication", "1", "replication factor of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaReplication, 1) }, func(c Config) string { return strconv.Itoa(c.KafkaReplication) }},
+		{"DRIFTD_KAFKA_TLS", "kafka-tls", "false", "use TLS to the external cluster", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaTLS) }, func(c Config) string { return strconv.FormatBool(c.KafkaTLS) }},
+		{"DRIFTD_KAFKA_TLS_CA_FILE", "kafka-tls-ca-file", "", "PEM CA bundle for the cluster's certificates", "kafka", func(c *Config, v string) error { c.KafkaTLSCAFile = v; return nil }, func(c Config) string { return c.KafkaTLSCAFile }},
+		{"DRIFTD_KAFKA_TLS_CERT_FILE", "kafka-tls-cert-file", "", "PEM client certificate", "kafka", func(c *Config, v string) error { c.KafkaTLSCertFile = v; return nil }, func(c Config) string { return c.KafkaTLSCertFile }},
+		{"DRIFTD_KAFKA_TLS_KEY_FILE", "kafka-tls-key-file", "", "PEM client key", "kafka", func(c *Config, v string) error { c.KafkaTLSKeyFile = v; return nil }, func(c Config) string { return c.KafkaTLSKeyFile }},
+		{"DRIFTD_KAFKA_TLS_SKIP_VERIFY", "kafka-tls-skip-verify", "false", "skip verifying the cluster's certificate (unsafe)", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaTLSSkipVerify) }, func(c Config) string { return strconv.FormatBool(c.KafkaTLSSkipVerify) }},
 		{"DRIFTD_KAFKA_SASL_MECHANISM", "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 (empty: none)", "kafka", func(c *Config, v string) error {
 			if v == "" {
 				c.KafkaSASLMechanism = ""
 				return nil
 			}
 			return oneOf(strings.ToUpper(v), &c.KafkaSASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-		}},
-		{"DRIFTD_KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "SASL user name", "kafka", func(c *Config, v string) error { c.KafkaSASLUser = v; return nil }},
-		{"DRIFTD_KAFKA_SASL_PASSWORD", "kafka-sasl-password", "", "SASL password", "kafka", func(c *Config, v string) error { c.KafkaSASLPassword = v; return nil }},
-		{"DRIFT_WINDOW_SIZE", "drift-window-size", "1000", "records in the sliding drift window", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftWindowSize, 1) }},
-		{"DRIFT_CHECK_INTERVAL", "drift-check-interval", "100", "records between two drift checks", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftCheckInterval, 1) }},
-		{"DRIFTD_DRIFT_MIN_WINDOW", "drift-min-window", "100", "records the window must hold before the first check", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftMinWindow, 1) }},
-		{"DRIFTD_DRIFT_WINDOW", "drift-window", "0s", "time-based tumbling drift window (like 5m) for low-traffic streams; 0s keeps the sliding window of DRIFT_WINDOW_SIZE records", "drift", func(c *Config, v string) error { return parseDuration(v, &c.DriftTumbling) }},
-		{"DRIFTD_DRIFT_BINS", "drift-bins", "10", "bins per numeric feature in reference profiles", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftBins, 2) }},
-		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "largest feature PSI above which a drift check triggers the retrain flow (with DRIFTD_RETRAIN=auto)", "drift", func(c *Config, v string) error { return parseFloat(v, &c.RetrainThreshold, 0, 100) }},
-		{"DRIFTD_ALERT_THRESHOLD", "alert-threshold", "0.25", "PSI at which a feature counts as drifted for alerts", "drift", func(c *Config, v string) error { return parseFloat(v, &c.AlertThreshold, 0, 100) }},
-		{"DRIFTD_DRIFT_SHARE", "drift-share", "0.5", "share of drifted features that makes dataset drift", "drift", func(c *Config, v string) error { return parseFloat(v, &c.DriftShare, 0, 1) }},
-		{"DRIFTD_RETRAIN", "retrain", "auto", "retrain on drift: auto (a check above RETRAIN_THRESHOLD starts the retrain flow) | off", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Retrain, "auto", "off") }},
-		{"DRIFTD_RETRAIN_COOLDOWN", "retrain-cooldown", "10m", "no new retrain on drift within this time of the last one", "retrain", func(c *Config, v string) error { return parseDuration(v, &c.RetrainCooldown) }},
-		{"DRIFTD_RETRAIN_MIN_LABELS", "retrain-min-labels", "500", "labelled records since the drift began that a retrain needs", "retrain", func(c *Config, v string) error { return parseInt(v, &c.RetrainMinLabels, 10) }},
-		{"DRIFTD_RETRAIN_LOOKBACK", "retrain-lookback", "1h", "how far back the retrain flow reads labelled records from Kafka", "retrain", func(c *Config, v string) error { return parsePositiveDuration(v, &c.RetrainLookback) }},
-		{"DRIFTD_PROMOTION", "promotion", "auto", "auto: deploy a challenger that passes the gate | manual: give it the alias challenger and wait for an operator's approval", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Promotion, "auto", "manual") }},
-		{"DRIFTD_PROMOTION_MARGIN", "promotion-margin", "0.005", "how much better than the champion (AUC, accuracy; lower RMSE) a challenger must score on the held-out records", "retrain", func(c *Config, v string) error { return parseFloat(v, &c.PromotionMargin, 0, 1e9) }},
-		{"DRIFTD_DEMO", "demo", "false", "demo mode: train a model on built-in synthetic data, stream records and delayed labels, shift them, and let the loop retrain (never for production)", "demo", func(c *Config, v string) error { return parseBool(v, &c.Demo) }},
-		{"DRIFTD_DEMO_RATE", "demo-rate", "50", "demo feature records per second", "demo", func(c *Config, v string) error { return parseFloat(v, &c.DemoRate, 0.1, 1e6) }},
-		{"DRIFTD_DEMO_LABEL_DELAY", "demo-label-delay", "5s", "how long after its features a demo record's label arrives", "demo", func(c *Config, v string) error { return parseDuration(v, &c.DemoLabelDelay) }},
-		{"DRIFTD_DEMO_SHIFT_AFTER", "demo-shift-after", "2m", "when the demo shifts the features and the concept, after scoring starts", "demo", func(c *Config, v string) error { return parsePositiveDuration(v, &c.DemoShiftAfter) }},
-		{"DRIFTD_DEMO_REPEAT", "demo-repeat", "3m", "after a promotion, when the demo shifts again", "demo", func(c *Config, v string) error { return parsePositiveDuration(v, &c.DemoRepeat) }},
+		}, func(c Config) string { return c.KafkaSASLMechanism }},
+		{"DRIFTD_KAFKA_SASL_USERNAME", "kafka-sasl-username", "", "SASL user name", "kafka", func(c *Config, v string) error { c.KafkaSASLUser = v; return nil }, func(c Config) string { return c.KafkaSASLUser }},
+		{"DRIFTD_KAFKA_SASL_PASSWORD", "kafka-sasl-password", "", "SASL password", "kafka", func(c *Config, v string) error { c.KafkaSASLPassword = v; return nil }, func(c Config) string { return c.KafkaSASLPassword }},
+		{"DRIFTD_KAFKA_SYNC_WRITES", "kafka-sync-writes", "false", "embedded broker: fsync every batch before acknowledging it (survives power loss; slower); false: acknowledged writes survive a crash of driftd, not of the machine", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaSyncWrites) }, func(c Config) string { return strconv.FormatBool(c.KafkaSyncWrites) }},
+		{"DRIFTD_KAFKA_RETENTION", "kafka-retention", "168h", "embedded broker: records older than this are deleted from the topics driftd creates", "kafka", func(c *Config, v string) error { return parsePositiveDuration(v, &c.KafkaRetention) }, func(c Config) string { return c.KafkaRetention.String() }},
+		{"DRIFTD_KAFKA_RETENTION_BYTES", "kafka-retention-bytes", "1073741824", "embedded broker: bytes kept per partition of the topics driftd creates; older segments are deleted beyond it", "kafka", func(c *Config, v string) error { return parseInt64(v, &c.KafkaRetentionBytes, 1<<20) }, func(c Config) string { return strconv.FormatInt(c.KafkaRetentionBytes, 10) }},
+		{"DRIFT_WINDOW_SIZE", "drift-window-size", "1000", "records in the sliding drift window", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftWindowSize, 1) }, func(c Config) string { return strconv.Itoa(c.DriftWindowSize) }},
+		{"DRIFT_CHECK_INTERVAL", "drift-check-interval", "100", "records between two drift checks", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftCheckInterval, 1) }, func(c Config) string { return strconv.Itoa(c.DriftCheckInterval) }},
+		{"DRIFTD_DRIFT_MIN_WINDOW", "drift-min-window", "100", "records the window must hold before the first check", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftMinWindow, 1) }, func(c Config) string { return strconv.Itoa(c.DriftMinWindow) }},
+		{"DRIFTD_DRIFT_WINDOW", "drift-window", "0s", "time-based tumbling drift window (like 5m) for low-traffic streams; 0s keeps the sliding window of DRIFT_WINDOW_SIZE records", "drift", func(c *Config, v string) error { return parseDuration(v, &c.DriftTumbling) }, func(c Config) string { return c.DriftTumbling.String() }},
+		{"DRIFTD_DRIFT_BINS", "drift-bins", "10", "bins per numeric feature in reference profiles", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftBins, 2) }, func(c Config) string { return strconv.Itoa(c.DriftBins) }},
+		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "largest feature PSI above which a drift check triggers the retrain flow (with DRIFTD_RETRAIN=auto)", "drift", func(c *Config, v string) error { return parsePositiveFloat(v, &c.RetrainThreshold, 100) }, func(c Config) string { return formatFloat(c.RetrainThreshold) }},
+		{"DRIFTD_ALERT_THRESHOLD", "alert-threshold", "0.25", "PSI at which a feature counts as drifted for alerts", "drift", func(c *Config, v string) error { return parsePositiveFloat(v, &c.AlertThreshold, 100) }, func(c Config) string { return formatFloat(c.AlertThreshold) }},
+		{"DRIFTD_DRIFT_SHARE", "drift-share", "0.5", "share of drifted features that makes dataset drift", "drift", func(c *Config, v string) error { return parseFloat(v, &c.DriftShare, 0, 1) }, func(c Config) string { return formatFloat(c.DriftShare) }},
+		{"DRIFTD_RETRAIN", "retrain", "auto", "retrain on drift: auto (a check above RETRAIN_THRESHOLD starts the retrain flow) or off", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Retrain, "auto", "off") }, func(c Config) string { return c.Retrain }},
+		{"DRIFTD_RETRAIN_COOLDOWN", "retrain-cooldown", "10m", "no new retrain on drift within this time of the last one", "retrain", func(c *Config, v string) error { return parseDuration(v, &c.RetrainCooldown) }, func(c Config) string { return c.RetrainCooldown.String() }},
+		{"DRIFTD_RETRAIN_MIN_LABELS", "retrain-min-labels", "500", "labelled records since the drift began that a retrain needs", "retrain", func(c *Config, v string) error { return parseInt(v, &c.RetrainMinLabels, 10) }, func(c Config) string { return strconv.Itoa(c.RetrainMinLabels) }},
+		{"DRIFTD_RETRAIN_LOOKBACK", "retrain-lookback", "1h", "how far back the retrain flow reads labelled records from Kafka", "retrain", func(c *Config, v string) error { return parsePositiveDuration(v, &c.RetrainLookback) }, func(c Config) string { return c.RetrainLookback.String() }},
+		{"DRIFTD_PROMOTION", "promotion", "auto", "auto deploys a challenger that passes the gate; manual gives it the alias challenger and waits for an operator's approval", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Promotion, "auto", "manual") }, func(c Config) string { return c.Promotion }},
+		{"DRIFTD_PROMOTION_MARGIN", "promotion-margin", "0.005", "how much better than the champion (AUC, accuracy; lower RMSE) a challenger must score on the held-out records", "retrain", func(c *Config, v string) error { return parseFloat(v, &c.PromotionMargin, 0, 1e9) }, func(c Config) string { return formatFloat(c.PromotionMargin) }},
+		{"DRIFTD_DEMO", "demo", "false", "demo mode: train a model on built-in synthetic data, stream records and delayed labels, shift them, and let the loop retrain (never for production)", "demo", func(c *Config, v string) error { return parseBool(v, &c.Demo) }, func(c Config) string { return strconv.FormatBool(c.Demo) }},
+		{"DRIFTD_DEMO_RATE", "demo-rate", "50", "demo feature records per second", "demo", func(c *Config, v string) error { return parseFloat(v, &c.DemoRate, 0.1, 1e6) }, func(c Config) string { return formatFloat(c.DemoRate) }},
+		{"DRIFTD_DEMO_LABEL_DELAY", "demo-label-delay", "5s", "how long after its features a demo record's label arrives", "demo", func(c *Config, v string) error { return parseDuration(v, &c.DemoLabelDelay) }, func(c Config) string { return c.DemoLabelDelay.String() }},
+		{"DRIFTD_DEMO_SHIFT_AFTER", "demo-shift-after", "2m", "when the demo shifts the features and the concept, after scoring starts", "demo", func(c *Config, v string) error { return parsePositiveDuration(v, &c.DemoShiftAfter) }, func(c Config) string { return c.DemoShiftAfter.String() }},
+		{"DRIFTD_DEMO_REPEAT", "demo-repeat", "3m", "after a promotion, when the demo shifts again", "demo", func(c *Config, v string) error { return parsePositiveDuration(v, &c.DemoRepeat) }, func(c Config) string { return c.DemoRepeat.String() }},
 	}
 }
 
@@ -144,19 +156,13 @@ var ErrHelp = flag.ErrHelp
 // Flags win over the environment, which wins over .env. Usage goes to out.
 // It returns an error naming the offending variable or flag.
 func LoadConfig(args []string, lookup func(string) (string, bool), dotenv string, out io.Writer) (Config, error) {
-	defs := settings()
-	fileVals, err := ParseDotEnv(dotenv)
-	if err != nil {
-		return Config{}, err
-	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(out)
-	flagVals := make(map[string]*settingFlag, len(defs))
-	for _, s := range defs {
-		f := &settingFlag{v: s.def, isBool: s.def == "true" || s.def == "false"}
-		flagVals[s.flag] = f
-		fs.Var(f, s.flag, fmt.Sprintf("%s (env %s)", s.help, s.env))
+	envs := make([]string, 0, len(settings()))
+	for _, s := range settings() {
+		envs = append(envs, s.env)
 	}
+	sf := RegisterSettings(fs, envs...)
 	fs.Usage = func() {
 		WriteUsage(out, "serve", "Run the driftd server: UI, API, metrics, embedded Kafka broker and scorer.")
 	}
@@ -166,38 +172,7 @@ func LoadConfig(args []string, lookup func(string) (string, bool), dotenv string
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-
-	var c Config
-	var errs []error
-	given := map[string]bool{} // env names set by a flag, the environment or .env
-	for _, s := range defs {
-		v, source := s.def, s.env
-		switch {
-		case set[s.flag]:
-			v, source = flagVals[s.flag].v, "--"+s.flag
-			given[s.env] = true
-		default:
-			if ev, ok := lookup(s.env); ok {
-				v = ev
-				given[s.env] = true
-			} else if fv, ok := fileVals[s.env]; ok {
-				v, source = fv, s.env+" (.env)"
-				given[s.env] = true
-			}
-		}
-		if err := s.set(&c, strings.TrimSpace(v)); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", source, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
-	if c.Demo {
-		c.applyDemoDefaults(given)
-	}
-	return c, c.validate()
+	return sf.Config(lookup, dotenv)
 }
 
 // demoDefaults are the settings demo mode changes, unless they were given:
@@ -213,6 +188,9 @@ func demoDefaults() []struct {
 	}{
 		{"DRIFT_WINDOW_SIZE", func(c *Config) { c.DriftWindowSize = 500 }},
 		{"DRIFT_CHECK_INTERVAL", func(c *Config) { c.DriftCheckInterval = 50 }},
+		// The first check waits for a full window: a clean baseline, no
+		// false alarm from the first hundred records.
+		{"DRIFTD_DRIFT_MIN_WINDOW", func(c *Config) { c.DriftMinWindow = 500 }},
 		{"DRIFTD_RETRAIN_COOLDOWN", func(c *Config) { c.RetrainCooldown = time.Minute }},
 		{"DRIFTD_RETRAIN_MIN_LABELS", func(c *Config) { c.RetrainMinLabels = 400 }},
 		{"DRIFTD_RETRAIN_LOOKBACK", func(c *Config) { c.RetrainLookback = 10 * time.Minute }},
@@ -227,22 +205,6 @@ func (c *Config) applyDemoDefaults(given map[string]bool) {
 		}
 	}
 }
-
-// settingFlag is a flag holding a setting's raw text; boolean settings
-// (default "true" or "false") may be given bare, as in `--demo`.
-type settingFlag struct {
-	v      string
-	isBool bool
-}
-
-func (f *settingFlag) String() string {
-	if f == nil {
-		return ""
-	}
-	return f.v
-}
-func (f *settingFlag) Set(v string) error { f.v = v; return nil }
-func (f *settingFlag) IsBoolFlag() bool   { return f.isBool }
 
 // validate checks rules that involve more than one setting.
 func (c Config) validate() error {
@@ -360,6 +322,18 @@ func parseFloat(v string, dst *float64, min, max float64) error {
 	return nil
 }
 
+// parsePositiveFloat parses a number in (0, max]: zero would silently mean
+// "the default" further down, so it is refused here.
+func parsePositiveFloat(v string, dst *float64, max float64) error {
+	if err := parseFloat(v, dst, 0, max); err != nil {
+		return err
+	}
+	if *dst == 0 {
+		return fmt.Errorf("must be greater than 0, got %s", v)
+	}
+	return nil
+}
+
 func parseBool(v string, dst *bool) error {
 	b, err := strconv.ParseBool(v)
 	if err != nil {
@@ -378,6 +352,35 @@ func parseDuration(v string, dst *time.Duration) error {
 		return fmt.Errorf("must not be negative, got %s", v)
 	}
 	*dst = d
+	return nil
+}
+
+func parseCIDRs(v string, dst *[]*net.IPNet) error {
+	var items []string
+	if err := parseOptList(v, &items); err != nil {
+		return err
+	}
+	var out []*net.IPNet
+	for _, it := range items {
+		if !strings.Contains(it, "/") {
+			ip := net.ParseIP(it)
+			if ip == nil {
+				return fmt.Errorf("not an IP address or CIDR: %q", it)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(it)
+		if err != nil {
+			return fmt.Errorf("not an IP address or CIDR: %q", it)
+		}
+		out = append(out, n)
+	}
+	*dst = out
 	return nil
 }
 

@@ -2,9 +2,11 @@ package server
 
 import (
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,8 +93,15 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_DRIFT_WINDOW", "5m", func(c Config) bool { return c.DriftTumbling == 5*time.Minute }, "5 minutes", `DRIFTD_DRIFT_WINDOW: not a duration (like 30s, 5m): "5 minutes"`},
 		{"DRIFTD_DRIFT_BINS", "20", func(c Config) bool { return c.DriftBins == 20 }, "1", `DRIFTD_DRIFT_BINS: must be at least 2, got 1`},
 		{"RETRAIN_THRESHOLD", "0.2", func(c Config) bool { return c.RetrainThreshold == 0.2 }, "high", `RETRAIN_THRESHOLD: not a number: "high"`},
-		{"DRIFTD_ALERT_THRESHOLD", "0.3", func(c Config) bool { return c.AlertThreshold == 0.3 }, "-1", `DRIFTD_ALERT_THRESHOLD: must be between 0 and 100, got -1`},
+		{"DRIFTD_ALERT_THRESHOLD", "0.3", func(c Config) bool { return c.AlertThreshold == 0.3 }, "0", `DRIFTD_ALERT_THRESHOLD: must be greater than 0, got 0`},
 		{"DRIFTD_DRIFT_SHARE", "0.4", func(c Config) bool { return c.DriftShare == 0.4 }, "1.5", `DRIFTD_DRIFT_SHARE: must be between 0 and 1, got 1.5`},
+		{"DRIFTD_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.7", func(c Config) bool {
+			return len(c.TrustedProxies) == 2 && c.TrustedProxies[1].String() == "192.168.1.7/32"
+		}, "10.0.0.0/33", `DRIFTD_TRUSTED_PROXIES: not an IP address or CIDR: "10.0.0.0/33"`},
+		{"DRIFTD_OPEN_READS", "true", func(c Config) bool { return c.OpenReads }, "sure", `DRIFTD_OPEN_READS: not a boolean (true|false): "sure"`},
+		{"DRIFTD_KAFKA_SYNC_WRITES", "true", func(c Config) bool { return c.KafkaSyncWrites }, "always", `DRIFTD_KAFKA_SYNC_WRITES: not a boolean (true|false): "always"`},
+		{"DRIFTD_KAFKA_RETENTION", "24h", func(c Config) bool { return c.KafkaRetention == 24*time.Hour }, "0s", `DRIFTD_KAFKA_RETENTION: must be longer than 0s, got 0s`},
+		{"DRIFTD_KAFKA_RETENTION_BYTES", "2097152", func(c Config) bool { return c.KafkaRetentionBytes == 2<<20 }, "100", `DRIFTD_KAFKA_RETENTION_BYTES: must be at least 1048576, got 100`},
 		{"DRIFTD_RETRAIN", "off", func(c Config) bool { return c.Retrain == "off" }, "sometimes", `DRIFTD_RETRAIN: must be one of auto|off, got "sometimes"`},
 		{"DRIFTD_RETRAIN_COOLDOWN", "30m", func(c Config) bool { return c.RetrainCooldown == 30*time.Minute }, "-1s", `DRIFTD_RETRAIN_COOLDOWN: must not be negative, got -1s`},
 		{"DRIFTD_RETRAIN_MIN_LABELS", "1000", func(c Config) bool { return c.RetrainMinLabels == 1000 }, "5", `DRIFTD_RETRAIN_MIN_LABELS: must be at least 10, got 5`},
@@ -112,6 +121,12 @@ func TestConfigValues(t *testing.T) {
 			c := mustLoad(t, nil, map[string]string{tc.env: tc.good}, "")
 			if !tc.check(c) {
 				t.Errorf("%s=%q not applied: %+v", tc.env, tc.good, c)
+			}
+			// get shows the value as set parses it (the settings page).
+			s := mustSetting(t, tc.env)
+			back := Config{}
+			if err := s.set(&back, s.get(c)); err != nil || !tc.check(back) {
+				t.Errorf("%s: get gave %q, which set reads back as %+v (%v)", tc.env, s.get(c), back, err)
 			}
 			if tc.wantErr == "" {
 				return
@@ -217,6 +232,122 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	for _, s := range settings() {
 		if !strings.Contains(out.String(), "--"+s.flag) || !strings.Contains(out.String(), s.env) {
 			t.Errorf("--help lacks --%s / %s", s.flag, s.env)
+		}
+	}
+}
+
+// mustSetting returns the row of the settings table for env.
+func mustSetting(tb testing.TB, env string) setting {
+	tb.Helper()
+	for _, s := range settings() {
+		if s.env == env {
+			return s
+		}
+	}
+	tb.Fatalf("no setting %s", env)
+	return setting{}
+}
+
+// TestSettingGetRoundTrip checks that every setting's get inverts its set
+// on the defaults and on the values of secret and pair settings that
+// TestConfigValues does not cover.
+func TestSettingGetRoundTrip(t *testing.T) {
+	c := mustLoad(t, nil, map[string]string{"DRIFTD_KAFKA_TLS_CERT_FILE": "c.pem", "DRIFTD_KAFKA_TLS_KEY_FILE": "k.pem",
+		"DRIFTD_KAFKA_SASL_MECHANISM": "PLAIN", "DRIFTD_KAFKA_SASL_USERNAME": "u", "DRIFTD_KAFKA_SASL_PASSWORD": "p",
+		"DRIFTD_API_TOKEN": "tok"}, "")
+	for _, s := range settings() {
+		if s.get == nil {
+			t.Errorf("setting %s has no get", s.env)
+			continue
+		}
+		back := c
+		if err := s.set(&back, s.get(c)); err != nil || !reflect.DeepEqual(back, c) {
+			t.Errorf("%s: get gave %q; set read it back differently (%v)", s.env, s.get(c), err)
+		}
+	}
+}
+
+// TestRegisterSettingsResolvesLikeServe registers parts of the table on
+// other commands' flag sets: each registered setting resolves from a flag,
+// an alias, the environment or .env exactly as `driftd serve` resolves it,
+// with the same error text; settings not registered keep their defaults.
+func TestRegisterSettingsResolvesLikeServe(t *testing.T) {
+	defaults := mustLoad(t, nil, nil, "")
+	cases := []struct {
+		name    string
+		envs    []string
+		args    []string // for the command; serve gets them with the alias renamed
+		env     map[string]string
+		dotenv  string
+		wantErr string
+	}{
+		{"kafka flags", KafkaClientSettings(), []string{"--kafka-bootstrap-servers", "k1:9092,k2:9092", "--kafka-tls-skip-verify", "--kafka-sasl-mechanism", "plain", "--kafka-sasl-username", "u"}, nil, "", ""},
+		{"kafka environment", KafkaClientSettings(), nil, map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "k:1", "DRIFTD_KAFKA_TLS_CA_FILE": "/ca.pem", "DRIFTD_MODEL": "not-registered"}, "", ""},
+		{"kafka .env under environment", KafkaClientSettings(), nil, map[string]string{"DRIFTD_KAFKA_LISTEN": "127.0.0.1:1"}, "DRIFTD_KAFKA_LISTEN=127.0.0.1:2\nDRIFTD_KAFKA_TLS=true\n", ""},
+		{"broker flags", BrokerSettings(), []string{"--data-dir", "/srv/d", "--kafka-partitions", "6", "--kafka-sync-writes"}, nil, "", ""},
+		{"alias", KafkaClientSettings(), []string{"--brokers", "a:1"}, nil, "", ""},
+		{"bad flag", BrokerSettings(), []string{"--kafka-partitions", "0"}, nil, "", "--kafka-partitions: must be at least 1, got 0"},
+		{"bad environment", []string{"DRIFTD_ADDR"}, nil, map[string]string{"DRIFTD_ADDR": "nohost"}, "", `DRIFTD_ADDR: not a host:port address: "nohost"`},
+		{"pair rule", KafkaClientSettings(), []string{"--kafka-tls-cert-file", "c.pem"}, nil, "", "DRIFTD_KAFKA_TLS_CERT_FILE and DRIFTD_KAFKA_TLS_KEY_FILE must be set together"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("cmd", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			sf := RegisterSettings(fs, tc.envs...)
+			if slices.Contains(tc.envs, "KAFKA_BOOTSTRAP_SERVERS") {
+				sf.Alias("brokers", "KAFKA_BOOTSTRAP_SERVERS")
+			}
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			got, err := sf.Config(lookupMap(tc.env), tc.dotenv)
+			serveArgs := slices.Clone(tc.args)
+			for i, a := range serveArgs {
+				if a == "--brokers" {
+					serveArgs[i] = "--kafka-bootstrap-servers"
+				}
+			}
+			want, serveErr := LoadConfig(serveArgs, lookupMap(tc.env), tc.dotenv, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr || serveErr == nil || serveErr.Error() != tc.wantErr {
+					t.Fatalf("errors %v (serve: %v), want %q", err, serveErr, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || serveErr != nil {
+				t.Fatalf("errors %v (serve: %v)", err, serveErr)
+			}
+			for _, s := range settings() {
+				switch {
+				case slices.Contains(tc.envs, s.env) && s.get(got) != s.get(want):
+					t.Errorf("%s = %q, serve resolves %q", s.env, s.get(got), s.get(want))
+				case !slices.Contains(tc.envs, s.env) && s.get(got) != s.get(defaults):
+					t.Errorf("%s (not registered) = %q, want the default %q", s.env, s.get(got), s.get(defaults))
+				}
+			}
+		})
+	}
+}
+
+// TestKafkaClientTLS checks when TLS is on: the same rule for every command,
+// skip-verify included (serve used to ignore it).
+func TestKafkaClientTLS(t *testing.T) {
+	cases := []struct {
+		env     map[string]string
+		tls     bool
+		brokers []string
+	}{
+		{nil, false, []string{"127.0.0.1:9092"}},
+		{map[string]string{"DRIFTD_KAFKA_TLS": "true", "KAFKA_BOOTSTRAP_SERVERS": "k:9093"}, true, []string{"k:9093"}},
+		{map[string]string{"DRIFTD_KAFKA_TLS_CA_FILE": "/ca.pem"}, true, []string{"127.0.0.1:9092"}},
+		{map[string]string{"DRIFTD_KAFKA_TLS_CERT_FILE": "c.pem", "DRIFTD_KAFKA_TLS_KEY_FILE": "k.pem"}, true, []string{"127.0.0.1:9092"}},
+		{map[string]string{"DRIFTD_KAFKA_TLS_SKIP_VERIFY": "true"}, true, []string{"127.0.0.1:9092"}},
+	}
+	for _, tc := range cases {
+		k := mustLoad(t, nil, tc.env, "").KafkaClient()
+		if k.TLS.Enabled != tc.tls || !slices.Equal(k.Brokers, tc.brokers) {
+			t.Errorf("%v: TLS %v brokers %v, want %v %v", tc.env, k.TLS.Enabled, k.Brokers, tc.tls, tc.brokers)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -21,9 +22,10 @@ import (
 // is full the newest event is dropped and counted: the next check supersedes it.
 type eventPublisher struct {
 	interval time.Duration
-	mu       sync.Mutex
+	mu       sync.Mutex // guards last, state and closed
 	last     time.Time
 	state    eventState
+	closed   bool // a monitor stopped late (after a shutdown timeout) may still publish
 
 	admin   *stream.Admin
 	topic   string
@@ -85,8 +87,14 @@ func (e *eventPublisher) due(ev drift.Event) bool {
 	return true
 }
 
-// publish queues one event without blocking.
+// publish queues one event without blocking; after close it drops it.
 func (e *eventPublisher) publish(v DriftView) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		e.dropped.Inc()
+		return
+	}
 	select {
 	case e.queue <- v:
 	default:
@@ -94,8 +102,15 @@ func (e *eventPublisher) publish(v DriftView) {
 	}
 }
 
-// close stops accepting events and waits for the queue to drain.
-func (e *eventPublisher) close() {
+// close stops accepting events and waits for the queue to drain, until ctx
+// ends; the events still queued then are lost (the admin client closes next).
+func (e *eventPublisher) close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
 	close(e.queue)
-	e.wg.Wait()
+	e.mu.Unlock()
+	if err := waitContext(ctx, &e.wg); err != nil {
+		return fmt.Errorf("drift events still queued: %w", err)
+	}
+	return nil
 }

@@ -13,24 +13,37 @@ func (a *App) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "alive"})
 }
 
-// readyz answers 200 when every required component is ready, and 503 with a
-// JSON reason naming the components that are not.
+// readyz answers 200 while driftd serves its API: every required component
+// is ready or degraded. A degraded one, such as the scorer with no model
+// deployed, is named in the body ("degraded") without failing readiness, so
+// an orchestrator that gates traffic on /readyz lets the first deploy
+// through. It answers 503 with a JSON reason naming the required components
+// that are starting, stopped or failed.
 func (a *App) readyz(c echo.Context) error {
 	bad := a.status.notReady()
 	if len(bad) == 0 {
-		return c.JSON(http.StatusOK, map[string]any{"status": "ready"})
+		body := map[string]any{"status": "ready", "components": a.status.list()}
+		if d := a.status.degraded(); len(d) > 0 {
+			body["degraded"] = reasons(d)
+		}
+		return c.JSON(http.StatusOK, body)
 	}
-	var reasons []string
-	for _, s := range bad {
+	return c.JSON(http.StatusServiceUnavailable, map[string]any{
+		"status": "not ready", "reason": reasons(bad), "components": bad,
+	})
+}
+
+// reasons joins "name is state: detail" for each component.
+func reasons(cs []ComponentStatus) string {
+	var out []string
+	for _, s := range cs {
 		r := s.Name + " is " + string(s.State)
 		if s.Detail != "" {
 			r += ": " + s.Detail
 		}
-		reasons = append(reasons, r)
+		out = append(out, r)
 	}
-	return c.JSON(http.StatusServiceUnavailable, map[string]any{
-		"status": "not ready", "reason": strings.Join(reasons, "; "), "components": bad,
-	})
+	return strings.Join(out, "; ")
 }
 
 // metricsHandler writes every driftd metric plus Go and process metrics in

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +40,7 @@ func (a *App) newEcho() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = a.errorHandler
+	e.IPExtractor = ipExtractor(a.cfg.TrustedProxies)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			a.logger.Error("panic in handler", "path", c.Path(), "err", err, "stack", string(stack))
@@ -47,7 +48,6 @@ func (a *App) newEcho() *echo.Echo {
 		},
 	}))
 	e.Use(a.requestLog)
-	e.Use(middleware.BodyLimit(strconv.FormatInt(a.cfg.MaxBodyBytes, 10) + "B"))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:         "0",
 		ContentTypeNosniff:    "nosniff",
@@ -55,8 +55,31 @@ func (a *App) newEcho() *echo.Echo {
 		ReferrerPolicy:        "same-origin",
 		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'",
 	}))
+	e.Use(a.limitBody)
 	a.routes(e)
 	return e
+}
+
+// ipExtractor returns how echo's RealIP finds the client address: the TCP
+// peer, unless the peer is one of the trusted proxies, whose X-Forwarded-For
+// (the nearest address that is not a trusted proxy) or X-Real-IP is believed.
+// echo trusts loopback and private addresses by default; here only the
+// configured networks are trusted, so a client cannot pick its own address.
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	xff, xri := echo.ExtractIPFromXFFHeader(opts...), echo.ExtractIPFromRealIPHeader(opts...)
+	return func(r *http.Request) string {
+		if r.Header.Get(echo.HeaderXForwardedFor) != "" {
+			return xff(r)
+		}
+		return xri(r)
+	}
 }
 
 // requestLog logs every request once with slog and feeds the HTTP metrics.

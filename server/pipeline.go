@@ -39,17 +39,24 @@ type pipeline struct {
 
 	// hooks, set before Start: onDrift sees every drift check of the
 	// deployed version (on the monitor's checker goroutine), onJoin every
-	// label joined to its prediction. Either may be nil.
+	// label joined to its prediction, loaded every version built by a
+	// reload before the scorer is swapped to it (tests hold a reload there).
+	// Any may be nil.
 	onDrift func(drift.Event)
 	onJoin  func()
+	loaded  func(version string)
 
-	wg          sync.WaitGroup
-	cancel      context.CancelFunc
-	mu          sync.Mutex
-	deployed    *deployment
-	paused      string // why scoring is paused by an operator; "" = not paused
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+	// reloadReq holds at most one pending "the deployment changed" request
+	// for the reloader goroutine: requests coalesce, the latest state wins.
+	reloadReq   chan struct{}
 	unsubscribe func()
-	ctx         context.Context
+
+	mu       sync.Mutex // guards deployed, paused and closed; never held while loading
+	deployed *deployment
+	paused   string // why scoring is paused by an operator; "" = not paused
+	closed   bool
 }
 
 // deployment is the model version the scorer currently uses.
@@ -81,7 +88,7 @@ func newPipeline(cfg Config, store *registry.Store, set *metrics.Set, status *st
 // the model deployed to the scoring environment.
 func (p *pipeline) Start(ctx context.Context) error {
 	ctx, p.cancel = context.WithCancel(ctx)
-	p.ctx = ctx
+	p.reloadReq = make(chan struct{}, 1)
 	brokers := p.cfg.KafkaBrokers
 	if len(brokers) == 0 {
 		p.status.set("kafka", true, StateStarting, "embedded broker")
@@ -89,6 +96,16 @@ func (p *pipeline) Start(ctx context.Context) error {
 			Addr:       p.cfg.KafkaListen,
 			DataDir:    filepath.Join(p.cfg.DataDir, "kafka"),
 			Partitions: p.cfg.KafkaPartitions,
+			SyncWrites: p.cfg.KafkaSyncWrites,
+			Retention: stream.RetentionConfig{
+				Age: p.cfg.KafkaRetention, Bytes: p.cfg.KafkaRetentionBytes, Topics: p.topics.All(),
+				// Records these groups have not committed are never deleted.
+				Consumers: map[string][]string{
+					p.topics.Features: {p.cfg.KafkaGroupID},
+					p.topics.Labels:   {p.cfg.KafkaGroupID + "-labels"},
+				},
+			},
+			Metrics: p.metrics,
 		}, p.logger.With("component", "broker"))
 		if err != nil {
 			p.status.set("kafka", true, StateFailed, err.Error())
@@ -104,13 +121,8 @@ func (p *pipeline) Start(ctx context.Context) error {
 	} else {
 		p.status.set("kafka", true, StateReady, "external cluster "+fmt.Sprint(brokers))
 	}
-	p.kafka = stream.Config{
-		Brokers: brokers,
-		TLS: stream.TLSConfig{Enabled: p.cfg.KafkaTLS || p.cfg.KafkaTLSCAFile != "" || p.cfg.KafkaTLSCertFile != "",
-			CAFile: p.cfg.KafkaTLSCAFile, CertFile: p.cfg.KafkaTLSCertFile, KeyFile: p.cfg.KafkaTLSKeyFile,
-			InsecureSkipVerify: p.cfg.KafkaTLSSkipVerify},
-		SASL: stream.SASLConfig{Mechanism: p.cfg.KafkaSASLMechanism, User: p.cfg.KafkaSASLUser, Password: p.cfg.KafkaSASLPassword},
-	}
+	p.kafka = p.cfg.KafkaClient()
+	p.kafka.Brokers = brokers
 	adm, err := stream.NewAdmin(p.kafka)
 	if err != nil {
 		return fmt.Errorf("kafka admin client: %w", err)
@@ -149,67 +161,137 @@ func (p *pipeline) Start(ctx context.Context) error {
 	if err := lj.Start(ctx); err != nil {
 		return fmt.Errorf("start label joiner: %w", err)
 	}
+	// The subscriber only asks for a reload: registry notifications are
+	// delivered in commit order on the registry's goroutine for this
+	// subscription, and decoding an artifact (up to 256 MB) there would
+	// hold up every later notification.
 	p.unsubscribe = p.store.Subscribe(func(ch registry.DeploymentChange) {
 		if ch.Model == p.cfg.ModelName && ch.Environment == p.cfg.ScoringEnvironment {
-			p.reload(ch.To)
+			p.requestReload()
 		}
 	})
 	if p.cfg.DriftTumbling > 0 {
 		p.wg.Add(1)
 		go p.tick(ctx)
 	}
-	v, err := p.store.Deployed(ctx, p.cfg.ModelName, p.cfg.ScoringEnvironment)
-	switch {
-	case err == nil:
-		p.reload(v.Version)
-	case errors.Is(err, registry.ErrNotFound):
-		p.reload("")
-	default:
+	// The version deployed now scores when Start returns; changes made from
+	// here on are loaded by the reloader.
+	if err := p.reloadDeployed(ctx); err != nil {
 		return fmt.Errorf("read deployed model: %w", err)
+	}
+	p.wg.Add(1)
+	go p.reloader(ctx)
+	return nil
+}
+
+// requestReload asks the reloader to load what is deployed now; a request
+// made while another is pending coalesces with it.
+func (p *pipeline) requestReload() {
+	select {
+	case p.reloadReq <- struct{}{}:
+	default:
+	}
+}
+
+// reloader loads the deployed version after each deployment change, one at a
+// time, until ctx ends. It reads the version from the registry rather than
+// from the change, so however requests coalesce the latest deployment wins.
+func (p *pipeline) reloader(ctx context.Context) {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.reloadReq:
+		}
+		if err := p.reloadDeployed(ctx); err != nil && ctx.Err() == nil {
+			p.logger.Error("cannot read the deployed model", "model", p.cfg.ModelName, "environment", p.cfg.ScoringEnvironment, "err", err)
+		}
+	}
+}
+
+// reloadDeployed swaps the scorer to the version deployed in the scoring
+// environment (or pauses it when there is none). The artifact is decoded and
+// the drift monitor built without p.mu held, so label joins, /api/v1/drift
+// and Pause go on meanwhile; a version superseded by a newer deployment
+// change while it loads is dropped unused. It returns the registry's error
+// when the deployed version cannot be read.
+func (p *pipeline) reloadDeployed(ctx context.Context) error {
+	version, err := p.deployedVersion(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	current := p.deployed != nil && p.deployed.model.version == version
+	p.mu.Unlock()
+	if current {
+		return nil
+	}
+	var d *deployment
+	if version != "" {
+		d, err = p.load(ctx, version)
+		if p.loaded != nil {
+			p.loaded(version)
+		}
+		if len(p.reloadReq) > 0 {
+			if d != nil {
+				d.stop()
+			}
+			return nil
+		}
+	}
+	if old := p.swap(version, d, err); old != nil {
+		// Stopped once the scorer has switched away from it, so that its
+		// queued checks are still published.
+		old.stop()
 	}
 	return nil
 }
 
-// reload swaps the scorer to version (or pauses it for ""), building the
-// model adapter and a fresh drift monitor from the stored artifact.
-func (p *pipeline) reload(version string) {
+// deployedVersion returns the version deployed in the scoring environment,
+// "" when there is none.
+func (p *pipeline) deployedVersion(ctx context.Context) (string, error) {
+	v, err := p.store.Deployed(ctx, p.cfg.ModelName, p.cfg.ScoringEnvironment)
+	switch {
+	case err == nil:
+		return v.Version, nil
+	case errors.Is(err, registry.ErrNotFound):
+		return "", nil
+	default:
+		return "", err
+	}
+}
+
+// swap makes d (version, or nothing for "") the deployment the scorer uses,
+// or records why version cannot score (loadErr), and returns the deployment
+// it replaced for the caller to stop. After Close it only stops d.
+func (p *pipeline) swap(version string, d *deployment, loadErr error) (old *deployment) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.deployed != nil && p.deployed.model.version == version {
-		return
+	if p.closed {
+		if d != nil {
+			d.stop()
+		}
+		return nil
 	}
-	if old := p.deployed; old != nil {
-		p.deployed = nil
-		// Stopped once the scorer has switched away from it (SetModel
-		// below), so that its queued checks are still published.
-		defer old.stop()
-	}
-	if version == "" {
+	old, p.deployed = p.deployed, nil
+	switch {
+	case version == "":
 		p.scorer.SetModel(nil, nil)
 		p.status.set("scorer", true, StateDegraded, fmt.Sprintf("no model deployed: deploy a version of %q to %s to start scoring (records wait in Kafka)", p.cfg.ModelName, p.cfg.ScoringEnvironment))
-		return
-	}
-	d, err := p.load(version)
-	if err != nil {
-		p.logger.Error("cannot score with the deployed model", "model", p.cfg.ModelName, "version", version, "err", err)
+	case loadErr != nil:
+		p.logger.Error("cannot score with the deployed model", "model", p.cfg.ModelName, "version", version, "err", loadErr)
 		p.scorer.SetModel(nil, nil)
-		p.status.set("scorer", true, StateFailed, err.Error())
-		return
-	}
-	p.deployed = d
-	if d.monitor != nil {
-		o, err := newDriftObserver(d.monitor, d.names, d.model.Schema())
-		if err != nil {
-			p.logger.Warn("drift monitoring off for this version", "version", version, "err", err)
+		p.status.set("scorer", true, StateFailed, loadErr.Error())
+	default:
+		p.deployed = d
+		if p.paused != "" {
+			p.status.set("scorer", true, StateDegraded, fmt.Sprintf("paused (%s); %s %s is deployed and scores on resume", p.paused, p.cfg.ModelName, version))
 		} else {
-			d.obs = o
+			p.scoreWith(d)
 		}
 	}
-	if p.paused != "" {
-		p.status.set("scorer", true, StateDegraded, fmt.Sprintf("paused (%s); %s %s is deployed and scores on resume", p.paused, p.cfg.ModelName, version))
-		return
-	}
-	p.scoreWith(d)
+	return old
 }
 
 // scoreWith hands d to the scorer; p.mu is held.
@@ -260,9 +342,9 @@ func (p *pipeline) Paused() string {
 // address or the external cluster with its TLS and SASL settings.
 func (p *pipeline) KafkaConfig() stream.Config { return p.kafka }
 
-// load reads one version's artifact and profile and builds its adapter and monitor.
-func (p *pipeline) load(version string) (*deployment, error) {
-	ctx := p.ctx
+// load reads one version's artifact and profile and builds its adapter,
+// monitor and drift observer. It takes no lock.
+func (p *pipeline) load(ctx context.Context, version string) (*deployment, error) {
 	art, err := p.store.Artifact(ctx, p.cfg.ModelName, version)
 	if err != nil {
 		return nil, err
@@ -295,6 +377,11 @@ func (p *pipeline) load(version string) (*deployment, error) {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
 	}
 	d.monitor, d.names = mon, prof.FeatureNames()
+	if o, err := newDriftObserver(mon, d.names, m.Schema()); err != nil {
+		p.logger.Warn("drift monitoring off for this version", "version", version, "err", err)
+	} else {
+		d.obs = o
+	}
 	var alerting atomic.Bool
 	// RETRAIN_THRESHOLD's verdict, for alerts and dashboards.
 	retrain := p.metrics.GetOrCreateGauge(fmt.Sprintf(`driftd_retrain_recommended{model=%q}`, p.cfg.ModelName), nil)
@@ -339,17 +426,23 @@ func (p *pipeline) Close(ctx context.Context) error {
 	if p.cancel != nil {
 		p.cancel()
 	}
-	p.wg.Wait()
+	if err := waitContext(ctx, &p.wg); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline goroutines (a model still loading?): %w", err))
+	}
 	// The scorer no longer observes: the monitor's queued checks are
-	// published before the drift events publisher closes.
+	// published before the drift events publisher closes. A reload still
+	// running finds the pipeline closed and drops what it loaded.
 	p.mu.Lock()
 	d := p.deployed
+	p.deployed, p.closed = nil, true
 	p.mu.Unlock()
 	if d != nil {
 		d.stop()
 	}
 	if p.events != nil {
-		p.events.close()
+		if err := p.events.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if p.admin != nil {
 		p.admin.Close()

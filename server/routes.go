@@ -14,12 +14,13 @@ func (a *App) routes(e *echo.Echo) {
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metricsHandler)
+	e.GET("/api/v1/status", a.apiStatus)
 	e.GET("/static/*", echo.WrapHandler(http.FileServer(http.FS(web.Static))))
 	a.pprofRoutes(e)
 
-	// JSON API: reads are open, every mutating call needs the bearer token.
-	api := e.Group("/api/v1", a.auth.requireMutationToken)
-	api.GET("/status", a.apiStatus)
+	// JSON API: mutating calls need the bearer token; reads need it or a UI
+	// session (DRIFTD_OPEN_READS opens them). Status above stays open.
+	api := e.Group("/api/v1", a.auth.requireAPI)
 	api.GET("/users", a.apiUserList, a.auth.requireToken)
 	api.POST("/users", a.apiUserPut)
 	// registry routes (models, versions, deployments, experiments, runs, backup)
@@ -62,8 +63,24 @@ func (a *App) routes(e *echo.Echo) {
 	api.POST("/kafka/topics/:topic/messages", a.apiKafkaProduce)
 	api.GET("/scorer", a.apiScorer)
 	api.GET("/drift", a.apiDrift)
+	api.POST("/metrics", a.apiCustomMetrics()) // custom gauges and counters, exported as driftd_custom_*
 	api.POST("/train", a.apiTrain)
 	api.GET("/train/jobs", a.apiTrainJobs)
+	// flows, their runs and schedules (the scheduler), and the retrain loop
+	api.GET("/flows", a.apiFlowList)
+	api.POST("/flows/:flow/runs", a.apiFlowRunCreate)
+	api.GET("/flow-runs", a.apiFlowRunList)
+	api.GET("/flow-runs/:id", a.apiFlowRunGet)
+	api.GET("/flow-runs/:id/logs", a.apiFlowRunLogs)
+	api.POST("/flow-runs/:id/cancel", a.apiFlowRunCancel)
+	api.GET("/schedules", a.apiScheduleList)
+	api.POST("/schedules", a.apiScheduleCreate)
+	api.GET("/schedules/:id", a.apiScheduleGet)
+	api.PATCH("/schedules/:id", a.apiScheduleUpdate)
+	api.DELETE("/schedules/:id", a.apiScheduleDelete)
+	api.POST("/schedules/:id/run", a.apiScheduleRun)
+	api.POST("/models/:name/approve", a.apiApprove)
+	api.GET("/retrain/decisions", a.apiRetrainDecisions)
 
 	// UI: login, then pages; every form carries a CSRF token.
 	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{
@@ -87,11 +104,26 @@ func (a *App) routes(e *echo.Echo) {
 	ui.GET("/models/:name", a.uiModel)
 	ui.POST("/models/:name/deploy", a.uiDeploy, requireRole(RoleOperator))
 	ui.POST("/models/:name/rollback", a.uiRollback, requireRole(RoleOperator))
+	ui.POST("/models/:name/approve", a.uiApprove, requireRole(RoleOperator))
 	ui.GET("/experiments/:id", a.uiExperiment)
 	ui.GET("/runs/:id", a.uiRun)
 	ui.GET("/kafka/topics/:topic", a.uiTopic)
 	ui.POST("/kafka/topics/:topic/produce", a.uiProduce, requireRole(RoleOperator))
 	ui.POST("/training", a.uiTrainSubmit, requireRole(RoleOperator))
+	ui.POST("/pipeline/scorer/pause", a.uiScorerPause, requireRole(RoleOperator))
+	ui.POST("/pipeline/scorer/resume", a.uiScorerResume, requireRole(RoleOperator))
+	ui.POST("/pipeline/producer/start", a.uiProducerStart, requireRole(RoleOperator))
+	ui.POST("/pipeline/producer/stop", a.uiProducerStop, requireRole(RoleOperator))
+	ui.POST("/pipeline/flows/:flow/runs", a.uiFlowSubmit, requireRole(RoleOperator))
+	ui.GET("/flow-runs/:id", a.uiFlowRun)
+	ui.POST("/flow-runs/:id/cancel", a.uiFlowRunCancel, requireRole(RoleOperator))
+	ui.POST("/schedules", a.uiScheduleCreate, requireRole(RoleOperator))
+	ui.GET("/schedules/:id", a.uiSchedule)
+	ui.POST("/schedules/:id", a.uiScheduleUpdate, requireRole(RoleOperator))
+	ui.POST("/schedules/:id/pause", a.uiSchedulePause, requireRole(RoleOperator))
+	ui.POST("/schedules/:id/resume", a.uiScheduleResume, requireRole(RoleOperator))
+	ui.POST("/schedules/:id/delete", a.uiScheduleDelete, requireRole(RoleOperator))
+	ui.POST("/schedules/:id/run", a.uiScheduleRun, requireRole(RoleOperator))
 	for _, s := range web.Sections() {
 		if h := a.sectionHandler(s.Key); h != nil {
 			ui.GET(s.Path, h)

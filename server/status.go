@@ -23,7 +23,8 @@ type ComponentStatus struct {
 	Name   string         `json:"name"`
 	State  ComponentState `json:"state"`
 	Detail string         `json:"detail,omitempty"`
-	// Required components make /readyz fail while they are not ready.
+	// Required components make /readyz fail while they are starting,
+	// stopped or failed; degraded still serves.
 	Required bool      `json:"required"`
 	Since    time.Time `json:"since"`
 }
@@ -56,6 +57,19 @@ func (b *statusBoard) set(name string, required bool, state ComponentState, deta
 	b.items[name] = ComponentStatus{Name: name, State: state, Detail: detail, Required: required, Since: since}
 }
 
+// degraded returns the components that serve with a caveat (the scorer with
+// no model deployed), sorted by name.
+func (b *statusBoard) degraded() []ComponentStatus {
+	var out []ComponentStatus
+	for _, c := range b.list() {
+		if c.State == StateDegraded {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // list returns every component in registration order.
 func (b *statusBoard) list() []ComponentStatus {
 	b.mu.Lock()
@@ -67,11 +81,12 @@ func (b *statusBoard) list() []ComponentStatus {
 	return out
 }
 
-// notReady returns the required components that are not ready, sorted by name.
+// notReady returns the required components that are not serving (neither
+// ready nor degraded), sorted by name.
 func (b *statusBoard) notReady() []ComponentStatus {
 	var out []ComponentStatus
 	for _, c := range b.list() {
-		if c.Required && c.State != StateReady {
+		if c.Required && c.State != StateReady && c.State != StateDegraded {
 			out = append(out, c)
 		}
 	}

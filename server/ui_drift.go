@@ -12,19 +12,56 @@ import (
 	"driftd/web"
 )
 
-// uiDrift shows the latest drift check of the deployed model and its live
-// performance. With ?fragment=1 it answers only the live part, which
-// web/static/app.js fetches every 2 seconds.
+// driftDecisions is how many retrain decisions the Drift page lists.
+const driftDecisions = 20
+
+// uiDrift shows the latest drift check of the deployed model, its live
+// performance and the retrain loop's decisions. With ?fragment=1 it answers
+// only the live drift part, with ?fragment=retrain only the decisions table;
+// web/static/app.js fetches both every 2 seconds. The flash message of an
+// approval arrives in ?msg=.
 func (a *App) uiDrift(c echo.Context) error {
+	switch c.QueryParam("fragment") {
+	case "1":
+		v, err := a.driftView(c)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return render(c.Request().Context(), c, http.StatusOK, web.DriftFragment(v))
+	case "retrain":
+		rv, err := a.retrainView(c, driftDecisions, "/drift", retrainForm{})
+		if err != nil {
+			return err
+		}
+		shown, now := c.QueryParam("shown"), ""
+		if rv.Pending != nil {
+			now = rv.Pending.Version
+		}
+		switch {
+		case now == shown:
+		case now == "":
+			rv.Changed = "Challenger " + shown + " no longer waits for approval."
+		default:
+			rv.Changed = "Challenger " + now + " now waits for approval."
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return render(c.Request().Context(), c, http.StatusOK, web.RetrainDecisions(rv))
+	}
+	return a.renderDrift(c, http.StatusOK, retrainForm{Message: c.QueryParam("msg")})
+}
+
+// renderDrift renders the Drift page with the outcome of an approve form
+// and a chosen status.
+func (a *App) renderDrift(c echo.Context, status int, form retrainForm) error {
 	v, err := a.driftView(c)
 	if err != nil {
 		return err
 	}
-	if c.QueryParam("fragment") == "1" {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return render(c.Request().Context(), c, http.StatusOK, web.DriftFragment(v))
+	if v.Loop, err = a.retrainView(c, driftDecisions, "/drift", form); err != nil {
+		return err
 	}
-	return a.renderPage(c, a.page(c, "drift", "Drift"), web.DriftBody(v))
+	return renderStatus(c, status, a.page(c, "drift", "Drift"), web.DriftBody(v))
 }
 
 // driftView builds the Drift page from the pipeline's monitor, saying plainly

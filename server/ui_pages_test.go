@@ -33,9 +33,11 @@ func TestUIEmptyStates(t *testing.T) {
 			t.Errorf("%s still shows the not-built notice", tc.path)
 		}
 	}
-	// The sections without a page keep saying so.
+	// Every section has its page now.
 	for _, p := range []string{"/pipeline", "/schedules"} {
-		mustTestID(t, s.mustGet(p), "not-built")
+		if byTestID(s.mustGet(p), "not-built") != nil {
+			t.Errorf("%s still shows the not-built notice", p)
+		}
 	}
 	for _, tc := range []struct {
 		path   string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -25,7 +26,22 @@ func render(ctx context.Context, c echo.Context, status int, comp templ.Componen
 func (a *App) page(c echo.Context, active, title string) web.Page {
 	u := currentUser(c)
 	csrf, _ := c.Get("csrf").(string)
-	return web.Page{Active: active, Title: title, User: u.Name, Role: u.Role, CSRF: csrf, Version: a.build.Version}
+	return web.Page{Active: active, Title: title, User: u.Name, Role: u.Role, CSRF: csrf, Version: a.build.Version, Demo: a.demoBanner()}
+}
+
+// demoBanner is the demo's status for the banner of every page; nil unless
+// demo mode runs.
+func (a *App) demoBanner() *web.DemoBanner {
+	if a.demo == nil {
+		return nil
+	}
+	st := a.demo.Status()
+	b := &web.DemoBanner{Phase: st.Phase, Shifted: strings.HasPrefix(st.Phase, "shifted"), Concept: st.Concept, Shifts: st.Shifts,
+		NextShiftAt: st.NextShiftAt, Sent: st.Sent, Labels: st.Labels, Deployed: st.Deployed, LastPromotion: st.LastPromotion, Error: st.Error}
+	if !st.NextShiftAt.IsZero() {
+		b.NextShiftIn = st.NextShiftAt.Sub(a.now())
+	}
+	return b
 }
 
 // renderPage renders body inside the layout.

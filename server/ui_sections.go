@@ -4,17 +4,12 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
-
-	"driftd/web"
 )
 
 // sectionHandler returns the page handler of a navigation section, or nil for
-// the sections routes() registers itself. A section this version does not
-// have yet gets a page that says so plainly.
+// the sections routes() registers itself.
 func (a *App) sectionHandler(key string) echo.HandlerFunc {
 	switch key {
-	case "overview", "settings":
-		return nil
 	case "models":
 		return a.uiModels
 	case "experiments":
@@ -25,20 +20,12 @@ func (a *App) sectionHandler(key string) echo.HandlerFunc {
 		return a.uiKafka
 	case "training":
 		return a.uiTraining
+	case "pipeline":
+		return a.uiPipeline
+	case "schedules":
+		return a.uiSchedules
 	}
-	what := map[string]string{
-		"pipeline":  "the end-to-end flow from training data to live scoring, with the state of each step",
-		"schedules": "cron and interval schedules with their run history",
-	}[key]
-	title := key
-	for _, s := range web.Sections() {
-		if s.Key == key {
-			title = s.Title
-		}
-	}
-	return func(c echo.Context) error {
-		return a.renderPage(c, a.page(c, key, title), web.NotBuilt(title, what))
-	}
+	return nil
 }
 
 func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
-	"driftd/registry"
 	"driftd/web"
 )
 
@@ -23,13 +22,12 @@ func (a *App) uiSettings(c echo.Context) error {
 func (a *App) renderSettings(c echo.Context, msg, errMsg string) error {
 	p := a.page(c, "settings", "Settings")
 	view := web.SettingsView{IsAdmin: currentUser(c).Role == RoleAdmin, Message: msg, Error: errMsg}
-	current := a.cfg.values()
-	for _, row := range SettingsTable() {
-		v := current[row[0]]
-		if secretSettings[row[0]] {
+	for _, s := range settings() {
+		v := s.get(a.cfg)
+		if secretSettings[s.env] {
 			v = "(hidden)"
 		}
-		view.Settings = append(view.Settings, web.Setting{Env: row[0], Flag: row[1], Default: row[2], Help: row[3], Value: v})
+		view.Settings = append(view.Settings, web.Setting{Env: s.env, Flag: "--" + s.flag, Default: s.def, Help: s.help, Value: v})
 	}
 	users, err := a.store.ListUsers(c.Request().Context())
 	if err != nil {
@@ -102,36 +100,6 @@ func (a *App) putUser(ctx context.Context, name, password, role string) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.store.GetUser(ctx, name)
-	if err != nil {
-		u = registry.User{Name: name, Created: a.now()}
-	}
-	u.Role, u.PasswordHash = role, hash
-	return a.store.PutUser(ctx, u)
-}
-
-// values returns the effective value of every setting, by environment name.
-func (c Config) values() map[string]string {
-	b := func(v bool) string {
-		if v {
-			return "true"
-		}
-		return "false"
-	}
-	return map[string]string{
-		"DRIFTD_ADDR": c.Addr, "DRIFTD_DATA_DIR": c.DataDir, "DRIFTD_LOG_LEVEL": strings.ToLower(c.LogLevel.String()),
-		"DRIFTD_LOG_FORMAT": c.LogFormat, "DRIFTD_SECURE_COOKIES": b(c.SecureCookies),
-		"DRIFTD_MAX_BODY_BYTES": itoa64(c.MaxBodyBytes), "DRIFTD_SHUTDOWN_TIMEOUT": c.ShutdownTimeout.String(),
-		"DRIFTD_ENVIRONMENTS": strings.Join(c.Environments, ","), "DRIFTD_SCORING_ENVIRONMENT": c.ScoringEnvironment,
-		"DRIFTD_MODEL": c.ModelName, "DRIFTD_TRAIN_DATA_DIRS": strings.Join(c.TrainDataDirs, ","), "KAFKA_BOOTSTRAP_SERVERS": strings.Join(c.KafkaBrokers, ","),
-		"DRIFTD_KAFKA_LISTEN": c.KafkaListen, "KAFKA_TOPIC": c.KafkaTopic, "KAFKA_GROUP_ID": c.KafkaGroupID,
-		"DRIFTD_KAFKA_PARTITIONS": itoa64(int64(c.KafkaPartitions)), "DRIFTD_KAFKA_REPLICATION": itoa64(int64(c.KafkaReplication)),
-		"DRIFTD_KAFKA_TLS": b(c.KafkaTLS), "DRIFTD_KAFKA_TLS_CA_FILE": c.KafkaTLSCAFile, "DRIFTD_KAFKA_TLS_CERT_FILE": c.KafkaTLSCertFile,
-		"DRIFTD_KAFKA_TLS_KEY_FILE": c.KafkaTLSKeyFile, "DRIFTD_KAFKA_TLS_SKIP_VERIFY": b(c.KafkaTLSSkipVerify),
-		"DRIFTD_KAFKA_SASL_MECHANISM": c.KafkaSASLMechanism, "DRIFTD_KAFKA_SASL_USERNAME": c.KafkaSASLUser,
-		"DRIFT_WINDOW_SIZE": itoa64(int64(c.DriftWindowSize)), "DRIFT_CHECK_INTERVAL": itoa64(int64(c.DriftCheckInterval)),
-		"DRIFTD_DRIFT_MIN_WINDOW": itoa64(int64(c.DriftMinWindow)), "DRIFTD_DRIFT_BINS": itoa64(int64(c.DriftBins)), "DRIFTD_DRIFT_WINDOW": c.DriftTumbling.String(),
-		"RETRAIN_THRESHOLD": ftoa(c.RetrainThreshold), "DRIFTD_ALERT_THRESHOLD": ftoa(c.AlertThreshold),
-		"DRIFTD_DRIFT_SHARE": ftoa(c.DriftShare),
-	}
+	// A new password ends the user's sessions.
+	return a.auth.setPassword(ctx, name, role, hash)
 }

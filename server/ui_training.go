@@ -9,6 +9,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"driftd/server/flows"
 	"driftd/train"
 	"driftd/web"
 )
@@ -46,18 +47,22 @@ func (a *App) uiTrainSubmit(c echo.Context) error {
 	return render(ctx, c, status, web.Layout(p))
 }
 
-// trainingView builds the page from the runner's in-memory job states, so
-// the live refresh never reads the registry.
+// trainingView builds the page from the train flow's runs: live ones from
+// the scheduler's memory, ended ones from the registry.
 func (a *App) trainingView(c echo.Context) web.TrainingView {
 	d := train.DefaultParams()
 	v := web.TrainingView{
 		CanTrain:     roleRank[currentUser(c).Role] >= roleRank[RoleOperator],
 		Environments: a.store.Environments(),
-		QueueMax:     trainQueueMax,
+		QueueMax:     a.trainQueueMax(),
 		Form: web.TrainingForm{Algo: "gbdt", Model: a.cfg.ModelName, Rounds: d.Rounds, MaxLeaves: d.MaxLeaves,
 			LearningRate: d.LearningRate, Register: true},
 	}
-	for _, j := range a.trainer.jobs() {
+	jobs, err := a.trainJobs(c.Request().Context())
+	if err != nil {
+		v.Error = "training runs: " + err.Error()
+	}
+	for _, j := range jobs {
 		row := web.TrainingJobRow{RunID: j.RunID, Model: j.Model, State: j.State, Error: j.Error, Version: j.Version,
 			DeployedTo: j.DeployedTo, MetricName: j.MetricName, Round: j.Round, Rounds: j.Rounds,
 			TrainLoss: orNaN(j.TrainLoss), ValidLoss: orNaN(j.ValidLoss), ValidMetric: orNaN(j.ValidMetric),
@@ -89,4 +94,14 @@ func orNaN(p *float64) float64 {
 		return math.NaN()
 	}
 	return *p
+}
+
+// trainQueueMax is how many training runs may wait behind the running one.
+func (a *App) trainQueueMax() int {
+	for _, q := range a.engine.Queues() {
+		if q.Name == flows.QueueTraining {
+			return q.MaxWaiting
+		}
+	}
+	return 0
 }

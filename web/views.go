@@ -47,6 +47,8 @@ type Page struct {
 	// CSRF is the token every form on the page must carry.
 	CSRF    string
 	Version string
+	// Demo is set while demo mode runs: every page shows its banner.
+	Demo *DemoBanner
 }
 
 // Component is the live status of one server component, as the Overview shows it.
@@ -68,6 +70,10 @@ type Overview struct {
 	Addr       string
 	Components []Component
 	Ready      bool
+	// Retrain is the retrain loop's card: its last decisions and a challenger waiting for approval.
+	Retrain RetrainView
+	// Demo is the demo's status while demo mode runs; nil otherwise.
+	Demo *DemoBanner
 }
 
 // Setting is one row of the configuration table on the Settings page.

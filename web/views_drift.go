@@ -1,6 +1,11 @@
 package web
 
-import "time"
+import (
+	"math"
+	"net/url"
+	"strings"
+	"time"
+)
 
 // DriftFeatureRow is one feature's result in the latest drift check.
 type DriftFeatureRow struct {
@@ -36,4 +41,183 @@ type DriftView struct {
 	Accuracy, AUC  float64
 	RMSE           float64
 	ScorerConsumed uint64
+	// Loop is the retrain loop's section of the page.
+	Loop RetrainView
+}
+
+// RetrainView is the retrain loop as the Drift page and the Overview show
+// it: its settings, a challenger waiting for approval, the recent decisions,
+// and the outcome of the last approve form.
+type RetrainView struct {
+	// Model and Environment are the scored model and where it is scored.
+	Model, Environment string
+	// Mode is DRIFTD_RETRAIN (auto or off); Promotion is DRIFTD_PROMOTION (auto or manual).
+	Mode, Promotion string
+	Threshold       float64
+	Cooldown        time.Duration
+	MinLabels       int
+	// Decisions are the recent decisions, newest first.
+	Decisions []RetrainRow
+	// Pending is the challenger waiting for approval; nil when none waits.
+	Pending *PendingApproval
+	// CanApprove is set for operators and admins.
+	CanApprove bool
+	// CSRF is the token the approve form carries.
+	CSRF string
+	// Back is the page the approve form returns to: "/" or "/drift".
+	Back string
+	// Message and Error are the outcome of the last approve form; Reason
+	// refills its reason field after an error.
+	Message, Error, Reason string
+	// Changed, set on the live table only, says the challenger waiting for
+	// approval is no longer the one the page showed when it loaded.
+	Changed string
+}
+
+// RetrainRow is one decision of the retrain loop.
+type RetrainRow struct {
+	At              time.Time
+	Outcome, Reason string
+	// MaxPSI and Features are the drift that triggered it (zero and "" on the outcome of a run).
+	MaxPSI   float64
+	Features string
+	// RunID is the retrain flow run; Version the challenger it trained.
+	RunID, Version string
+	// Metric names Champion and Challenger, the held-out scores; NaN when not known.
+	Metric                         string
+	ChampionScore, ChallengerScore float64
+}
+
+// PendingApproval is a challenger a retrain left waiting for an operator's
+// approval (DRIFTD_PROMOTION=manual).
+type PendingApproval struct {
+	Version string
+	Created time.Time
+	// Champion is the version deployed in the scoring environment now ("" when none).
+	Champion string
+	// Metrics are the challenger's recorded metrics (held-out and validation).
+	Metrics []KV
+	// Decided is when the retrain decided (zero when its decision is no
+	// longer among the recent ones); Metric, the scores, Reason and RunID come from it.
+	Decided                        time.Time
+	Metric                         string
+	ChampionScore, ChallengerScore float64
+	Reason, RunID                  string
+}
+
+// DemoBanner is what every page shows while demo mode runs.
+type DemoBanner struct {
+	// Phase is the demo's phase: starting, training, streaming, stopped, ...
+	Phase string
+	// Shifted is set after a shift until a new version is deployed.
+	Shifted bool
+	Concept int
+	Shifts  int
+	// NextShiftIn is the time left until the next shift (NextShiftAt zero when none is planned).
+	NextShiftAt   time.Time
+	NextShiftIn   time.Duration
+	Sent, Labels  int64
+	Deployed      string
+	LastPromotion string
+	Error         string
+}
+
+// State says in a few words what the demo is doing now.
+func (d DemoBanner) State() string {
+	switch {
+	case d.Shifted:
+		return "shifted to concept " + itoa(d.Concept) + ", waiting for the retrain"
+	case d.Phase == "streaming" && !d.NextShiftAt.IsZero() && d.NextShiftIn > 0:
+		return "streaming concept " + itoa(d.Concept) + ", next shift in " + fmtShortDuration(d.NextShiftIn)
+	case d.Phase == "streaming" && !d.NextShiftAt.IsZero():
+		return "streaming concept " + itoa(d.Concept) + ", shifting now"
+	case d.Phase == "streaming":
+		return "streaming concept " + itoa(d.Concept)
+	case d.Phase == "training":
+		return "training the first model on synthetic data"
+	case d.Error != "":
+		return d.Phase + ": " + d.Error
+	}
+	return d.Phase
+}
+
+// fmtShortDuration formats a duration to whole seconds without trailing
+// zero units: 1m20s, 10m, 1h.
+func fmtShortDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// outcomeLabel is how a retrain outcome reads in the UI.
+func outcomeLabel(outcome string) string {
+	switch outcome {
+	case "pending_approval":
+		return "pending approval"
+	case "skipped_cooldown":
+		return "skipped: cooldown"
+	case "skipped_labels":
+		return "skipped: labels"
+	case "skipped_running":
+		return "skipped: running"
+	}
+	return outcome
+}
+
+// outcomeClass picks the badge colour of a retrain outcome.
+func outcomeClass(outcome string) string {
+	switch outcome {
+	case "promoted":
+		return "ok"
+	case "rejected", "failed":
+		return "bad"
+	case "pending_approval":
+		return "warn"
+	case "triggered":
+		return "info"
+	}
+	return "skipped" // the badge's own grey
+}
+
+// scoresText shows a champion → challenger comparison, "—" when unknown.
+func scoresText(metric string, champion, challenger float64) string {
+	if math.IsNaN(champion) && math.IsNaN(challenger) {
+		return "—"
+	}
+	return metric + " " + fmtNum(champion) + " → " + fmtNum(challenger)
+}
+
+// driftText shows the drift that triggered a decision, "—" when none.
+func driftText(maxPSI float64, features string) string {
+	if maxPSI == 0 && features == "" {
+		return "—"
+	}
+	s := "max PSI " + fmtFixed(maxPSI, 3)
+	if features != "" {
+		s += " (" + strings.ReplaceAll(features, ",", ", ") + ")"
+	}
+	return s
+}
+
+// retrainLiveURL is where the Drift page's decisions table refreshes from;
+// it names the challenger the page showed, so the table can say when that changed.
+func retrainLiveURL(v RetrainView) string {
+	shown := ""
+	if v.Pending != nil {
+		shown = v.Pending.Version
+	}
+	return "/drift?fragment=retrain&shown=" + url.QueryEscape(shown)
+}
+
+// countOf says how many of something there are: "1 shift", "3 shifts".
+func countOf(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return itoa(n) + " " + many
 }

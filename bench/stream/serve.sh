@@ -45,7 +45,7 @@ if [ -n "${PROFILE:-}" ]; then
 fi
 while :; do
   # grep, not a python3 start every 50 ms, which would take a core's share from driftd
-  produced=$(curl -sf "http://$http/api/v1/scorer" | grep -o '"produced": *[0-9]*' | grep -o '[0-9]*$')
+  produced=$(curl -sf "${auth[@]}" "http://$http/api/v1/scorer" | grep -o '"produced": *[0-9]*' | grep -o '[0-9]*$')
   [ "$produced" -ge "$N" ] && break
   sleep 0.05
 done

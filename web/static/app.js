@@ -39,3 +39,44 @@
     });
   });
 })();
+
+// Pipeline, Schedules and flow run pages: an element with data-poll="<url>"
+// fetches that URL every 2 seconds; every [data-slot] element of the answer
+// replaces the element with the same data-slot inside it, unless the operator
+// is typing in it. An answer holding [data-final] is the last one (a run that
+// has ended). Forms with data-confirm="<question>" ask before they submit.
+(function () {
+  "use strict";
+
+  function poll(el) {
+    var busy = false;
+    var timer = setInterval(function () {
+      if (busy) { return; }
+      busy = true;
+      fetch(el.dataset.poll, { headers: { Accept: "text/html" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          busy = false;
+          if (html === null) { return; }
+          var tpl = document.createElement("template");
+          tpl.innerHTML = html;
+          tpl.content.querySelectorAll("[data-slot]").forEach(function (fresh) {
+            var old = el.querySelector('[data-slot="' + fresh.dataset.slot + '"]');
+            if (old && !old.contains(document.activeElement)) { old.replaceWith(fresh); }
+          });
+          if (tpl.content.querySelector("[data-final]")) { clearInterval(timer); }
+        })
+        .catch(function () { busy = false; /* the next tick retries */ });
+    }, 2000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-poll]").forEach(function (el) {
+      if (!el.querySelector("[data-final]")) { poll(el); }
+    });
+  });
+  document.addEventListener("submit", function (ev) {
+    var q = ev.target.dataset && ev.target.dataset.confirm;
+    if (q && !window.confirm(q)) { ev.preventDefault(); }
+  }, true);
+})();

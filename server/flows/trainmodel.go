@@ -1,4 +1,4 @@
-package server
+package flows
 
 import (
 	"context"
@@ -73,7 +73,7 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 		opts.Name = spec.Data
 	}
 	opts.Regression = spec.Params.Objective == "regression"
-	full, err := train.ReadCSVFile(spec.Data, opts)
+	full, err := train.ReadCSVFileContext(ctx, spec.Data, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 	if spec.Test != "" {
 		topts := testOptions(opts, full)
 		topts.Name = spec.Test
-		if va, err = train.ReadCSVFile(spec.Test, topts); err != nil {
+		if va, err = train.ReadCSVFileContext(ctx, spec.Test, topts); err != nil {
 			return nil, err
 		}
 		tr, metricsOn = full, "test"
@@ -175,24 +175,35 @@ func testOptions(o train.CSVOptions, ds *train.Dataset) train.CSVOptions {
 // as the validation set; both parts keep the original row order. A fraction
 // that selects no row (or every row) returns ds itself and a nil validation set.
 func SplitDataset(ds *train.Dataset, frac float64, seed int64) (tr, va *train.Dataset) {
-	nv := int(math.Round(frac * float64(ds.Rows)))
-	if nv == 0 || nv >= ds.Rows {
+	tIdx, vIdx := splitRows(ds.Rows, frac, seed)
+	if vIdx == nil {
 		return ds, nil
 	}
-	perm := make([]int, ds.Rows)
+	return subset(ds, tIdx), subset(ds, vIdx)
+}
+
+// splitRows returns the training and validation row indices of
+// SplitDataset, each in order; vIdx is nil when the fraction selects no
+// row or every row.
+func splitRows(rows int, frac float64, seed int64) (tIdx, vIdx []int) {
+	nv := int(math.Round(frac * float64(rows)))
+	if nv == 0 || nv >= rows {
+		return nil, nil
+	}
+	perm := make([]int, rows)
 	for i := range perm {
 		perm[i] = i
 	}
 	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed5eed))
 	// Partial Fisher-Yates: the first nv slots become the validation rows.
 	for i := 0; i < nv; i++ {
-		j := i + r.IntN(ds.Rows-i)
+		j := i + r.IntN(rows-i)
 		perm[i], perm[j] = perm[j], perm[i]
 	}
-	vIdx, tIdx := perm[:nv], perm[nv:]
+	vIdx, tIdx = perm[:nv], perm[nv:]
 	slices.Sort(vIdx)
 	slices.Sort(tIdx)
-	return subset(ds, tIdx), subset(ds, vIdx)
+	return tIdx, vIdx
 }
 
 // subset copies the given rows of ds into a new dataset.
@@ -305,3 +316,17 @@ func attachFingerprint(m *train.Model, path string, tr, va *train.Dataset, split
 	m.Attach("dataset.json", b)
 	return nil
 }
+
+// RoundLine formats one round as `driftd train` prints it on stderr.
+func RoundLine(r train.Round) string {
+	line := fmt.Sprintf("round %4d  train_loss %.6f", r.Round, r.TrainLoss)
+	if !math.IsNaN(r.ValidLoss) {
+		line += fmt.Sprintf("  valid_loss %.6f", r.ValidLoss)
+	}
+	if r.MetricName != "" && !math.IsNaN(r.ValidMetric) {
+		line += fmt.Sprintf("  valid_%s %.6f", r.MetricName, r.ValidMetric)
+	}
+	return fmt.Sprintf("%s  elapsed %.2fs", line, r.Elapsed.Seconds())
+}
+
+func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
