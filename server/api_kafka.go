@@ -125,15 +125,17 @@ func (a *App) apiKafkaMessages(c echo.Context) error {
 		}
 		from = -int64(n)
 	}
-	msgs, err := a.pipeline.Admin().Messages(c.Request().Context(), topic, int32(part), from, limit)
+	page, err := a.pipeline.Admin().Browse(c.Request().Context(), topic, int32(part), from, limit)
 	if err != nil {
 		return err
 	}
-	out := make([]messageJSON, 0, len(msgs))
-	for _, m := range msgs {
+	out := make([]messageJSON, 0, len(page.Messages))
+	for _, m := range page.Messages {
 		out = append(out, toMessageJSON(m))
 	}
-	return c.JSON(http.StatusOK, map[string]any{"topic": topic, "partition": part, "messages": out})
+	// partial: the read ran out of time before the range's end (compacted or
+	// deleted offsets never arrive); next: where the following page starts.
+	return c.JSON(http.StatusOK, map[string]any{"topic": topic, "partition": part, "messages": out, "partial": page.Partial, "next": page.Next})
 }
 
 func toMessageJSON(m stream.Message) messageJSON {

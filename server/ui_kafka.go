@@ -136,11 +136,12 @@ func (a *App) renderTopic(c echo.Context, status int, msg, errMsg string) error 
 		v.Error = strings.TrimPrefix(v.Error+"; "+strings.Join(problems, "; "), "; ")
 		status = http.StatusBadRequest
 	} else {
-		msgs, err := a.pipeline.Admin().Messages(ctx, name, v.Partition, from, v.Limit)
+		page, err := a.pipeline.Admin().Browse(ctx, name, v.Partition, from, v.Limit)
 		if err != nil {
 			v.Error = strings.TrimPrefix(v.Error+"; "+fmt.Sprintf("read %s/%d: %v", name, v.Partition, err), "; ")
 		}
-		for _, m := range msgs {
+		v.Partial = page.Partial
+		for _, m := range page.Messages {
 			v.Messages = append(v.Messages, messageRow(m))
 		}
 	}

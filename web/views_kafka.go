@@ -75,6 +75,9 @@ type TopicView struct {
 	Low      int64
 	High     int64
 	Messages []MessageRow
+	// Partial is set when the read ran out of time before reaching the
+	// partition's end (a compacted topic, deleted records, a slow broker).
+	Partial bool
 	// CanProduce is set for operators and admins.
 	CanProduce bool
 	Message    string
