@@ -79,9 +79,14 @@ type Engine struct {
 	specMu   sync.Mutex
 	specs    map[string]cron.Schedule // specMu: parsed timings by their fields
 
-	mu        sync.Mutex
-	flows     map[string]Flow
-	runs      map[string]*liveRun // runs not yet terminal, by id
+	mu    sync.Mutex
+	flows map[string]Flow
+	runs  map[string]*liveRun // runs not yet terminal, by id
+	// creating counts Submits between their stored run and its entry in
+	// runs; released is closed (and replaced) whenever one of them ends, so
+	// Wait can tell a run being created here from one of another process.
+	creating  int
+	released  chan struct{}
 	subs      map[int]func(Run)
 	nextSub   int
 	events    []Run // state changes not yet delivered to subscribers
@@ -129,7 +134,7 @@ func New(opts Options) (*Engine, error) {
 		store: opts.Store, now: opts.Now, log: opts.Logger.With("component", "scheduler"),
 		metrics: engineMetrics{set: opts.Metrics}, jitter: opts.Jitter, tickEvery: opts.TickEvery,
 		grace: opts.CancelGrace, queues: map[string]*queue{}, flows: map[string]Flow{},
-		runs: map[string]*liveRun{}, specs: map[string]cron.Schedule{}, subs: map[int]func(Run){}, closeDone: make(chan struct{}),
+		runs: map[string]*liveRun{}, released: make(chan struct{}), specs: map[string]cron.Schedule{}, subs: map[int]func(Run){}, closeDone: make(chan struct{}),
 		wake: make(chan struct{}, 1),
 	}
 	for name, limit := range limits {

@@ -80,12 +80,14 @@ func (e *Engine) submit(ctx context.Context, flow string, raw map[string]any, o 
 		return Run{}, fmt.Errorf("%w: %d runs are waiting on queue %s", ErrQueueFull, n, q.name)
 	}
 	q.reserved++
+	e.creating++
 	e.mu.Unlock()
 	reserved := true
 	defer func() {
 		if reserved {
 			e.mu.Lock()
 			q.reserved--
+			e.releaseLocked()
 			e.mu.Unlock()
 		}
 	}()
@@ -109,6 +111,7 @@ func (e *Engine) submit(ctx context.Context, flow string, raw map[string]any, o 
 	q.reserved--
 	reserved = false
 	e.runs[r.ID] = lr
+	e.releaseLocked()
 	q.enter(StateScheduled)
 	e.queueEventLocked(lr.snapshotLocked())
 	if e.closed {
@@ -246,21 +249,44 @@ func (e *Engine) Cancel(ctx context.Context, id, by string) (Run, error) {
 	return r, nil
 }
 
+// releaseLocked ends one Submit's creation window and wakes the Waits that
+// found a stored run not yet in runs.
+func (e *Engine) releaseLocked() {
+	e.creating--
+	close(e.released)
+	e.released = make(chan struct{})
+}
+
 // Wait blocks until the run has ended, or ctx ends, and returns it. Errors
 // wrap ErrNotFound or ctx's error.
 func (e *Engine) Wait(ctx context.Context, id string) (Run, error) {
-	e.mu.Lock()
-	lr := e.runs[id]
-	e.mu.Unlock()
-	if lr == nil {
+	var lr *liveRun
+	for lr == nil {
+		e.mu.Lock()
+		lr = e.runs[id]
+		creating, released := e.creating > 0, e.released
+		e.mu.Unlock()
+		if lr != nil {
+			break
+		}
+		// A run ends in the store before it leaves runs, so a stored run
+		// that is not terminal is either being created by a Submit here
+		// (stored before it enters runs) or handled by another process.
 		r, err := e.store.FlowRun(ctx, id)
 		if err != nil {
 			return Run{}, fmt.Errorf("wait run %s: %w", id, err)
 		}
-		if !Terminal(r.State) {
+		if Terminal(r.State) {
+			return r, nil
+		}
+		if !creating {
 			return r, fmt.Errorf("wait run %s: it is %s but not handled by this process", id, r.State)
 		}
-		return r, nil
+		select {
+		case <-released:
+		case <-ctx.Done():
+			return Run{}, fmt.Errorf("wait run %s: %w", id, ctx.Err())
+		}
 	}
 	select {
 	case <-lr.done:
