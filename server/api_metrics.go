@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,14 +23,10 @@ type customMetricsResponse struct {
 // {"name":"drift","fields":{"psi_score":0.15},"labels":{"feature":"feature_1"}}
 // (or a list of such objects, recorded all or none) is exported as
 // driftd_custom_drift_psi_score{feature="feature_1"} 0.15. A call that would
-// pass maxCustomSeries gets 429 and records nothing.
-//
-// The route table, which Start builds once, calls it; until App.Start calls
-// startSystemMetrics itself (server/app.go), it also starts the system and
-// flow health metrics here.
+// pass DRIFTD_CUSTOM_METRICS_MAX_SERIES gets 429 and records nothing, so a
+// client cannot grow /metrics without end.
 func (a *App) apiCustomMetrics() echo.HandlerFunc {
-	a.startSystemMetrics(context.Background())
-	cm := newCustomMetrics(a.metrics, maxCustomSeries)
+	cm := newCustomMetrics(a.metrics, a.cfg.CustomMetricsMaxSeries)
 	return func(c echo.Context) error {
 		ms, err := decodeCustomMetrics(c.Request().Body)
 		if err != nil {

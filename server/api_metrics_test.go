@@ -38,7 +38,10 @@ func metricValue(tb testing.TB, page, series string) float64 {
 }
 
 func TestCustomMetricsAPI(t *testing.T) {
-	a := mustStartApp(t, testConfig(t))
+	cfg := testConfig(t)
+	cfg.CustomMetricsMaxSeries = 50 // DRIFTD_CUSTOM_METRICS_MAX_SERIES
+	const maxCustomSeries = 50
+	a := mustStartApp(t, cfg)
 	body := `{"name":"drift","fields":{"psi_score":0.15},"labels":{"feature":"feature_1"}}`
 	if status, b := a.do(t, http.MethodPost, "/api/v1/metrics", "", "application/json", strings.NewReader(body)); status != http.StatusUnauthorized {
 		t.Fatalf("without the token: %d %s", status, b)
@@ -74,7 +77,7 @@ func TestCustomMetricsAPI(t *testing.T) {
 		t.Fatalf("series after the batch = %d", resp.Series)
 	}
 	a.apiJSON(t, http.MethodPost, "/api/v1/metrics", json.RawMessage(`{"name":"drift","fields":{"psi_score":0.2},"labels":{"feature":"feature_2"}}`), http.StatusTooManyRequests, &e)
-	if !strings.Contains(e.Error, "at most 1000") {
+	if !strings.Contains(e.Error, "at most 50") {
 		t.Errorf("429 message: %s", e.Error)
 	}
 	a.apiJSON(t, http.MethodPost, "/api/v1/metrics", json.RawMessage(`{"name":"load","type":"counter","fields":{"requests":2},"labels":{"shard":"7"}}`), http.StatusOK, nil)

@@ -14,21 +14,23 @@ import (
 
 // Config is every setting of `driftd serve`, already validated.
 type Config struct {
-	Addr               string
-	DataDir            string
-	LogLevel           slog.Level
-	LogFormat          string
-	APIToken           string
-	AdminPassword      string
-	SecureCookies      bool
-	MaxBodyBytes       int64
-	ShutdownTimeout    time.Duration
-	Environments       []string
-	ScoringEnvironment string
-	ModelName          string
-	TrainDataDirs      []string
-	TrustedProxies     []*net.IPNet
-	OpenReads          bool
+	Addr          string
+	DataDir       string
+	LogLevel      slog.Level
+	LogFormat     string
+	APIToken      string
+	AdminPassword string
+	SecureCookies bool
+	MaxBodyBytes  int64
+	// CustomMetricsMaxSeries bounds the series POST /api/v1/metrics creates.
+	CustomMetricsMaxSeries int
+	ShutdownTimeout        time.Duration
+	Environments           []string
+	ScoringEnvironment     string
+	ModelName              string
+	TrainDataDirs          []string
+	TrustedProxies         []*net.IPNet
+	OpenReads              bool
 
 	KafkaBrokers        []string
 	KafkaListen         string
@@ -97,6 +99,7 @@ func settings() []setting {
 		{"DRIFTD_OPEN_READS", "open-reads", "false", "serve data reads (Kafka messages, artifacts, runs, models) without the token or a login; health, readiness, metrics and status are always open", "security", func(c *Config, v string) error { return parseBool(v, &c.OpenReads) }, func(c Config) string { return strconv.FormatBool(c.OpenReads) }},
 		{"DRIFTD_SECURE_COOKIES", "secure-cookies", "false", "mark session cookies Secure (set when served over HTTPS)", "security", func(c *Config, v string) error { return parseBool(v, &c.SecureCookies) }, func(c Config) string { return strconv.FormatBool(c.SecureCookies) }},
 		{"DRIFTD_MAX_BODY_BYTES", "max-body-bytes", "268435456", "largest accepted request body in bytes (model uploads)", "server", func(c *Config, v string) error { return parseInt64(v, &c.MaxBodyBytes, 1) }, func(c Config) string { return strconv.FormatInt(c.MaxBodyBytes, 10) }},
+		{"DRIFTD_CUSTOM_METRICS_MAX_SERIES", "custom-metrics-max-series", "1000", "most series POST /api/v1/metrics may create (driftd_custom_*); past it a call gets 429", "server", func(c *Config, v string) error { return parseInt(v, &c.CustomMetricsMaxSeries, 1) }, func(c Config) string { return strconv.Itoa(c.CustomMetricsMaxSeries) }},
 		{"DRIFTD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "8s", "how long shutdown waits for in-flight work", "server", func(c *Config, v string) error { return parseDuration(v, &c.ShutdownTimeout) }, func(c Config) string { return c.ShutdownTimeout.String() }},
 		{"DRIFTD_ENVIRONMENTS", "environments", "dev,staging,production", "deployment environments, comma-separated", "registry", func(c *Config, v string) error { return parseList(v, &c.Environments) }, func(c Config) string { return strings.Join(c.Environments, ",") }},
 		{"DRIFTD_SCORING_ENVIRONMENT", "scoring-environment", "production", "environment whose deployed model scores the stream", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ScoringEnvironment) }, func(c Config) string { return c.ScoringEnvironment }},

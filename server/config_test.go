@@ -72,6 +72,7 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_ADMIN_PASSWORD", "pw123456", func(c Config) bool { return c.AdminPassword == "pw123456" }, "", ""},
 		{"DRIFTD_SECURE_COOKIES", "true", func(c Config) bool { return c.SecureCookies }, "yes", `DRIFTD_SECURE_COOKIES: not a boolean (true|false): "yes"`},
 		{"DRIFTD_MAX_BODY_BYTES", "1024", func(c Config) bool { return c.MaxBodyBytes == 1024 }, "0", `DRIFTD_MAX_BODY_BYTES: must be at least 1, got 0`},
+		{"DRIFTD_CUSTOM_METRICS_MAX_SERIES", "20", func(c Config) bool { return c.CustomMetricsMaxSeries == 20 }, "x", `DRIFTD_CUSTOM_METRICS_MAX_SERIES: not an integer: "x"`},
 		{"DRIFTD_SHUTDOWN_TIMEOUT", "3s", func(c Config) bool { return c.ShutdownTimeout == 3*time.Second }, "soon", `DRIFTD_SHUTDOWN_TIMEOUT: not a duration (like 30s, 5m): "soon"`},
 		{"DRIFTD_ENVIRONMENTS", "qa,production", func(c Config) bool { return len(c.Environments) == 2 }, "a,a", `DRIFTD_ENVIRONMENTS: duplicate entry "a"`},
 		{"DRIFTD_SCORING_ENVIRONMENT", "staging", func(c Config) bool { return c.ScoringEnvironment == "staging" }, "moon", `DRIFTD_SCORING_ENVIRONMENT: "moon" is not one of DRIFTD_ENVIRONMENTS [dev staging production]`},

@@ -14,19 +14,14 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// maxCustomSeries bounds the series POST /api/v1/metrics may create, so a
-// client cannot grow /metrics without end. It is a constant for now; it
-// should become a setting (a row in config.go's table).
-const maxCustomSeries = 1000
-
 // Bounds of one custom metric.
 const (
 	customPrefix      = "driftd_custom_"
-	maxCustomNameLen  = 64  // of a name and of a field
-	maxCustomFields   = 32  // per metric
-	maxCustomLabels   = 16  // per metric
-	maxCustomLabelLen = 256 // bytes of a label value
-	maxCustomBatch    = maxCustomSeries
+	maxCustomNameLen  = 64   // of a name and of a field
+	maxCustomFields   = 32   // per metric
+	maxCustomLabels   = 16   // per metric
+	maxCustomLabelLen = 256  // bytes of a label value
+	maxCustomBatch    = 1000 // metrics in one call
 	customGauge       = "gauge"
 	customCounter     = "counter"
 	customDefaultKind = customGauge
