@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,7 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	out := fs.String("out", "", "predictions CSV to write (default: stdout)")
 	id := fs.String("id", "", "id column copied to the output (default: the model's training id column, when present in the data)")
 	delim := fs.String("delimiter", ",", "CSV field delimiter (one character)")
+	jsonOut := fs.Bool("json", false, `print one JSON summary object on stdout: {"rows","load_seconds","predict_seconds","rows_per_second"} (needs --out)`)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -33,18 +35,29 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case *data == "":
 		fmt.Fprintln(stderr, "driftd predict: --data is required")
 		return 2
+	case *jsonOut && *out == "":
+		fmt.Fprintln(stderr, "driftd predict: --json prints the summary on stdout, so it needs --out")
+		return 2
 	case len([]rune(*delim)) != 1:
 		fmt.Fprintf(stderr, "driftd predict: --delimiter %q: must be one character\n", *delim)
 		return 2
 	}
-	if err := predictCommand(ctx, *modelPath, *data, *out, *id, []rune(*delim)[0], stdout, stderr); err != nil {
+	if err := predictCommand(ctx, *modelPath, *data, *out, *id, []rune(*delim)[0], *jsonOut, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "driftd predict: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-func predictCommand(ctx context.Context, modelPath, data, out, id string, delim rune, stdout, stderr io.Writer) error {
+// predictSummary is the --json output of `driftd predict`.
+type predictSummary struct {
+	Rows           int     `json:"rows"`
+	LoadSeconds    float64 `json:"load_seconds"`
+	PredictSeconds float64 `json:"predict_seconds"`
+	RowsPerSecond  float64 `json:"rows_per_second"`
+}
+
+func predictCommand(ctx context.Context, modelPath, data, out, id string, delim rune, jsonOut bool, stdout, stderr io.Writer) error {
 	b, err := os.ReadFile(modelPath)
 	if err != nil {
 		return fmt.Errorf("read model: %w", err)
@@ -106,6 +119,13 @@ func predictCommand(ctx context.Context, modelPath, data, out, id string, delim 
 	total := time.Since(t0)
 	fmt.Fprintf(stderr, "scored %d rows: %.0f rows/s scoring (%.3fs), load %.2fs, total %.2fs (%.0f rows/s end to end)\n",
 		ds.Rows, float64(ds.Rows)/score.Seconds(), score.Seconds(), load.Seconds(), total.Seconds(), float64(ds.Rows)/total.Seconds())
+	if jsonOut {
+		err := json.NewEncoder(stdout).Encode(predictSummary{Rows: ds.Rows, LoadSeconds: load.Seconds(),
+			PredictSeconds: score.Seconds(), RowsPerSecond: float64(ds.Rows) / score.Seconds()})
+		if err != nil {
+			return fmt.Errorf("write summary: %w", err)
+		}
+	}
 	return nil
 }
 

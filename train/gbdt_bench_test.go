@@ -77,7 +77,7 @@ func BenchmarkFitHiggsLike(b *testing.B) {
 	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
-func benchModel(b *testing.B) (*Model, [][]float64) {
+func benchModel(b testing.TB) (*Model, [][]float64) {
 	ds := higgsLike(100000, 2)
 	p := DefaultParams()
 	p.Threads = 2
@@ -112,6 +112,30 @@ func BenchmarkPredictBatch(b *testing.B) {
 	b.ReportMetric(float64(len(rows)*b.N)/b.Elapsed().Seconds(), "rows/s")
 	// rows per second two dedicated cores would give at the CPU time used
 	b.ReportMetric(2*float64(len(rows)*b.N)/(cpuTime()-c0).Seconds(), "rows/s-2cores-cpu")
+}
+
+// BenchmarkPredictWalkers scores the same rows single-threaded with the lane
+// walker (PredictBatch's default) and with the float walker it replaced, in
+// one run, so their ratio holds on a shared machine:
+//
+//	go test -run '^$' -bench PredictWalkers -count 3 ./train/
+func BenchmarkPredictWalkers(b *testing.B) {
+	m, rows := benchModel(b)
+	ref := *m
+	ref.lanes = nil
+	dst := make([]float64, len(rows))
+	for _, c := range []struct {
+		name string
+		m    *Model
+	}{{"lanes", m}, {"float", &ref}} {
+		b.Run(c.name, func(b *testing.B) {
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				c.m.PredictBatch(rows, dst, 1)
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N*len(rows)), "cpu-ns/row")
+		})
+	}
 }
 
 func TestPredictRowZeroAlloc(t *testing.T) {

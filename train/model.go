@@ -86,8 +86,9 @@ type Model struct {
 	leafVal   []float64
 	depth     []int32
 	catBits   []uint64
-	gain      []float64 // per feature
-	splitsCnt []float64 // per feature
+	gain      []float64   // per feature
+	splitsCnt []float64   // per feature
+	lanes     *laneWalker // PredictBatch's walker; nil: the float walker
 
 	lin *Linear
 
@@ -234,6 +235,7 @@ func (m *Model) compile() {
 	for t, r := range m.roots {
 		m.depth[t] = below[r]
 	}
+	m.lanes = buildLanes(m)
 }
 
 func b2u(b bool) uint32 {

@@ -17,9 +17,18 @@ func (m *Model) PredictBatch(rows [][]float64, dst []float64, threads int) {
 			return
 		}
 		var acc [predictBlock]float64
+		var buf []float64
+		var xs []*wideRow
+		if m.lanes != nil {
+			buf, xs = m.lanes.newBlockScratch(m, predictBlock)
+		}
 		for b := lo; b < hi; b += predictBlock {
 			blk := rows[b:min(b+predictBlock, hi)]
-			m.sumBlock(blk, acc[:len(blk)])
+			if m.lanes != nil {
+				m.lanes.sumBlock(m, blk, buf, xs, acc[:len(blk)])
+			} else {
+				m.sumBlock(blk, acc[:len(blk)])
+			}
 			for j, s := range acc[:len(blk)] {
 				s += m.base[0]
 				if m.objective == "binary" {
