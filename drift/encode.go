@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"slices"
 )
 
 // Profile encoding: the magic "DRFP", a format version byte, then uvarints,
 // little-endian float64s and length-prefixed strings (see MarshalBinary).
+// Version 2 appends the alert bands; a profile without bands is written as
+// version 1, byte for byte as before, and both versions decode.
 const (
-	profileMagic   = "DRFP"
-	profileVersion = 1
+	profileMagic     = "DRFP"
+	profileVersion   = 1
+	profileVersionV2 = 2
 )
 
 // ErrCorruptProfile is wrapped by every DecodeProfile error.
@@ -25,7 +29,11 @@ var ErrCorruptProfile = errors.New("corrupt drift profile")
 func (p *Profile) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, profileMagic...)
-	b = append(b, profileVersion)
+	if p.HasBands() {
+		b = append(b, profileVersionV2)
+	} else {
+		b = append(b, profileVersion)
+	}
 	b = binary.AppendUvarint(b, uint64(p.Bins))
 	b = appendString(b, p.Binning)
 	b = binary.AppendUvarint(b, uint64(p.MaxCategories))
@@ -41,7 +49,68 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	} else {
 		b = append(b, 0)
 	}
+	if p.HasBands() {
+		b = appendBands(b, p)
+	}
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
+}
+
+// appendBands writes the band sizes, then per feature the number of banded
+// tests and, by test name, the name and Mean, SD per size.
+func appendBands(b []byte, p *Profile) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p.BandSizes)))
+	for _, s := range p.BandSizes {
+		b = binary.AppendUvarint(b, uint64(s))
+	}
+	for i := range p.Features {
+		f := &p.Features[i]
+		names := slices.Sorted(maps.Keys(f.Bands))
+		b = binary.AppendUvarint(b, uint64(len(names)))
+		for _, t := range names {
+			b = appendString(b, t)
+			v := make([]float64, 0, 2*len(f.Bands[t]))
+			for _, band := range f.Bands[t] {
+				v = append(v, band.Mean, band.SD)
+			}
+			b = appendFloats(b, v)
+		}
+	}
+	return b
+}
+
+// bands decodes what appendBands wrote.
+func (d *decoder) bands(p *Profile) {
+	ns := d.uvarint("band sizes", 64)
+	for i := uint64(0); i < ns && d.err == nil; i++ {
+		s := int(d.uvarint("band size", math.MaxInt32))
+		if len(p.BandSizes) > 0 && s <= p.BandSizes[len(p.BandSizes)-1] || s < 1 {
+			d.fail("band sizes not ascending")
+		}
+		p.BandSizes = append(p.BandSizes, s)
+	}
+	for i := range p.Features {
+		f := &p.Features[i]
+		nt := d.uvarint("banded tests", 64)
+		for k := uint64(0); k < nt && d.err == nil; k++ {
+			t := d.str("band test")
+			v := d.floats("bands")
+			if d.err != nil {
+				return
+			}
+			if len(v) != 2*len(p.BandSizes) || !ValidTest(t) || t == TestAuto || t == "" {
+				d.fail("feature %q: band %q has %d values, want %d", f.Name, t, len(v), 2*len(p.BandSizes))
+				return
+			}
+			if f.Bands == nil {
+				f.Bands = make(map[string][]Band, nt)
+			}
+			bs := make([]Band, len(p.BandSizes))
+			for j := range bs {
+				bs[j] = Band{v[2*j], v[2*j+1]}
+			}
+			f.Bands[t] = bs
+		}
+	}
 }
 
 func appendString(b []byte, s string) []byte {
@@ -156,8 +225,9 @@ func DecodeProfile(b []byte) (*Profile, error) {
 	if len(b) < len(profileMagic)+1 || string(b[:len(profileMagic)]) != profileMagic {
 		return nil, fmt.Errorf("%w: not a drift profile (bad magic)", ErrCorruptProfile)
 	}
-	if v := b[len(profileMagic)]; v != profileVersion {
-		return nil, fmt.Errorf("%w: unsupported version %d (want %d)", ErrCorruptProfile, v, profileVersion)
+	v := b[len(profileMagic)]
+	if v != profileVersion && v != profileVersionV2 {
+		return nil, fmt.Errorf("%w: unsupported version %d (want %d or %d)", ErrCorruptProfile, v, profileVersion, profileVersionV2)
 	}
 	if len(b) < len(profileMagic)+1+4 {
 		return nil, fmt.Errorf("%w: truncated", ErrCorruptProfile)
@@ -166,11 +236,12 @@ func DecodeProfile(b []byte) (*Profile, error) {
 	if crc32.ChecksumIEEE(body) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch (truncated or altered)", ErrCorruptProfile)
 	}
-	return decodeBody(body)
+	return decodeBody(body, v)
 }
 
-// decodeBody decodes a checksum-verified profile without its checksum.
-func decodeBody(b []byte) (*Profile, error) {
+// decodeBody decodes a checksum-verified profile of format version v
+// without its checksum.
+func decodeBody(b []byte, version byte) (*Profile, error) {
 	d := &decoder{b: b, off: len(profileMagic) + 1}
 	p := &Profile{}
 	p.Bins = int(d.uvarint("bins", 1000))
@@ -185,6 +256,9 @@ func decodeBody(b []byte) (*Profile, error) {
 	if d.byte1("prediction flag") == 1 && d.err == nil {
 		f := d.feature(p)
 		p.Prediction = &f
+	}
+	if version == profileVersionV2 && d.err == nil {
+		d.bands(p)
 	}
 	if d.err == nil && d.off != len(b) {
 		d.fail("%d trailing bytes", len(b)-d.off)

@@ -96,6 +96,16 @@ func IsPValueTest(test string) bool {
 	return test == TestKS || test == TestChiSquare || test == TestZ
 }
 
+// Threshold rules of a verdict (FeatureResult.Rule, MonitorOptions.Thresholds).
+const (
+	// RuleBand: drifted when the statistic is above the upper edge of its
+	// band learned from reference chunks of the window's size.
+	RuleBand = "band"
+	// RuleFixed: the test's fixed threshold (p < 0.05, distance ≥ 0.1, or
+	// TestThreshold), whatever the window's size.
+	RuleFixed = "fixed"
+)
+
 // FeatureResult is the drift result of one feature (or of the prediction).
 type FeatureResult struct {
 	Name        string
@@ -105,7 +115,15 @@ type FeatureResult struct {
 	Test        string
 	Statistic   float64 // KS D, chi-square, z, normed W1, or the distance
 	PValue      float64 // NaN for distance tests
-	Threshold   float64
+	Threshold   float64 // RuleFixed: the p-value or statistic threshold; RuleBand: the band's upper edge on the statistic
+	Rule        string  // RuleBand or RuleFixed
+	// BandLower and BandUpper are the band of the statistic (|z| for z) at
+	// this window's size; NaN under RuleFixed.
+	BandLower, BandUpper float64
+	// PSIUpper is the upper edge of the PSI's band at this window's size
+	// (NaN without bands): a retrain or alert threshold below it is raised
+	// to it, so noise alone never triggers them.
+	PSIUpper    float64
 	Drifted     bool
 	Rows        int     // current rows
 	MissingRate float64 // current share of missing values
@@ -128,8 +146,9 @@ func (r FeatureResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"name": r.Name, "type": typ, "psi": jsonNum(r.PSI), "level": r.Level,
 		"test": r.Test, "statistic": jsonNum(r.Statistic), "p_value": jsonNum(r.PValue),
-		"threshold": r.Threshold, "drifted": r.Drifted, "rows": r.Rows,
-		"missing_rate": jsonNum(r.MissingRate),
+		"threshold": jsonNum(r.Threshold), "drifted": r.Drifted, "rows": r.Rows,
+		"missing_rate": jsonNum(r.MissingRate), "rule": r.Rule,
+		"band_lower": jsonNum(r.BandLower), "band_upper": jsonNum(r.BandUpper), "psi_upper": jsonNum(r.PSIUpper),
 	})
 }
 
@@ -145,6 +164,7 @@ type evalInput struct {
 	test        string
 	threshold   float64
 	needsValues bool
+	bands       *Profile // the profile whose bands set the thresholds; nil: fixed thresholds
 }
 
 func zTarget(ref, cur []int64) int {
@@ -171,7 +191,8 @@ func zTarget(ref, cur []int64) int {
 // evaluate computes PSI and the companion test of one feature.
 func evaluate(in evalInput) FeatureResult {
 	f := in.f
-	r := FeatureResult{Name: f.Name, Categorical: f.Categorical, PValue: math.NaN()}
+	r := FeatureResult{Name: f.Name, Categorical: f.Categorical, PValue: math.NaN(), Rule: RuleFixed,
+		BandLower: math.NaN(), BandUpper: math.NaN(), PSIUpper: math.NaN()}
 	r.PSI = PSI(in.ref, in.cur)
 	r.Level = Level(r.PSI)
 	curTotal := total(in.cur)
@@ -227,6 +248,24 @@ func evaluate(in evalInput) FeatureResult {
 	case TestPSI:
 		r.Statistic = r.PSI
 	}
+	if in.bands != nil {
+		if _, hi, ok := in.bands.Limits(f, TestPSI, int(curTotal)); ok {
+			r.PSIUpper = hi
+		}
+		n := int(curTotal)
+		if test == TestKS || test == TestWasserstein {
+			n = len(in.curValues)
+		}
+		if lo, hi, ok := in.bands.Limits(f, test, n); ok && in.threshold == 0 {
+			r.Rule, r.BandLower, r.BandUpper, r.Threshold = RuleBand, lo, hi, hi
+			stat := r.Statistic
+			if test == TestZ {
+				stat = math.Abs(stat)
+			}
+			r.Drifted = stat > r.Threshold // NaN never drifts, +Inf always
+			return r
+		}
+	}
 	if IsPValueTest(test) {
 		r.Drifted = r.PValue < r.Threshold
 	} else {
@@ -268,7 +307,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		"model": e.Model, "version": e.Version, "time": e.Time, "window_records": e.WindowRecords,
 		"features": e.Features, "prediction_psi": jsonNum(e.PredictionPSI), "drift_share": jsonNum(e.DriftShare),
 		"drifted_features": e.DriftedFeatures, "dataset_drift": e.DatasetDrift, "max_psi": jsonNum(e.MaxPSI),
-		"retrain": e.Retrain, "alert": e.Alert,
+		"retrain": e.Retrain, "alert": e.Alert, "status": e.Status, "ready_records": e.ReadyRecords,
+		"thresholds": e.Thresholds,
 	})
 }
 

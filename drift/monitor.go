@@ -38,7 +38,8 @@ type MonitorOptions struct {
 	AlertThreshold   float64       // Event.Alert when MaxPSI exceeds it (default 0.25)
 	DriftShare       float64       // dataset drift when the drifted share reaches it (default 0.5)
 	Test             string        // companion test, "auto" (default) or one of Tests
-	TestThreshold    float64       // drift threshold of the test (0 = the test's default)
+	TestThreshold    float64       // drift threshold of the test (0 = the test's default); set, it forces RuleFixed
+	Thresholds       string        // RuleBand (default when the profile has bands) or RuleFixed
 	LabelWindow      int           // labelled records in the rolling performance (default 1000)
 	PositiveClass    string        // binary classification: the class whose score is the prediction (for AUC)
 	Metrics          *metrics.Set  // where the driftd_* series are exported (nil = not exported)
@@ -56,8 +57,17 @@ type Event struct {
 	DriftedFeatures int
 	DatasetDrift    bool
 	MaxPSI          float64
-	Retrain         bool // MaxPSI > RetrainThreshold
-	Alert           bool // MaxPSI > AlertThreshold
+	Retrain         bool // a feature's PSI > RetrainThreshold (raised to the PSI band's upper edge under RuleBand)
+	Alert           bool // a feature's PSI > AlertThreshold (raised likewise)
+	// Status is "ok", or "warming up: n of m records" while the window is
+	// too small to tell drift from noise (Snapshot before the first check;
+	// a Check or tumbling window forced early).
+	Status string
+	// ReadyRecords is m: the window size from which a check can tell drift
+	// from noise, where the first interval check runs.
+	ReadyRecords int
+	// Thresholds is the rule of the verdicts: RuleBand or RuleFixed.
+	Thresholds string
 }
 
 // Monitor scores drift of one model version record by record. It is safe
@@ -105,6 +115,9 @@ type Monitor struct {
 	drifted    *metrics.Gauge
 	checks     *metrics.Counter
 
+	bands *Profile // p when verdicts use its bands, else nil
+	ready int      // records the window needs before the first interval check
+
 	perf perfState
 }
 
@@ -147,6 +160,8 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 		return nil, fmt.Errorf("new monitor: tumbling window %v is negative", o.Tumbling)
 	case o.DriftShare < 0 || o.DriftShare > 1:
 		return nil, fmt.Errorf("new monitor: drift share %v must be in [0, 1]", o.DriftShare)
+	case o.Thresholds != "" && o.Thresholds != RuleBand && o.Thresholds != RuleFixed:
+		return nil, fmt.Errorf("new monitor: thresholds %q: must be band or fixed", o.Thresholds)
 	}
 	m := &Monitor{p: p, opts: o, now: o.Now, subs: map[int]func(Event){}, jobs: make(chan *syncJob, checkQueue+2)}
 	if m.now == nil {
@@ -194,8 +209,69 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 		m.drifted = s.GetOrCreateGauge(fmt.Sprintf(`driftd_drifted_features{model="%s"}`, model), nil)
 		m.checks = s.GetOrCreateCounter(fmt.Sprintf(`driftd_drift_checks_total{model="%s"}`, model))
 	}
+	if o.Thresholds != RuleFixed && p.HasBands() && o.TestThreshold == 0 {
+		m.bands = p
+	}
+	m.ready = m.readyRecords()
 	m.perf.init(o)
 	return m, nil
+}
+
+// readyRecords returns the smallest window size, from MinWindow up to
+// WindowSize, at which every feature's noise stays below the level the
+// fixed rules call drift: the upper edge of the PSI's band at most 0.1
+// (moderate) and, for distance tests, the upper edge of the statistic's
+// band at most the test's fixed threshold. Without bands it is MinWindow.
+func (m *Monitor) readyRecords() int {
+	lo, hi := m.opts.MinWindow, m.opts.WindowSize
+	if m.bands == nil || lo >= hi {
+		return lo
+	}
+	quiet := func(n int) bool {
+		for i := range m.p.Features {
+			f := &m.p.Features[i]
+			if _, hi, ok := m.p.Limits(f, TestPSI, n); ok && hi > 0.1 {
+				return false
+			}
+			if t := m.tests[i]; !IsPValueTest(t) {
+				if _, hi, ok := m.p.Limits(f, t, n); ok && hi > DefaultThreshold(t) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if quiet(lo) {
+		return lo
+	}
+	for lo < hi { // the bands narrow as n grows: the first quiet size
+		mid := lo + (hi-lo)/2
+		if quiet(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// Ready returns the window size at which the first interval check runs.
+func (m *Monitor) Ready() int { return m.ready }
+
+// status returns the Status of a check on n records.
+func (m *Monitor) status(n int) string {
+	if n < m.ready {
+		return fmt.Sprintf("warming up: %d of %d records", n, m.ready)
+	}
+	return "ok"
+}
+
+// thresholds returns the rule of the monitor's verdicts.
+func (m *Monitor) thresholds() string {
+	if m.bands != nil {
+		return RuleBand
+	}
+	return RuleFixed
 }
 
 // escapeLabel escapes a Prometheus label value.
@@ -227,7 +303,7 @@ func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 	m.w.Add(num, cat, prediction)
 	m.since++
 	// Tumbling and interval checks exclude each other: at most one snapshot.
-	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.opts.MinWindow {
+	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.ready {
 		s := m.snapshotLocked()
 		snap = &s
 	}
@@ -360,7 +436,7 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 	for i := range p.Features {
 		f := &p.Features[i]
 		in := evalInput{f: f, ref: m.refExt[i], cur: bins(i), refN: f.NonMissing(),
-			unique: f.Unique, test: m.tests[i], threshold: m.opts.TestThreshold}
+			unique: f.Unique, test: m.tests[i], threshold: m.opts.TestThreshold, bands: m.bands}
 		if j := m.valIndex[i]; j >= 0 {
 			in.refValues, in.curValues = f.Summary, sv.sorted[j]
 		}
@@ -374,8 +450,8 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 		ev.PredictionPSI = PSI(m.refExt[i], bins(i))
 	}
 	ev.DriftShare, ev.DriftedFeatures, ev.DatasetDrift = datasetVerdict(ev.Features, m.opts.DriftShare)
-	ev.Retrain = ev.MaxPSI > m.opts.RetrainThreshold
-	ev.Alert = ev.MaxPSI > m.opts.AlertThreshold
+	ev.Retrain, ev.Alert = m.psiVerdicts(ev.Features)
+	ev.Status, ev.ReadyRecords, ev.Thresholds = m.status(snap.n), m.ready, m.thresholds()
 	m.lastMu.Lock()
 	m.last = ev
 	m.lastMu.Unlock()
@@ -420,12 +496,37 @@ func (m *Monitor) Subscribe(fn func(Event)) (cancel func()) {
 	}
 }
 
-// Snapshot returns the latest evaluated check's event (the zero Event before
-// the first check); call Flush first to include the checks still queued.
+// psiVerdicts returns Event.Retrain and Event.Alert: some feature's PSI is
+// above the retrain (alert) threshold, raised to the upper edge of the
+// feature's PSI band at this window's size when there is one.
+func (m *Monitor) psiVerdicts(res []FeatureResult) (retrain, alert bool) {
+	for _, r := range res {
+		rt, at := m.opts.RetrainThreshold, m.opts.AlertThreshold
+		if !math.IsNaN(r.PSIUpper) {
+			rt, at = math.Max(rt, r.PSIUpper), math.Max(at, r.PSIUpper)
+		}
+		retrain = retrain || r.PSI > rt
+		alert = alert || r.PSI > at
+	}
+	return retrain, alert
+}
+
+// Snapshot returns the latest evaluated check's event; call Flush first to
+// include the checks still queued. Before the first check it is an event
+// without features or time whose Status says how far the warm-up is
+// ("warming up: n of m records").
 func (m *Monitor) Snapshot() Event {
 	m.lastMu.Lock()
-	defer m.lastMu.Unlock()
-	return m.last
+	ev := m.last
+	m.lastMu.Unlock()
+	if !ev.Time.IsZero() {
+		return ev
+	}
+	m.mu.Lock()
+	n := m.w.Len()
+	m.mu.Unlock()
+	return Event{Model: m.opts.Model, Version: m.opts.Version, PredictionPSI: math.NaN(),
+		Status: fmt.Sprintf("warming up: %d of %d records", n, m.ready), ReadyRecords: m.ready, Thresholds: m.thresholds()}
 }
 
 // Counts returns a copy of the window's counts, to merge with other

@@ -24,8 +24,9 @@ func TestMonitorChecksAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	set := metrics.NewSet()
+	// Fixed thresholds: the first check at MinWindow, not at the bands' ready size.
 	m, err := NewMonitor(p, MonitorOptions{Model: `fraud"x`, Version: "3", WindowSize: 500, CheckInterval: 100, MinWindow: 300,
-		Metrics: set, Now: func() time.Time { return time.Unix(100, 0) }})
+		Metrics: set, Now: func() time.Time { return time.Unix(100, 0) }, Thresholds: RuleFixed})
 	if err != nil {
 		t.Fatal(err)
 	}

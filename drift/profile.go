@@ -31,6 +31,7 @@ type ProfileOptions struct {
 	Binning       string // "quantile" (default) or "uniform"
 	MaxCategories int    // tracked categories per categorical feature (default 100); the rest is "other"
 	SummarySize   int    // values kept in the numeric quantile summary (default 1000)
+	BandChunks    int    // reference chunks per chunk size for the alert bands (default 40; < 0: no bands)
 }
 
 func (o ProfileOptions) withDefaults() (ProfileOptions, error) {
@@ -54,6 +55,9 @@ func (o ProfileOptions) withDefaults() (ProfileOptions, error) {
 	}
 	if o.SummarySize == 0 {
 		o.SummarySize = DefaultSummarySize
+	}
+	if o.BandChunks == 0 {
+		o.BandChunks = DefaultBandChunks
 	}
 	if o.SummarySize < 2 || o.SummarySize > 1<<20 {
 		return o, fmt.Errorf("summary size %d: must be between 2 and 1048576", o.SummarySize)
@@ -86,7 +90,11 @@ type Feature struct {
 	// inequality). Both are 0 when the summary is exact.
 	Summary          []float64
 	KSError, W1Error float64
-	index            map[string]int // category → bin
+	// Bands are the alert bands learned from reference chunks, per test
+	// name ("psi" for the PSI), one per Profile.BandSizes entry; nil in
+	// profiles built without bands (or decoded from format version 1).
+	Bands map[string][]Band
+	index map[string]int // category → bin
 }
 
 // Bins returns the number of bins of the feature (missing bin included).
@@ -114,7 +122,14 @@ type Profile struct {
 	Rows          int
 	Features      []Feature
 	Prediction    *Feature // nil when built without predictions
+	// BandSizes are the reference chunk sizes of the features' Bands,
+	// ascending; empty when the profile has no bands.
+	BandSizes []int
 }
+
+// HasBands reports whether the profile carries alert bands learned from
+// reference chunks.
+func (p *Profile) HasBands() bool { return len(p.BandSizes) > 0 }
 
 // FeatureNames returns the names of the profiled features in order.
 func (p *Profile) FeatureNames() []string {
@@ -165,6 +180,9 @@ func BuildProfile(cols []Column, predictions []float64, opts ProfileOptions) (*P
 			return nil, fmt.Errorf("build profile: prediction: %w", err)
 		}
 		p.Prediction = &f
+	}
+	if o.BandChunks > 0 {
+		buildBands(p, cols, o.BandChunks)
 	}
 	return p, nil
 }

@@ -249,7 +249,8 @@ func TestIncrementalSortedValuesMatchBatch(t *testing.T) {
 	}
 	for _, test := range []string{TestKS, TestWasserstein} {
 		for _, c := range []struct{ size, interval int }{{500, 100}, {500, 37}, {300, 700}} {
-			m, err := NewMonitor(p, MonitorOptions{WindowSize: c.size, MinWindow: 50, CheckInterval: c.interval, Test: test})
+			// Fixed thresholds: checks from MinWindow on, not from the bands' ready size.
+			m, err := NewMonitor(p, MonitorOptions{WindowSize: c.size, MinWindow: 50, CheckInterval: c.interval, Test: test, Thresholds: RuleFixed})
 			if err != nil {
 				t.Fatal(err)
 			}
