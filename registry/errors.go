@@ -16,6 +16,10 @@ var ErrInvalid = errors.New("invalid")
 // deployed version, archived version, write-once parameter, ...).
 var ErrConflict = errors.New("conflict")
 
+// ErrLocked reports that Open gave up waiting for the registry file's lock:
+// another process holds the file open.
+var ErrLocked = errors.New("file is locked by another process")
+
 // FieldError is a validation error naming the offending input field; it wraps ErrInvalid.
 type FieldError struct {
 	Field string // input field name, e.g. "name", "version", "environment"

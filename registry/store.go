@@ -87,7 +87,8 @@ type Store struct {
 }
 
 // Open opens (creating if needed) the registry file at path. A file locked by another
-// process makes Open fail after Options.Timeout with an error naming the path.
+// process makes Open fail after Options.Timeout with an error naming the path and
+// wrapping ErrLocked.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
@@ -125,7 +126,7 @@ func Open(path string, opts Options) (*Store, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
 	if err != nil {
 		if errors.Is(err, bbolt.ErrTimeout) {
-			return nil, fmt.Errorf("open registry %s: file is locked by another process (is another driftd running on this data directory?): %w", path, err)
+			return nil, fmt.Errorf("open registry %s: %w (is another driftd running on this data directory?): %w", path, ErrLocked, err)
 		}
 		return nil, fmt.Errorf("open registry %s: %w", path, err)
 	}

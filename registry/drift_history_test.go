@@ -1,0 +1,214 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// point is a drift point at t with x1's PSI and a max over x1 and x2.
+func point(t time.Time, x1 float64) DriftPoint {
+	return DriftPoint{Time: t, Version: "1.0.0", WindowRecords: 100, MaxPSI: math.Max(x1, 0.01),
+		Features: map[string]float64{"x1": x1, "x2": 0.01}, Alert: x1 > 0.25}
+}
+
+// TestDriftHistorySurvivesReopen: points appended are read back in time
+// order after the file is closed and opened again.
+func TestDriftHistorySurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	pred := 0.07
+	for i, x1 := range []float64{0.02, 0.3, 0.05} {
+		p := point(t0.Add(time.Duration(i)*time.Minute), x1)
+		p.PredictionPSI = &pred
+		if i == 1 {
+			p.Drifted = []string{"x1"}
+			p.PredictionPSI = ptr(math.NaN())
+		}
+		if err := s.AppendDriftPoint(ctx, "churn", p, DriftHistoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pts, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 3 {
+		t.Fatalf("%d points after reopen, want 3", len(pts))
+	}
+	if !pts[0].Time.Equal(t0) || pts[1].Features["x1"] != 0.3 || !pts[1].Alert || pts[0].Alert || pts[1].Drifted[0] != "x1" || pts[2].Points != 1 {
+		t.Errorf("points = %+v", pts)
+	}
+	if pts[0].PredictionPSI == nil || *pts[0].PredictionPSI != 0.07 || pts[1].PredictionPSI != nil {
+		t.Errorf("prediction PSI: a finite one kept, NaN dropped: %v %v", pts[0].PredictionPSI, pts[1].PredictionPSI)
+	}
+	// Other models have no history; an unknown model gives an empty list.
+	if pts, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "other"}); err != nil || len(pts) != 0 || pts == nil {
+		t.Errorf("other model: %v %v", pts, err)
+	}
+}
+
+// TestDriftHistoryQuery covers since/until, the feature filter, and
+// rejected queries.
+func TestDriftHistoryQuery(t *testing.T) {
+	s, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := 0; i < 10; i++ {
+		p := point(t0.Add(time.Duration(i)*time.Minute), float64(i)/10)
+		if i == 7 {
+			p.Drifted = []string{"x1", "x2"}
+		}
+		if err := s.AppendDriftPoint(ctx, "churn", p, DriftHistoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name      string
+		q         DriftHistoryQuery
+		n         int
+		firstX1   float64
+		errField  string
+		onlyX1    bool
+		drifted7  int
+		checkOnly bool
+	}{
+		{name: "all", q: DriftHistoryQuery{Model: "churn"}, n: 10, firstX1: 0, drifted7: 2},
+		{name: "since", q: DriftHistoryQuery{Model: "churn", Since: t0.Add(5 * time.Minute)}, n: 5, firstX1: 0.5, drifted7: 2},
+		{name: "since and until", q: DriftHistoryQuery{Model: "churn", Since: t0.Add(2 * time.Minute), Until: t0.Add(4 * time.Minute)}, n: 2, firstX1: 0.2, checkOnly: true},
+		{name: "one feature", q: DriftHistoryQuery{Model: "churn", Feature: "x1"}, n: 10, firstX1: 0, onlyX1: true, drifted7: 1},
+		{name: "bad model", q: DriftHistoryQuery{Model: "no/such"}, errField: "model"},
+		{name: "too many points", q: DriftHistoryQuery{Model: "churn", MaxPoints: 10001}, errField: "max_points"},
+		{name: "until before since", q: DriftHistoryQuery{Model: "churn", Since: t0.Add(time.Hour), Until: t0}, errField: "until"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pts, err := s.DriftHistory(ctx, tc.q)
+			if tc.errField != "" {
+				var fe *FieldError
+				if !errors.As(err, &fe) || fe.Field != tc.errField || !errors.Is(err, ErrInvalid) {
+					t.Fatalf("err = %v, want a field error on %s", err, tc.errField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pts) != tc.n || pts[0].Features["x1"] != tc.firstX1 {
+				t.Fatalf("%d points starting at x1=%v, want %d at %v", len(pts), pts[0].Features["x1"], tc.n, tc.firstX1)
+			}
+			if tc.onlyX1 && len(pts[0].Features) != 1 {
+				t.Errorf("feature filter kept %v", pts[0].Features)
+			}
+			if tc.checkOnly {
+				return
+			}
+			var at7 DriftPoint
+			for _, p := range pts {
+				if p.Time.Equal(t0.Add(7 * time.Minute)) {
+					at7 = p
+				}
+			}
+			if len(at7.Drifted) != tc.drifted7 {
+				t.Errorf("drifted at 7 min = %v, want %d", at7.Drifted, tc.drifted7)
+			}
+		})
+	}
+}
+
+// TestDriftHistoryBounded: points older than MaxAge and the oldest beyond
+// MaxPoints are dropped on append.
+func TestDriftHistoryBounded(t *testing.T) {
+	s, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	opts := DriftHistoryOptions{MaxAge: time.Hour, MaxPoints: 5}
+	for i := 0; i < 8; i++ {
+		if err := s.AppendDriftPoint(ctx, "churn", point(t0.Add(time.Duration(i)*time.Minute), 0.1), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pts, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 5 || !pts[0].Time.Equal(t0.Add(3*time.Minute)) {
+		t.Fatalf("after 8 appends bounded to 5: %d points from %v", len(pts), pts[0].Time)
+	}
+	// The same time again replaces, not adds.
+	if err := s.AppendDriftPoint(ctx, "churn", point(t0.Add(7*time.Minute), 0.9), opts); err != nil {
+		t.Fatal(err)
+	}
+	// Two hours later, everything before is too old.
+	if err := s.AppendDriftPoint(ctx, "churn", point(t0.Add(2*time.Hour), 0.2), opts); err != nil {
+		t.Fatal(err)
+	}
+	pts, err = s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 1 || pts[0].Features["x1"] != 0.2 {
+		t.Fatalf("after the age bound: %+v", pts)
+	}
+	if err := s.AppendDriftPoint(ctx, "churn", DriftPoint{}, opts); err == nil {
+		t.Error("a point without a time was stored")
+	}
+}
+
+// TestDriftHistoryDownsamples: a long range comes back as at most
+// MaxPoints points that keep the spikes (maximum PSI) and any alert.
+func TestDriftHistoryDownsamples(t *testing.T) {
+	s, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 1000; i++ {
+		x1 := 0.01
+		if i == 500 {
+			x1 = 0.9 // one spike
+		}
+		if err := s.AppendDriftPoint(ctx, "churn", point(t0.Add(time.Duration(i)*time.Minute), x1), DriftHistoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pts, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn", MaxPoints: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) > 50 || len(pts) < 40 {
+		t.Fatalf("%d points, want at most 50 (and not far fewer)", len(pts))
+	}
+	var total, spikes, alerts int
+	for i, p := range pts {
+		total += p.Points
+		if p.Features["x1"] == 0.9 && p.MaxPSI == 0.9 {
+			spikes++
+		}
+		if p.Alert {
+			alerts++
+		}
+		if i > 0 && !p.Time.After(pts[i-1].Time) {
+			t.Errorf("point %d at %v is not after %v", i, p.Time, pts[i-1].Time)
+		}
+	}
+	if total != 1000 || spikes != 1 || alerts != 1 {
+		t.Errorf("downsampled: %d checks, %d spikes, %d alerts; want 1000, 1, 1", total, spikes, alerts)
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
