@@ -251,6 +251,25 @@ func (a *Admin) Browse(ctx context.Context, topic string, partition int32, fromO
 	return page, nil
 }
 
+// OffsetsAt returns, per partition of topic, the first offset whose record's
+// timestamp is at or after t (the high watermark when there is none): where
+// a reader seeking to t starts.
+func (a *Admin) OffsetsAt(ctx context.Context, topic string, t time.Time) (map[int32]int64, error) {
+	listed, err := a.adm.ListOffsetsAfterMilli(ctx, t.UnixMilli(), topic)
+	if err != nil {
+		return nil, fmt.Errorf("seek %s to %s: %w", topic, t.Format(time.RFC3339), err)
+	}
+	out := map[int32]int64{}
+	var lerr error
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil && lerr == nil {
+			lerr = fmt.Errorf("seek %s partition %d to %s: %w", topic, o.Partition, t.Format(time.RFC3339), o.Err)
+		}
+		out[o.Partition] = o.Offset
+	})
+	return out, lerr
+}
+
 // ProduceTest produces one message and waits for its acknowledgement,
 // returning its partition and offset.
 func (a *Admin) ProduceTest(ctx context.Context, topic string, key, value []byte) (int32, int64, error) {

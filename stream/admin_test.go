@@ -167,3 +167,36 @@ func TestBrowseStopsInTime(t *testing.T) {
 		t.Fatal("a canceled browse returned no error")
 	}
 }
+
+// TestAdminOffsetsAt seeks a topic by time: the first offset at or after the
+// time, the start before the first record, the high watermark after the last.
+func TestAdminOffsetsAt(t *testing.T) {
+	b := startBroker(t, "")
+	mustCreateTopic(t, b.Addr(), "ts", 1, nil)
+	t0 := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := range 3 {
+		recs = append(recs, &kgo.Record{Topic: "ts", Value: fmt.Appendf(nil, `{"n":%d}`, i), Timestamp: t0.Add(time.Duration(i) * time.Minute)})
+	}
+	produceRecords(t, b.Addr(), recs...)
+	adm, err := NewAdmin(Config{Brokers: []string{b.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	for _, tc := range []struct {
+		at   time.Time
+		want int64
+	}{
+		{t0.Add(-time.Hour), 0},
+		{t0, 0},
+		{t0.Add(30 * time.Second), 1},
+		{t0.Add(2 * time.Minute), 2},
+		{t0.Add(10 * time.Minute), 3},
+	} {
+		got, err := adm.OffsetsAt(context.Background(), "ts", tc.at)
+		if err != nil || len(got) != 1 || got[0] != tc.want {
+			t.Errorf("OffsetsAt(%s) = %v, %v; want partition 0 at %d", tc.at.Format(time.TimeOnly), got, err, tc.want)
+		}
+	}
+}
