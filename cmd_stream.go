@@ -52,7 +52,7 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // runProduce replays a CSV file to Kafka as JSON feature records.
 func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("produce", stderr, "Replay a CSV file to Kafka as JSON records (one per row, keyed by id), with optional drift.")
+	fs := newFlagSet("produce", stderr, "Replay a CSV file to Kafka as JSON records (one per row, keyed by id), with optional drift.\nWithout KAFKA_BOOTSTRAP_SERVERS the records go to the embedded broker of a running driftd serve\n(DRIFTD_KAFKA_LISTEN); when no broker answers within 5s, produce fails and says why.")
 	data := fs.String("data", "", "CSV file to replay (required)")
 	rate := fs.Float64("rate", 0, "records per second, 0 = as fast as possible")
 	limit := fs.Int("limit", 0, "stop after this many records, 0 = all")
@@ -93,6 +93,10 @@ func runProduce(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	st, err := stream.ProduceCSV(ctx, src, stream.ProduceOptions{Client: client, Topic: cfg.KafkaTopic, Rate: *rate, Limit: *limit, Progress: stderr})
+	if errors.Is(err, stream.ErrNoBroker) {
+		fmt.Fprintf(stderr, "driftd produce: %v\n(is driftd serve or driftd broker running there? without KAFKA_BOOTSTRAP_SERVERS, produce sends to the embedded broker at DRIFTD_KAFKA_LISTEN, default 127.0.0.1:9092)\n", err)
+		return 1
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "driftd produce: %v\n", err)
 		return 1

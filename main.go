@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -128,12 +129,33 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	logger := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	app := server.New(cfg, server.Options{Logger: logger, Build: buildInfo()})
-	if err := app.Run(ctx); err != nil {
+	if err := app.Start(ctx); err != nil {
+		logger.Error("driftd stopped with an error", "err", err)
+		return 1
+	}
+	if cfg.LogLevel > slog.LevelWarn {
+		announceAdminPassword(stderr, cfg.DataDir)
+	}
+	<-ctx.Done()
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := app.Close(sctx); err != nil {
 		logger.Error("driftd stopped with an error", "err", err)
 		return 1
 	}
 	logger.Info("driftd stopped")
 	return 0
+}
+
+// announceAdminPassword says on stderr where the generated password of the
+// UI user admin is, while the file is there: the log's warning about it is
+// hidden by a log level above warn. It never prints the password.
+func announceAdminPassword(stderr io.Writer, dataDir string) {
+	p := filepath.Join(dataDir, "admin-password")
+	if _, err := os.Stat(p); err == nil {
+		fmt.Fprintf(stderr, "driftd: the generated password of the UI user admin is in %s: sign in, change it on the Settings page, then delete the file\n", p)
+	}
 }
 
 // newLogger builds the one logger of the process.

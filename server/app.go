@@ -124,13 +124,17 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Now:          a.now,
 		Environments: a.cfg.Environments,
 		Metrics:      a.metrics,
-		Logger:       a.logger.With("component", "registry"),
+		Logger:       a.logger, // the registry names its component
 	})
 	if err != nil {
+		err = lockedError(a.cfg.DataDir, err)
 		a.status.set("registry", true, StateFailed, err.Error())
-		return fmt.Errorf("open registry in data directory %s (is another driftd using it?): %w", a.cfg.DataDir, err)
+		return err
 	}
 	a.store = store
+	if err := writePIDFile(a.cfg.DataDir); err != nil {
+		return err
+	}
 	a.status.set("registry", true, StateReady, dbPath)
 
 	a.auth, err = newAuthenticator(ctx, a.cfg, a.store, a.logger.With("component", "auth"))
@@ -261,6 +265,7 @@ func (a *App) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http server goroutine: %w", err))
 		}
 		if a.store != nil {
+			removePIDFile(a.cfg.DataDir)
 			if err := a.store.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close registry: %w", err))
 			}

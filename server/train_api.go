@@ -151,6 +151,7 @@ func (a *App) readTrainRequest(c echo.Context) (*trainRequest, error) {
 		if err := dec.Decode(req); err != nil {
 			return nil, badRequest("", "body is not valid JSON for this call: %v", err)
 		}
+		req.resolvePaths(a.cfg.DataDir)
 		return req, nil
 	}
 	form, err := c.FormParams()
@@ -161,6 +162,7 @@ func (a *App) readTrainRequest(c echo.Context) (*trainRequest, error) {
 	req.Algo, req.Objective, req.Model = form.Get("algo"), form.Get("objective"), form.Get("model")
 	req.Experiment, req.Deploy = form.Get("experiment"), form.Get("deploy")
 	req.Categorical = splitFields(form.Get("categorical"))
+	req.resolvePaths(a.cfg.DataDir)
 	if s := form.Get("valid_fraction"); s != "" {
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -187,6 +189,18 @@ func (a *App) readTrainRequest(c echo.Context) (*trainRequest, error) {
 		return nil, badRequest("data", "read upload: %v", err)
 	}
 	return req, nil
+}
+
+// resolvePaths makes the server-side paths data and test that are relative
+// relative to the data directory instead of the server's working directory:
+// {"data": "train.csv"} is <data-dir>/train.csv. Which directories a job may
+// read is checked by the train flow.
+func (req *trainRequest) resolvePaths(dataDir string) {
+	for _, p := range []*string{&req.Data, &req.Test} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dataDir, *p)
+		}
+	}
 }
 
 // storeUpload copies an uploaded CSV under <data-dir>/uploads/ with a

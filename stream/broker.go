@@ -129,7 +129,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.cluster = c
 	if ret.enabled() {
-		r, cl, err := newRetention(ret, c, ln.Addr().String(), b.logger.With("component", "retention"), b.cfg.Metrics)
+		r, cl, err := newRetention(ret, c, ln.Addr().String(), b.logger.With("task", "retention"), b.cfg.Metrics)
 		if err != nil {
 			c.Close()
 			b.cluster, b.ln = nil, nil

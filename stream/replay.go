@@ -1,12 +1,14 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -121,7 +123,23 @@ type ProduceOptions struct {
 	Rate     float64   // records per second, 0 = as fast as possible
 	Limit    int       // 0 = all rows
 	Progress io.Writer // a line per second and a summary; may be nil
+	// ConnectTimeout bounds the wait for a first broker to answer before
+	// anything is sent (default 5s); when none does, ProduceCSV fails
+	// with ErrNoBroker naming the addresses it tried.
+	ConnectTimeout time.Duration
 }
+
+// ErrNoBroker is wrapped by ProduceCSV's error when no bootstrap broker
+// answered within ProduceOptions.ConnectTimeout.
+var ErrNoBroker = errors.New("no kafka broker answered")
+
+// Replay delivery bounds: a record the broker has not acknowledged within
+// replayDeliveryTimeout (a broker gone mid-replay) fails instead of being
+// retried forever.
+const (
+	replayConnectTimeout  = 5 * time.Second
+	replayDeliveryTimeout = 30 * time.Second
+)
 
 // ProduceStats summarises a replay.
 type ProduceStats struct {
@@ -131,14 +149,22 @@ type ProduceStats struct {
 }
 
 // ProduceCSV replays src to Kafka, keyed by record id, and waits for every
-// acknowledgement before returning.
+// acknowledgement before returning. It first waits up to
+// opts.ConnectTimeout (default 5s) for a broker to answer and fails with ErrNoBroker,
+// naming the addresses and the last connection error, when none does; a
+// record not acknowledged within 30s fails with the broker's error.
 func ProduceCSV(ctx context.Context, src *CSVRecords, opts ProduceOptions) (ProduceStats, error) {
 	var st ProduceStats
-	cl, err := NewClient(opts.Client, kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(5*time.Millisecond))
+	var dial dialError
+	cl, err := NewClient(opts.Client, kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.RecordDeliveryTimeout(replayDeliveryTimeout), kgo.WithHooks(&dial))
 	if err != nil {
 		return st, err
 	}
 	defer cl.Close()
+	if err := ping(ctx, cl, opts.Client.Brokers, cmp.Or(opts.ConnectTimeout, replayConnectTimeout), &dial); err != nil {
+		return st, err
+	}
 	var acked, failed atomic.Int64
 	var firstErr atomic.Pointer[error]
 	start := time.Now()
@@ -199,7 +225,82 @@ func ProduceCSV(ctx context.Context, src *CSVRecords, opts ProduceOptions) (Prod
 	}
 	progress(true)
 	if st.Failed > 0 {
+		if d := dial.last(); d != "" {
+			return st, fmt.Errorf("produce to %s: %d of %d records failed: %w (last broker connection error: %s)", opts.Topic, st.Failed, st.Sent, st.FirstError, d)
+		}
 		return st, fmt.Errorf("produce to %s: %d of %d records failed: %w", opts.Topic, st.Failed, st.Sent, st.FirstError)
 	}
 	return st, ctx.Err()
+}
+
+// ping waits until one of brokers answers an ApiVersions request, retrying
+// for up to timeout; it returns ErrNoBroker, wrapped with the addresses and
+// the most telling error (a refused connection rather than the timeout our
+// own deadline caused), when none does, and ctx's error when ctx ends first.
+func ping(ctx context.Context, cl *kgo.Client, brokers []string, timeout time.Duration, dial *dialError) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
+	var last error // the last answer that was not cut short by the deadline
+	for {
+		err := cl.Ping(pctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if pctx.Err() == nil {
+			last = err
+		} else {
+			if d := dial.telling(); d != nil {
+				last = d
+			}
+			return fmt.Errorf("%w at %s within %s: %w", ErrNoBroker, strings.Join(brokers, ","), timeout, cmp.Or(last, err))
+		}
+		select {
+		case <-pctx.Done():
+		case <-retry.C:
+		}
+	}
+}
+
+// dialError remembers the last failed broker connection, so that a replay
+// that cannot reach its broker says why.
+type dialError struct {
+	err     atomic.Pointer[string]
+	refused atomic.Pointer[error] // the last failure that was not a timeout
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect.
+func (h *dialError) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err == nil {
+		h.err.Store(nil)
+		h.refused.Store(nil)
+		return
+	}
+	s := err.Error()
+	h.err.Store(&s)
+	var ne net.Error
+	if !(errors.As(err, &ne) && ne.Timeout()) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		h.refused.Store(&err)
+	}
+}
+
+// telling returns the last connection failure that was not a timeout
+// (connection refused, no such host), nil when there was none.
+func (h *dialError) telling() error {
+	if p := h.refused.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// last returns the last connection error, "" when the last connection worked.
+func (h *dialError) last() string {
+	if p := h.err.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
