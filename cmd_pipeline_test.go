@@ -12,7 +12,8 @@ import (
 )
 
 // TestPipelineCommandEndToEnd runs `driftd pipeline` in-process with its
-// own embedded broker: train, register, deploy, 300 records through Kafka,
+// own embedded broker: train, register, deploy, 1500 records through Kafka
+// (more than the drift monitor's warm-up),
 // scored, with drift per feature in the JSON report.
 func TestPipelineCommandEndToEnd(t *testing.T) {
 	t.Setenv("KAFKA_BOOTSTRAP_SERVERS", "") // the embedded broker, even on a machine with a cluster configured
@@ -20,7 +21,7 @@ func TestPipelineCommandEndToEnd(t *testing.T) {
 	defer cancel()
 	var out, errb bytes.Buffer
 	code := dispatch(ctx, []string{"pipeline", "--data", "testdata/train_binary.csv", "--target", "label", "--id", "id",
-		"--model", "production_model", "--rounds", "20", "--predictions", "300", "--monitor", "20s", "--json",
+		"--model", "production_model", "--rounds", "20", "--predictions", "1500", "--monitor", "20s", "--json",
 		"--data-dir", t.TempDir()}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s", code, errb.String())
@@ -34,13 +35,13 @@ func TestPipelineCommandEndToEnd(t *testing.T) {
 	if rep.Model != "production_model" || rep.Version != "1.0.0" || rep.Environment != "production" || rep.RunID == "" {
 		t.Errorf("report %+v", rep)
 	}
-	if rep.Produced != 300 || rep.Scored < 300 || rep.DeadLettered != 0 || rep.Metrics["auc"] <= 0.5 {
+	if rep.Produced != 1500 || rep.Scored < 1500 || rep.DeadLettered != 0 || rep.Metrics["auc"] <= 0.5 {
 		t.Errorf("produced %d, scored %d, dead-lettered %d, metrics %v", rep.Produced, rep.Scored, rep.DeadLettered, rep.Metrics)
 	}
 	if rep.Drift == nil || len(rep.Drift.Features) != 4 || rep.Drift.Rows == 0 {
-		t.Fatalf("drift %+v", rep.Drift)
+		t.Fatalf("drift %+v (status %q)", rep.Drift, rep.DriftStatus)
 	}
-	for _, want := range []string{"round    1", "registered production_model version 1.0.0", "producing 300 records", "dead-lettered)"} {
+	for _, want := range []string{"round    1", "registered production_model version 1.0.0", "producing 1500 records", "dead-lettered)"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}

@@ -13,11 +13,15 @@ import (
 // Profile encoding: the magic "DRFP", a format version byte, then uvarints,
 // little-endian float64s and length-prefixed strings (see MarshalBinary).
 // Version 2 appends the alert bands; a profile without bands is written as
-// version 1, byte for byte as before, and both versions decode.
+// version 1, byte for byte as before. Version 3 appends the bands (possibly
+// none) and then the score calibrator; it is written only for profiles with
+// a calibrator, so a profile without one is encoded as before. All three
+// versions decode.
 const (
 	profileMagic     = "DRFP"
 	profileVersion   = 1
 	profileVersionV2 = 2
+	profileVersionV3 = 3
 )
 
 // ErrCorruptProfile is wrapped by every DecodeProfile error.
@@ -29,9 +33,12 @@ var ErrCorruptProfile = errors.New("corrupt drift profile")
 func (p *Profile) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, profileMagic...)
-	if p.HasBands() {
+	switch {
+	case p.Calibration != nil:
+		b = append(b, profileVersionV3)
+	case p.HasBands():
 		b = append(b, profileVersionV2)
-	} else {
+	default:
 		b = append(b, profileVersion)
 	}
 	b = binary.AppendUvarint(b, uint64(p.Bins))
@@ -49,8 +56,11 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	} else {
 		b = append(b, 0)
 	}
-	if p.HasBands() {
+	if p.HasBands() || p.Calibration != nil {
 		b = appendBands(b, p)
+	}
+	if c := p.Calibration; c != nil {
+		b = appendCalibration(b, c)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
 }
@@ -226,8 +236,8 @@ func DecodeProfile(b []byte) (*Profile, error) {
 		return nil, fmt.Errorf("%w: not a drift profile (bad magic)", ErrCorruptProfile)
 	}
 	v := b[len(profileMagic)]
-	if v != profileVersion && v != profileVersionV2 {
-		return nil, fmt.Errorf("%w: unsupported version %d (want %d or %d)", ErrCorruptProfile, v, profileVersion, profileVersionV2)
+	if v != profileVersion && v != profileVersionV2 && v != profileVersionV3 {
+		return nil, fmt.Errorf("%w: unsupported version %d (want %d to %d)", ErrCorruptProfile, v, profileVersion, profileVersionV3)
 	}
 	if len(b) < len(profileMagic)+1+4 {
 		return nil, fmt.Errorf("%w: truncated", ErrCorruptProfile)
@@ -257,8 +267,11 @@ func decodeBody(b []byte, version byte) (*Profile, error) {
 		f := d.feature(p)
 		p.Prediction = &f
 	}
-	if version == profileVersionV2 && d.err == nil {
+	if version >= profileVersionV2 && d.err == nil {
 		d.bands(p)
+	}
+	if version >= profileVersionV3 && d.err == nil {
+		d.calibration(p)
 	}
 	if d.err == nil && d.off != len(b) {
 		d.fail("%d trailing bytes", len(b)-d.off)

@@ -68,6 +68,10 @@ type Event struct {
 	ReadyRecords int
 	// Thresholds is the rule of the verdicts: RuleBand or RuleFixed.
 	Thresholds string
+	// Estimated is the performance estimated without labels from the
+	// window's calibrated scores (CBPE); nil when the profile carries no
+	// calibrator (not a binary model, or trained before calibration).
+	Estimated *Estimated
 }
 
 // Monitor scores drift of one model version record by record. It is safe
@@ -119,6 +123,7 @@ type Monitor struct {
 	ready int      // records the window needs before the first interval check
 
 	perf perfState
+	cbpe *cbpeState // nil without a calibrator
 }
 
 // NewMonitor returns a monitor of the profile's features.
@@ -214,6 +219,7 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	}
 	m.ready = m.readyRecords()
 	m.perf.init(o)
+	m.cbpe = newCBPE(p, o)
 	return m, nil
 }
 
@@ -301,6 +307,9 @@ func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 		num, cat = m.pad(num, cat)
 	}
 	m.w.Add(num, cat, prediction)
+	if m.cbpe != nil {
+		m.cbpe.add(prediction)
+	}
 	m.since++
 	// Tumbling and interval checks exclude each other: at most one snapshot.
 	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.ready {
@@ -365,6 +374,9 @@ func (m *Monitor) rollLocked(now time.Time) *checkSnapshot {
 		snap = &s
 	}
 	m.w.Reset()
+	if m.cbpe != nil {
+		m.cbpe.reset()
+	}
 	m.windowStart = m.windowStart.Add(el / m.opts.Tumbling * m.opts.Tumbling)
 	return snap
 }
@@ -402,6 +414,7 @@ type checkSnapshot struct {
 	n      int
 	counts []int64
 	job    *syncJob
+	scores []float64 // raw scores of the window's records, for CBPE (nil without it)
 }
 
 // snapshotLocked copies the counts and takes the sorted values' changes; mu
@@ -415,7 +428,11 @@ func (m *Monitor) snapshotLocked() checkSnapshot {
 		job = new(syncJob)
 	}
 	m.w.takeSync(job)
-	return checkSnapshot{time: m.now(), n: m.w.Len(), counts: slices.Clone(m.w.counts), job: job}
+	snap := checkSnapshot{time: m.now(), n: m.w.Len(), counts: slices.Clone(m.w.counts), job: job}
+	if m.cbpe != nil {
+		snap.scores = m.cbpe.scores()
+	}
+	return snap
 }
 
 // evaluateSnapshot computes the check's event from a snapshot; only the
@@ -452,6 +469,9 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 	ev.DriftShare, ev.DriftedFeatures, ev.DatasetDrift = datasetVerdict(ev.Features, m.opts.DriftShare)
 	ev.Retrain, ev.Alert = m.psiVerdicts(ev.Features)
 	ev.Status, ev.ReadyRecords, ev.Thresholds = m.status(snap.n), m.ready, m.thresholds()
+	if m.cbpe != nil {
+		ev.Estimated = m.cbpe.evaluate(snap.scores)
+	}
 	m.lastMu.Lock()
 	m.last = ev
 	m.lastMu.Unlock()

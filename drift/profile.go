@@ -125,6 +125,11 @@ type Profile struct {
 	// BandSizes are the reference chunk sizes of the features' Bands,
 	// ascending; empty when the profile has no bands.
 	BandSizes []int
+	// Calibration maps a binary model's scores (the prediction) to
+	// calibrated probabilities for performance estimation without labels
+	// (CBPE); nil when the model has none (not binary, no held-out data,
+	// or a profile written before calibration existed).
+	Calibration *Calibrator
 }
 
 // HasBands reports whether the profile carries alert bands learned from

@@ -61,6 +61,9 @@ type PipelineReport struct {
 	DrainSeconds         float64        `json:"drain_seconds"`
 	RecordsPerSecond     float64        `json:"records_per_second"` // Scored / ScoredWallSeconds
 	Drift                *PipelineDrift `json:"drift,omitempty"`    // nil when no drift check ran
+	// DriftStatus says why Drift is nil: the monitor's warm-up ("warming up:
+	// n of m records": the window cannot yet tell drift from noise).
+	DriftStatus string `json:"drift_status,omitempty"`
 }
 
 // pipelineFlow is the pipeline flow: train → register → deploy → produce
@@ -246,7 +249,8 @@ func (d Deps) runPipeline(ctx context.Context, rc *scheduler.RunContext) (*Pipel
 		}
 		rc.Logf("drift on the last %d records: max PSI %.3f, share %.2f, dataset drift %v", ev.WindowRecords, ev.MaxPSI, ev.DriftShare, ev.DatasetDrift)
 	} else {
-		rc.Logf("no drift check of %s has run yet", tr.Version)
+		rep.DriftStatus = cmp.Or(ev.Status, "no drift check has run yet")
+		rc.Logf("no drift check of %s has run yet: %s (produce more records with --predictions)", tr.Version, rep.DriftStatus)
 	}
 	return rep, nil
 }

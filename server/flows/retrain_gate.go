@@ -91,9 +91,13 @@ func (d Deps) challenge(ctx context.Context, rc *scheduler.RunContext, o retrain
 	for k, v := range chalM {
 		chal.SetMetric("holdout_"+k, v)
 	}
-	if err := attachProfile(chal, tr, chalScores, d.DriftBins); err != nil {
+	// The challenger's calibrator comes from the held-out records it was
+	// judged on, so its estimates (CBPE) start from the new concept.
+	note, err := attachCalibratedProfile(chal, tr, ho, chalScores, d.DriftBins)
+	if err != nil {
 		return err
 	}
+	rc.Logf("challenger calibration: %s", note)
 	csvData, err := datasetCSV(tr, ho)
 	if err != nil {
 		return err

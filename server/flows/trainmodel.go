@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -58,6 +59,10 @@ type TrainOutcome struct {
 	Metrics map[string]float64
 	// FeatureImportance is gain and split counts for trees, abs_coef for linear models.
 	FeatureImportance map[string]map[string]float64
+	// Calibration says whether the drift profile carries a score calibrator
+	// for performance estimation without labels: "isotonic on N validation
+	// rows", or "none: " and why (not binary, no held-out data, one class).
+	Calibration string
 	// LoadSeconds and FitSeconds time reading the data and training.
 	LoadSeconds, FitSeconds float64
 }
@@ -130,7 +135,7 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 			m.SetMetric(metricsOn+"_"+k, v)
 		}
 	}
-	if err := attachProfile(m, tr, scores, spec.DriftBins); err != nil {
+	if out.Calibration, err = attachCalibratedProfile(m, tr, va, scores, spec.DriftBins); err != nil {
 		return nil, err
 	}
 	if err := attachFingerprint(m, spec.Data, tr, va, spec.Test == ""); err != nil {
@@ -253,8 +258,19 @@ func Importance(m *train.Model) map[string]map[string]float64 {
 }
 
 // attachProfile builds the drift reference profile from the training columns
-// and the validation scores and attaches it as "drift.profile".
+// and the validation scores and attaches it as "drift.profile", without a
+// score calibrator.
 func attachProfile(m *train.Model, tr *train.Dataset, scores []float64, bins int) error {
+	_, err := attachCalibratedProfile(m, tr, nil, scores, bins)
+	return err
+}
+
+// attachCalibratedProfile is attachProfile with, for a binary model, the
+// isotonic calibration of its validation scores against the validation
+// labels of va (scores[i] is row i's score), used to estimate performance
+// without labels (CBPE). Without validation data, or with a single class in
+// it, the profile has no calibrator. It returns TrainOutcome.Calibration.
+func attachCalibratedProfile(m *train.Model, tr, va *train.Dataset, scores []float64, bins int) (string, error) {
 	cols := make([]drift.Column, len(tr.Names))
 	for j, name := range tr.Names {
 		cols[j] = drift.Column{Name: name, Categorical: tr.Kinds[j] == train.Categorical,
@@ -262,14 +278,31 @@ func attachProfile(m *train.Model, tr *train.Dataset, scores []float64, bins int
 	}
 	p, err := drift.BuildProfile(cols, scores, drift.ProfileOptions{Bins: bins})
 	if err != nil {
-		return fmt.Errorf("drift profile: %w", err)
+		return "", fmt.Errorf("drift profile: %w", err)
+	}
+	note := "none: not a binary model"
+	switch {
+	case m.Objective() != "binary":
+	case va == nil || va.Target == nil || len(scores) != va.Rows:
+		note = "none: no validation data"
+	default:
+		c, err := drift.FitIsotonic(scores, va.Target)
+		switch {
+		case err == nil:
+			p.Calibration = c
+			note = fmt.Sprintf("isotonic on %d validation rows", c.Rows)
+		case errors.Is(err, drift.ErrNoCalibration):
+			note = "none: " + err.Error()
+		default:
+			return "", fmt.Errorf("calibrate scores: %w", err)
+		}
 	}
 	b, err := p.MarshalBinary()
 	if err != nil {
-		return fmt.Errorf("drift profile: %w", err)
+		return "", fmt.Errorf("drift profile: %w", err)
 	}
 	m.Attach("drift.profile", b)
-	return nil
+	return note, nil
 }
 
 // DatasetFingerprint is the "dataset.json" attachment of a model: the training

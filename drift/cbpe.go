@@ -1,0 +1,176 @@
+package drift
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Estimated is a binary classifier's performance on a window estimated
+// without labels from its calibrated scores (confidence-based performance
+// estimation, CBPE, as NannyML does it): each record is positive with its
+// calibrated probability p, so the expected confusion matrix at the
+// decision threshold is E[TP] = Σ p·[ŷ=1], E[FP] = Σ (1−p)·[ŷ=1],
+// E[FN] = Σ p·[ŷ=0], E[TN] = Σ (1−p)·[ŷ=0], and the metrics follow from it.
+// Metrics that are not defined (a zero denominator) are NaN.
+type Estimated struct {
+	Records            int // records with a score
+	TP, FP, FN, TN     float64
+	Accuracy           float64
+	Precision, Recall  float64
+	F1                 float64
+	AUC                float64 // from the expected ROC curve (trapezoid)
+	DecisionThreshold  float64
+	CalibrationRecords int // held-out rows the calibrator was fitted on
+}
+
+// cbpeScratch holds the buffer EstimatePerformance sorts, reused across
+// checks by one goroutine.
+type cbpeScratch struct {
+	probs []float64
+}
+
+// EstimatePerformance estimates the performance of a window of raw
+// positive-class scores (NaN scores are skipped) with calibrator c.
+func EstimatePerformance(c *Calibrator, scores []float64) Estimated {
+	var s cbpeScratch
+	return s.estimate(c, scores)
+}
+
+func (s *cbpeScratch) estimate(c *Calibrator, scores []float64) Estimated {
+	e := Estimated{DecisionThreshold: c.Threshold, CalibrationRecords: c.Rows}
+	s.probs = s.probs[:0]
+	for _, x := range scores {
+		if math.IsNaN(x) {
+			continue
+		}
+		p := c.Predict(x)
+		if x >= c.Threshold {
+			e.TP += p
+			e.FP += 1 - p
+		} else {
+			e.FN += p
+			e.TN += 1 - p
+		}
+		s.probs = append(s.probs, p)
+	}
+	e.Records = len(s.probs)
+	e.Accuracy = ratioF(e.TP+e.TN, float64(e.Records))
+	e.Precision = ratioF(e.TP, e.TP+e.FP)
+	e.Recall = ratioF(e.TP, e.TP+e.FN)
+	e.F1 = ratioF(2*e.TP, 2*e.TP+e.FP+e.FN)
+	e.AUC = expectedAUC(s.probs)
+	return e
+}
+
+func ratioF(a, b float64) float64 {
+	if b <= 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// expectedAUC returns the area under the expected ROC curve of calibrated
+// probabilities (NannyML's estimate): records taken by decreasing score add
+// p to the expected true positives and 1−p to the expected false
+// positives; the curve joins the normalised cumulative sums and its area is
+// taken by trapezoids. Ordering by p orders by score, since the calibrator
+// is monotone; records tied in p add equal steps, a straight segment
+// whatever their order. It sorts probs in place; NaN when the window's
+// expected positives or negatives are zero.
+func expectedAUC(probs []float64) float64 {
+	slices.Sort(probs)
+	var tpTot, fpTot float64
+	for _, p := range probs {
+		tpTot += p
+		fpTot += 1 - p
+	}
+	if tpTot <= 0 || fpTot <= 0 {
+		return math.NaN()
+	}
+	var area, tp, fp float64
+	for i := len(probs) - 1; i >= 0; i-- {
+		p := probs[i]
+		// The step adds (1−p) to fp and p to tp: its trapezoid is
+		// (1−p)·(tp + p/2), in unnormalised units.
+		area += (1 - p) * (tp + p/2)
+		tp += p
+		fp += 1 - p
+	}
+	return area / (tpTot * fpTot)
+}
+
+// cbpeState keeps the raw scores of the monitor's window for CBPE: a ring
+// of the last size scores, or, in tumbling mode (size 0), the first cap
+// scores since the last reset. Monitor.mu guards it; the scratch belongs to
+// the checker goroutine.
+type cbpeState struct {
+	cal      *Calibrator
+	ring     []float64
+	pos, n   int
+	tumbling bool
+	cap      int
+	scratch  cbpeScratch
+	auc, acc *metrics.Gauge
+}
+
+// newCBPE returns the CBPE state of a monitor, nil when the profile has no
+// calibrator or no prediction.
+func newCBPE(p *Profile, o MonitorOptions) *cbpeState {
+	if p.Calibration == nil || p.Prediction == nil {
+		return nil
+	}
+	c := &cbpeState{cal: p.Calibration, cap: o.WindowSize, tumbling: o.Tumbling > 0}
+	if !c.tumbling {
+		c.ring = make([]float64, o.WindowSize)
+	}
+	if s := o.Metrics; s != nil {
+		model := escapeLabel(o.Model)
+		c.auc = s.GetOrCreateGauge(fmt.Sprintf(`driftd_model_estimated_auc{model="%s"}`, model), nil)
+		c.acc = s.GetOrCreateGauge(fmt.Sprintf(`driftd_model_estimated_accuracy{model="%s"}`, model), nil)
+	}
+	return c
+}
+
+// add records one score.
+func (c *cbpeState) add(score float64) {
+	if c.tumbling {
+		if len(c.ring) < c.cap {
+			c.ring = append(c.ring, score)
+		}
+		return
+	}
+	c.ring[c.pos] = score
+	if c.pos++; c.pos == len(c.ring) {
+		c.pos = 0
+	}
+	if c.n < len(c.ring) {
+		c.n++
+	}
+}
+
+// reset empties a tumbling window.
+func (c *cbpeState) reset() { c.ring = c.ring[:0] }
+
+// scores returns a copy of the window's scores (order irrelevant).
+func (c *cbpeState) scores() []float64 {
+	if c.tumbling {
+		return slices.Clone(c.ring)
+	}
+	return slices.Clone(c.ring[:c.n])
+}
+
+// evaluate estimates the window's performance and exports the gauges; only
+// the checker goroutine calls it.
+func (c *cbpeState) evaluate(scores []float64) *Estimated {
+	e := c.scratch.estimate(c.cal, scores)
+	if c.auc != nil && !math.IsNaN(e.AUC) {
+		c.auc.Set(e.AUC)
+	}
+	if c.acc != nil && !math.IsNaN(e.Accuracy) {
+		c.acc.Set(e.Accuracy)
+	}
+	return &e
+}
