@@ -64,6 +64,7 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	maxCats := fs.Int("max-categories", drift.DefaultMaxCategories, "tracked categories per categorical feature; the rest is \"other\"")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	delim := fs.String("delimiter", ",", "field delimiter (one character; \"tab\" for a tab)")
+	format := fs.String("format", "", "format of --reference and --current: csv or parquet (default: parquet for a .parquet file, else csv)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -87,11 +88,16 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return fail(fmt.Errorf("--drift-share %v: must be between 0 and 1", *share))
 	}
 	excl := splitList(*exclude)
-	refNames, err := csvHeader(*ref, d)
+	refFormat, err := train.DataFormat(*ref, *format)
+	if err != nil {
+		return fail(fmt.Errorf("--format: %w", err))
+	}
+	curFormat, _ := train.DataFormat(*cur, *format) // the same check as above
+	refNames, err := dataHeader(*ref, refFormat, d)
 	if err != nil {
 		return fail(err)
 	}
-	curNames, err := csvHeader(*cur, d)
+	curNames, err := dataHeader(*cur, curFormat, d)
 	if err != nil {
 		return fail(err)
 	}
@@ -125,10 +131,10 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	copts := train.CSVOptions{Delimiter: d, Exclude: excl, Name: *cur}
 	start := time.Now()
 	go func() {
-		ds, err := train.ReadCSVFile(*cur, copts)
+		ds, err := train.ReadDataFileContext(ctx, *cur, curFormat, copts)
 		curDone <- read{ds, err}
 	}()
-	rds, err := train.ReadCSVFile(*ref, train.CSVOptions{Delimiter: d, Exclude: excl, Name: *ref})
+	rds, err := train.ReadDataFileContext(ctx, *ref, refFormat, train.CSVOptions{Delimiter: d, Exclude: excl, Name: *ref})
 	cr := <-curDone
 	if err != nil {
 		return fail(err)
@@ -154,7 +160,7 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				copts.Numeric = append(copts.Numeric, name)
 			}
 		}
-		if cds, err = train.ReadCSVFile(*cur, copts); err != nil {
+		if cds, err = train.ReadDataFileContext(ctx, *cur, curFormat, copts); err != nil {
 			return fail(err)
 		}
 	}
@@ -193,6 +199,14 @@ func sameKinds(a, b *train.Dataset, names []string) bool {
 }
 
 // csvHeader returns the column names of a CSV file's first line.
+func dataHeader(path, format string, delim rune) ([]string, error) {
+	if format == train.FormatParquet {
+		return train.ParquetColumns(path)
+	}
+	return csvHeader(path, delim)
+}
+
+// csvHeader returns the column names of a CSV file's header.
 func csvHeader(path string, delim rune) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	out := fs.String("out", "", "predictions CSV to write (default: stdout)")
 	id := fs.String("id", "", "id column copied to the output (default: the model's training id column, when present in the data)")
 	delim := fs.String("delimiter", ",", "CSV field delimiter (one character)")
+	format := fs.String("format", "", "format of --data: csv or parquet (default: parquet for a .parquet file, else csv)")
 	jsonOut := fs.Bool("json", false, `print one JSON summary object on stdout: {"rows","load_seconds","predict_seconds","rows_per_second"} (needs --out)`)
 	if code, done := parseFlags(fs, args); done {
 		return code
@@ -42,7 +44,12 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "driftd predict: --delimiter %q: must be one character\n", *delim)
 		return 2
 	}
-	if err := predictCommand(ctx, *modelPath, *data, *out, *id, []rune(*delim)[0], *jsonOut, stdout, stderr); err != nil {
+	dataFormat, err := train.DataFormat(*data, *format)
+	if err != nil {
+		fmt.Fprintf(stderr, "driftd predict: --format: %v\n", err)
+		return 2
+	}
+	if err := predictCommand(ctx, *modelPath, *data, dataFormat, *out, *id, []rune(*delim)[0], *jsonOut, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "driftd predict: %v\n", err)
 		return 1
 	}
@@ -57,7 +64,7 @@ type predictSummary struct {
 	RowsPerSecond  float64 `json:"rows_per_second"`
 }
 
-func predictCommand(ctx context.Context, modelPath, data, out, id string, delim rune, jsonOut bool, stdout, stderr io.Writer) error {
+func predictCommand(ctx context.Context, modelPath, data, format, out, id string, delim rune, jsonOut bool, stdout, stderr io.Writer) error {
 	b, err := os.ReadFile(modelPath)
 	if err != nil {
 		return fmt.Errorf("read model: %w", err)
@@ -67,7 +74,7 @@ func predictCommand(ctx context.Context, modelPath, data, out, id string, delim 
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	if id == "" {
-		if s, ok := m.Params()["id"].(string); ok && s != "" && csvHasColumn(data, delim, s) {
+		if s, ok := m.Params()["id"].(string); ok && s != "" && dataHasColumn(data, format, delim, s) {
 			id = s
 		}
 	}
@@ -80,7 +87,7 @@ func predictCommand(ctx context.Context, modelPath, data, out, id string, delim 
 		}
 	}
 	t0 := time.Now()
-	ds, err := train.ReadCSVFile(data, opts)
+	ds, err := train.ReadDataFileContext(ctx, data, format, opts)
 	if err != nil {
 		return err
 	}
@@ -130,6 +137,15 @@ func predictCommand(ctx context.Context, modelPath, data, out, id string, delim 
 }
 
 // csvHasColumn reports whether the header line of a CSV file names col.
+func dataHasColumn(path, format string, delim rune, col string) bool {
+	if format == train.FormatParquet {
+		names, err := train.ParquetColumns(path)
+		return err == nil && slices.Contains(names, col)
+	}
+	return csvHasColumn(path, delim, col)
+}
+
+// csvHasColumn reports whether the header of a CSV file names col.
 func csvHasColumn(path string, delim rune, col string) bool {
 	fh, err := os.Open(path)
 	if err != nil {

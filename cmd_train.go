@@ -135,6 +135,9 @@ type trainSummary struct {
 	Metrics           map[string]float64            `json:"metrics"`
 	FeatureImportance map[string]map[string]float64 `json:"feature_importance"`
 	Out               string                        `json:"out"`
+	// Calibration says whether the drift profile carries a score calibrator
+	// for estimating performance without labels, and if not, why.
+	Calibration string `json:"calibration"`
 }
 
 // trainCommand runs the shared training pipeline (flows.TrainModel), prints
@@ -161,6 +164,7 @@ func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) 
 		Algo: out.Model.Algo(), Objective: out.Model.Objective(), Rows: out.Rows, ValidRows: out.ValidRows,
 		Features: out.Features, Rounds: out.Rounds, FitSeconds: out.FitSeconds, LoadSeconds: out.LoadSeconds,
 		MetricsOn: out.MetricsOn, Metrics: out.Metrics, FeatureImportance: out.FeatureImportance, Out: f.out,
+		Calibration: out.Calibration,
 	}
 	if err := writeFileAtomic(f.out, out.Artifact); err != nil {
 		return err
@@ -175,6 +179,7 @@ func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) 
 	for _, k := range slices.Sorted(maps.Keys(sum.Metrics)) {
 		fmt.Fprintf(stdout, "  %s %s %.6f\n", sum.MetricsOn, k, sum.Metrics[k])
 	}
+	fmt.Fprintf(stdout, "  calibration for estimates without labels: %s\n", sum.Calibration)
 	fmt.Fprintf(stdout, "model written to %s (%d bytes)\n", f.out, len(out.Artifact))
 	return nil
 }

@@ -28,6 +28,33 @@ type driftJSON struct {
 	Alert           bool                  `json:"alert"`
 	Features        []drift.FeatureResult `json:"features"`
 	Performance     performanceJSON       `json:"performance"`
+	// Status is "ok", or "warming up: n of m records" before the first
+	// check (the window is still too small to tell drift from noise).
+	Status string `json:"status"`
+	// ReadyRecords is m, the window size of the first check.
+	ReadyRecords int `json:"ready_records"`
+	// Thresholds is the rule of the verdicts: "band" (learned from
+	// reference chunks of the window's size) or "fixed".
+	Thresholds string `json:"thresholds"`
+	// Estimated is the performance of the last checked window estimated
+	// without labels (CBPE); null when the model has no score calibrator.
+	Estimated *estimatedJSON `json:"estimated"`
+}
+
+// estimatedJSON is a window's performance estimated from calibrated scores.
+type estimatedJSON struct {
+	Records            int      `json:"records"`
+	Accuracy           *float64 `json:"accuracy"`
+	Precision          *float64 `json:"precision"`
+	Recall             *float64 `json:"recall"`
+	F1                 *float64 `json:"f1"`
+	AUC                *float64 `json:"auc"`
+	TP                 float64  `json:"tp"`
+	FP                 float64  `json:"fp"`
+	FN                 float64  `json:"fn"`
+	TN                 float64  `json:"tn"`
+	DecisionThreshold  float64  `json:"decision_threshold"`
+	CalibrationRecords int      `json:"calibration_records"`
 }
 
 type performanceJSON struct {
@@ -62,6 +89,7 @@ func toDriftJSON(v DriftView) driftJSON {
 		Model: v.Model, Version: v.Version, Environment: v.Environment,
 		Checked: !ev.Time.IsZero(), WindowRecords: ev.WindowRecords, DriftedFeatures: ev.DriftedFeatures,
 		DatasetDrift: ev.DatasetDrift, Retrain: ev.Retrain, Alert: ev.Alert, Features: ev.Features,
+		Status: ev.Status, ReadyRecords: ev.ReadyRecords, Thresholds: ev.Thresholds,
 		Performance: performanceJSON{Labels: v.Performance.Labels, Window: v.Performance.Window,
 			Accuracy: finite(v.Performance.Accuracy), AUC: finite(v.Performance.AUC), RMSE: finite(v.Performance.RMSE)},
 	}
@@ -69,6 +97,11 @@ func toDriftJSON(v DriftView) driftJSON {
 		t := ev.Time
 		out.Time = &t
 		out.PredictionPSI, out.MaxPSI, out.DriftShare = finite(ev.PredictionPSI), finite(ev.MaxPSI), finite(ev.DriftShare)
+		if e := ev.Estimated; e != nil {
+			out.Estimated = &estimatedJSON{Records: e.Records, Accuracy: finite(e.Accuracy), Precision: finite(e.Precision),
+				Recall: finite(e.Recall), F1: finite(e.F1), AUC: finite(e.AUC), TP: e.TP, FP: e.FP, FN: e.FN, TN: e.TN,
+				DecisionThreshold: e.DecisionThreshold, CalibrationRecords: e.CalibrationRecords}
+		}
 	}
 	if out.Features == nil {
 		out.Features = []drift.FeatureResult{}

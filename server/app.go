@@ -46,6 +46,8 @@ type App struct {
 	engine   *scheduler.Engine
 	retrain  *retrainTrigger
 	synth    *synthProducer
+	serving  *serving        // REST scoring; set when the routes are built
+	overview overviewSampler // the scorer's last sample, for rates on the Overview
 	demo     *demo.Runner
 
 	echo     *echo.Echo
@@ -233,6 +235,9 @@ func (a *App) Close(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("shutdown http: %w", err))
 			}
 			a.status.set("http", true, StateStopped, "")
+		}
+		if a.serving != nil {
+			a.serving.close() // after HTTP: no request publishes any more
 		}
 		if a.demo != nil {
 			if err := a.demo.Close(ctx); err != nil {

@@ -32,6 +32,17 @@ type Config struct {
 	TrustedProxies         []*net.IPNet
 	OpenReads              bool
 
+	// ScoringToken is a bearer token that may call only the scoring routes.
+	ScoringToken string
+	// ServingDrift feeds REST-scored records to the deployed model's drift monitor.
+	ServingDrift bool
+	// ServingPublish produces REST predictions to the predictions topic.
+	ServingPublish bool
+	// ServingMaxRows bounds the records of one scoring request.
+	ServingMaxRows int
+	// ServingMaxBodyBytes bounds the body of one scoring request.
+	ServingMaxBodyBytes int64
+
 	KafkaBrokers        []string
 	KafkaListen         string
 	KafkaTopic          string
@@ -57,7 +68,9 @@ type Config struct {
 	RetrainThreshold   float64
 	AlertThreshold     float64
 	DriftShare         float64
-	DriftTumbling      time.Duration
+	// DriftThresholds is the verdict rule: band (learned from the reference) or fixed.
+	DriftThresholds string
+	DriftTumbling   time.Duration
 
 	Retrain          string // auto | off
 	RetrainCooldown  time.Duration
@@ -94,13 +107,18 @@ func settings() []setting {
 		{"DRIFTD_LOG_LEVEL", "log-level", "info", "log level: debug|info|warn|error", "server", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }},
 		{"DRIFTD_LOG_FORMAT", "log-format", "text", "log format: text|json", "server", func(c *Config, v string) error { return oneOf(v, &c.LogFormat, "text", "json") }, func(c Config) string { return c.LogFormat }},
 		{"DRIFTD_API_TOKEN", "api-token", "", "bearer token for mutating API calls (empty: generated into <data-dir>/api-token)", "security", func(c *Config, v string) error { c.APIToken = v; return nil }, func(c Config) string { return c.APIToken }},
-		{"DRIFTD_ADMIN_PASSWORD", "admin-password", "", "password of the UI user admin (empty: generated on first start and printed once)", "security", func(c *Config, v string) error { c.AdminPassword = v; return nil }, func(c Config) string { return c.AdminPassword }},
+		{"DRIFTD_ADMIN_PASSWORD", "admin-password", "", "password of the UI user admin, applied at every start where it differs (empty: generated on first start into <data-dir>/admin-password, mode 0600)", "security", func(c *Config, v string) error { c.AdminPassword = v; return nil }, func(c Config) string { return c.AdminPassword }},
 		{"DRIFTD_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP are believed; empty: the client address is the TCP peer", "security", func(c *Config, v string) error { return parseCIDRs(v, &c.TrustedProxies) }, func(c Config) string { return cidrs(c.TrustedProxies) }},
 		{"DRIFTD_OPEN_READS", "open-reads", "false", "serve data reads (Kafka messages, artifacts, runs, models) without the token or a login; health, readiness, metrics and status are always open", "security", func(c *Config, v string) error { return parseBool(v, &c.OpenReads) }, func(c Config) string { return strconv.FormatBool(c.OpenReads) }},
 		{"DRIFTD_SECURE_COOKIES", "secure-cookies", "false", "mark session cookies Secure (set when served over HTTPS)", "security", func(c *Config, v string) error { return parseBool(v, &c.SecureCookies) }, func(c Config) string { return strconv.FormatBool(c.SecureCookies) }},
+		{"DRIFTD_SCORING_TOKEN", "scoring-token", "", "bearer token that may call only POST /api/v1/models/{name}/predict and POST /invocations (empty: only the API token scores)", "security", func(c *Config, v string) error { c.ScoringToken = v; return nil }, func(c Config) string { return c.ScoringToken }},
 		{"DRIFTD_MAX_BODY_BYTES", "max-body-bytes", "268435456", "largest accepted request body in bytes (model uploads)", "server", func(c *Config, v string) error { return parseInt64(v, &c.MaxBodyBytes, 1) }, func(c Config) string { return strconv.FormatInt(c.MaxBodyBytes, 10) }},
 		{"DRIFTD_CUSTOM_METRICS_MAX_SERIES", "custom-metrics-max-series", "1000", "most series POST /api/v1/metrics may create (driftd_custom_*); past it a call gets 429", "server", func(c *Config, v string) error { return parseInt(v, &c.CustomMetricsMaxSeries, 1) }, func(c Config) string { return strconv.Itoa(c.CustomMetricsMaxSeries) }},
 		{"DRIFTD_SHUTDOWN_TIMEOUT", "shutdown-timeout", "8s", "how long shutdown waits for in-flight work", "server", func(c *Config, v string) error { return parseDuration(v, &c.ShutdownTimeout) }, func(c Config) string { return c.ShutdownTimeout.String() }},
+		{"DRIFTD_SERVING_DRIFT", "serving-drift", "true", "records scored over HTTP feed the deployed model's drift monitor, like the stream's", "server", func(c *Config, v string) error { return parseBool(v, &c.ServingDrift) }, func(c Config) string { return strconv.FormatBool(c.ServingDrift) }},
+		{"DRIFTD_SERVING_PUBLISH", "serving-publish", "false", "records scored over HTTP that carry an id are produced to the predictions topic and wait for their labels", "server", func(c *Config, v string) error { return parseBool(v, &c.ServingPublish) }, func(c Config) string { return strconv.FormatBool(c.ServingPublish) }},
+		{"DRIFTD_SERVING_MAX_ROWS", "serving-max-rows", "10000", "most records one scoring request may carry; more is a 413", "server", func(c *Config, v string) error { return parseInt(v, &c.ServingMaxRows, 1) }, func(c Config) string { return strconv.Itoa(c.ServingMaxRows) }},
+		{"DRIFTD_SERVING_MAX_BODY_BYTES", "serving-max-body-bytes", "4194304", "largest scoring request body in bytes (also capped by DRIFTD_MAX_BODY_BYTES)", "server", func(c *Config, v string) error { return parseInt64(v, &c.ServingMaxBodyBytes, 64) }, func(c Config) string { return strconv.FormatInt(c.ServingMaxBodyBytes, 10) }},
 		{"DRIFTD_ENVIRONMENTS", "environments", "dev,staging,production", "deployment environments, comma-separated", "registry", func(c *Config, v string) error { return parseList(v, &c.Environments) }, func(c Config) string { return strings.Join(c.Environments, ",") }},
 		{"DRIFTD_SCORING_ENVIRONMENT", "scoring-environment", "production", "environment whose deployed model scores the stream", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ScoringEnvironment) }, func(c Config) string { return c.ScoringEnvironment }},
 		{"DRIFTD_MODEL", "model", "drift-model", "registered model name the stream scores with", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ModelName) }, func(c Config) string { return c.ModelName }},
@@ -136,6 +154,7 @@ func settings() []setting {
 		{"RETRAIN_THRESHOLD", "retrain-threshold", "0.15", "largest feature PSI above which a drift check triggers the retrain flow (with DRIFTD_RETRAIN=auto)", "drift", func(c *Config, v string) error { return parsePositiveFloat(v, &c.RetrainThreshold, 100) }, func(c Config) string { return formatFloat(c.RetrainThreshold) }},
 		{"DRIFTD_ALERT_THRESHOLD", "alert-threshold", "0.25", "PSI at which a feature counts as drifted for alerts", "drift", func(c *Config, v string) error { return parsePositiveFloat(v, &c.AlertThreshold, 100) }, func(c Config) string { return formatFloat(c.AlertThreshold) }},
 		{"DRIFTD_DRIFT_SHARE", "drift-share", "0.5", "share of drifted features that makes dataset drift", "drift", func(c *Config, v string) error { return parseFloat(v, &c.DriftShare, 0, 1) }, func(c Config) string { return formatFloat(c.DriftShare) }},
+		{"DRIFTD_DRIFT_THRESHOLDS", "drift-thresholds", "band", "verdict rule: band (a statistic drifts above the band its noise reaches on reference chunks of the window's size; the first check waits until the window can tell drift from noise) or fixed (the tests' fixed thresholds from the minimum window)", "drift", func(c *Config, v string) error { return oneOf(v, &c.DriftThresholds, "band", "fixed") }, func(c Config) string { return c.DriftThresholds }},
 		{"DRIFTD_RETRAIN", "retrain", "auto", "retrain on drift: auto (a check above RETRAIN_THRESHOLD starts the retrain flow) or off", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Retrain, "auto", "off") }, func(c Config) string { return c.Retrain }},
 		{"DRIFTD_RETRAIN_COOLDOWN", "retrain-cooldown", "10m", "no new retrain on drift within this time of the last one", "retrain", func(c *Config, v string) error { return parseDuration(v, &c.RetrainCooldown) }, func(c Config) string { return c.RetrainCooldown.String() }},
 		{"DRIFTD_RETRAIN_MIN_LABELS", "retrain-min-labels", "500", "labelled records since the drift began that a retrain needs", "retrain", func(c *Config, v string) error { return parseInt(v, &c.RetrainMinLabels, 10) }, func(c Config) string { return strconv.Itoa(c.RetrainMinLabels) }},

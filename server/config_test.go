@@ -73,6 +73,11 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_SECURE_COOKIES", "true", func(c Config) bool { return c.SecureCookies }, "yes", `DRIFTD_SECURE_COOKIES: not a boolean (true|false): "yes"`},
 		{"DRIFTD_MAX_BODY_BYTES", "1024", func(c Config) bool { return c.MaxBodyBytes == 1024 }, "0", `DRIFTD_MAX_BODY_BYTES: must be at least 1, got 0`},
 		{"DRIFTD_CUSTOM_METRICS_MAX_SERIES", "20", func(c Config) bool { return c.CustomMetricsMaxSeries == 20 }, "x", `DRIFTD_CUSTOM_METRICS_MAX_SERIES: not an integer: "x"`},
+		{"DRIFTD_SCORING_TOKEN", "score-only", func(c Config) bool { return c.ScoringToken == "score-only" }, "", ""},
+		{"DRIFTD_SERVING_DRIFT", "false", func(c Config) bool { return !c.ServingDrift }, "off", `DRIFTD_SERVING_DRIFT: not a boolean (true|false): "off"`},
+		{"DRIFTD_SERVING_PUBLISH", "true", func(c Config) bool { return c.ServingPublish }, "on", `DRIFTD_SERVING_PUBLISH: not a boolean (true|false): "on"`},
+		{"DRIFTD_SERVING_MAX_ROWS", "500", func(c Config) bool { return c.ServingMaxRows == 500 }, "0", `DRIFTD_SERVING_MAX_ROWS: must be at least 1, got 0`},
+		{"DRIFTD_SERVING_MAX_BODY_BYTES", "65536", func(c Config) bool { return c.ServingMaxBodyBytes == 65536 }, "10", `DRIFTD_SERVING_MAX_BODY_BYTES: must be at least 64, got 10`},
 		{"DRIFTD_SHUTDOWN_TIMEOUT", "3s", func(c Config) bool { return c.ShutdownTimeout == 3*time.Second }, "soon", `DRIFTD_SHUTDOWN_TIMEOUT: not a duration (like 30s, 5m): "soon"`},
 		{"DRIFTD_ENVIRONMENTS", "qa,production", func(c Config) bool { return len(c.Environments) == 2 }, "a,a", `DRIFTD_ENVIRONMENTS: duplicate entry "a"`},
 		{"DRIFTD_SCORING_ENVIRONMENT", "staging", func(c Config) bool { return c.ScoringEnvironment == "staging" }, "moon", `DRIFTD_SCORING_ENVIRONMENT: "moon" is not one of DRIFTD_ENVIRONMENTS [dev staging production]`},
@@ -95,6 +100,7 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_DRIFT_BINS", "20", func(c Config) bool { return c.DriftBins == 20 }, "1", `DRIFTD_DRIFT_BINS: must be at least 2, got 1`},
 		{"RETRAIN_THRESHOLD", "0.2", func(c Config) bool { return c.RetrainThreshold == 0.2 }, "high", `RETRAIN_THRESHOLD: not a number: "high"`},
 		{"DRIFTD_ALERT_THRESHOLD", "0.3", func(c Config) bool { return c.AlertThreshold == 0.3 }, "0", `DRIFTD_ALERT_THRESHOLD: must be greater than 0, got 0`},
+		{"DRIFTD_DRIFT_THRESHOLDS", "fixed", func(c Config) bool { return c.DriftThresholds == "fixed" }, "loose", `DRIFTD_DRIFT_THRESHOLDS: must be one of band|fixed, got "loose"`},
 		{"DRIFTD_DRIFT_SHARE", "0.4", func(c Config) bool { return c.DriftShare == 0.4 }, "1.5", `DRIFTD_DRIFT_SHARE: must be between 0 and 1, got 1.5`},
 		{"DRIFTD_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.7", func(c Config) bool {
 			return len(c.TrustedProxies) == 2 && c.TrustedProxies[1].String() == "192.168.1.7/32"

@@ -19,6 +19,8 @@ const (
 	jsonBodyLimit = 4 << 20
 	// uploadBodyLimit stands for DRIFTD_MAX_BODY_BYTES itself.
 	uploadBodyLimit = -1
+	// servingBodyLimit stands for DRIFTD_SERVING_MAX_BODY_BYTES.
+	servingBodyLimit = -2
 )
 
 // routeBodyLimits names the routes, by method and echo pattern, whose
@@ -31,6 +33,8 @@ var routeBodyLimits = map[string]int64{
 	"POST /api/v1/train":                 uploadBodyLimit, // multipart CSV upload
 	"POST /training":                     uploadBodyLimit, // the Training page's CSV upload
 	"POST /kafka/topics/:topic/produce":  jsonBodyLimit,   // the Topic page's test message
+	"POST /api/v1/models/:name/predict":  servingBodyLimit,
+	"POST /invocations":                  servingBodyLimit, // MLflow's scoring route
 }
 
 // bodyLimit returns the largest body accepted by the route of method and
@@ -40,6 +44,8 @@ func (a *App) bodyLimit(method, pattern string) int64 {
 	switch {
 	case ok && limit == uploadBodyLimit:
 		return a.cfg.MaxBodyBytes
+	case ok && limit == servingBodyLimit:
+		limit = a.cfg.ServingMaxBodyBytes
 	case ok:
 	case strings.HasPrefix(pattern, "/api/"):
 		limit = jsonBodyLimit

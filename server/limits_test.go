@@ -137,7 +137,7 @@ func TestLoginBodyLimitOverTheWire(t *testing.T) {
 }
 
 func TestBodyLimitTable(t *testing.T) {
-	a := &App{cfg: Config{MaxBodyBytes: 256 << 20}}
+	a := &App{cfg: Config{MaxBodyBytes: 256 << 20, ServingMaxBodyBytes: 8 << 20}}
 	small := &App{cfg: Config{MaxBodyBytes: 1000}}
 	cases := []struct {
 		app           *App
@@ -153,6 +153,8 @@ func TestBodyLimitTable(t *testing.T) {
 		{a, http.MethodPut, "/api/v1/runs/:id/artifacts/*", 256 << 20},
 		{a, http.MethodPost, "/api/v1/train", 256 << 20},
 		{a, http.MethodPost, "/training", 256 << 20},
+		{a, http.MethodPost, "/invocations", 8 << 20}, // DRIFTD_SERVING_MAX_BODY_BYTES
+		{a, http.MethodPost, "/api/v1/models/:name/predict", 8 << 20},
 		{a, http.MethodGet, "", 16 << 10}, // no route
 		{small, http.MethodPost, "/api/v1/models", 1000},
 		{small, http.MethodPost, "/login", 1000},

@@ -34,8 +34,10 @@ type pipeline struct {
 	labels *stream.LabelJoiner
 	admin  *stream.Admin
 	events *eventPublisher
-	kafka  stream.Config
-	topics stream.Topics
+	// history keeps drift checks in the registry for the Drift page's charts.
+	history *driftRecorder
+	kafka   stream.Config
+	topics  stream.Topics
 
 	// hooks, set before Start: onDrift sees every drift check of the
 	// deployed version (on the monitor's checker goroutine), onJoin every
@@ -81,7 +83,8 @@ func (d *deployment) stop() {
 func newPipeline(cfg Config, store *registry.Store, set *metrics.Set, status *statusBoard, logger *slog.Logger, now func() time.Time) *pipeline {
 	topics := stream.DefaultTopics()
 	topics.Features = cfg.KafkaTopic
-	return &pipeline{cfg: cfg, store: store, metrics: set, status: status, logger: logger, now: now, topics: topics}
+	return &pipeline{cfg: cfg, store: store, metrics: set, status: status, logger: logger, now: now, topics: topics,
+		history: newDriftRecorder(store, cfg.ModelName, set, logger.With("component", "drift-history"))}
 }
 
 // Start starts the embedded broker when needed, then the scorer, and loads
@@ -130,9 +133,10 @@ func (p *pipeline) Start(ctx context.Context) error {
 	p.admin = adm
 	p.events = newEventPublisher(adm, p.topics.DriftEvents, p.metrics, p.logger.With("component", "drift-events"))
 	p.events.start()
+	p.history.start()
 	lj, err := stream.NewLabelJoiner(stream.LabelConfig{
 		Client: p.kafka, Group: p.cfg.KafkaGroupID + "-labels", Topic: p.topics.Labels,
-		Now: p.now, Logger: p.logger.With("component", "labels"), Metrics: p.metrics,
+		Now: p.now, Logger: p.logger, Metrics: p.metrics, // the joiner names its component
 		OnJoin: p.onLabel,
 	})
 	if err != nil {
@@ -143,7 +147,7 @@ func (p *pipeline) Start(ctx context.Context) error {
 		Client:       p.kafka,
 		Group:        p.cfg.KafkaGroupID,
 		Topics:       p.topics,
-		Logger:       p.logger.With("component", "scorer"),
+		Logger:       p.logger, // the scorer names its component
 		Metrics:      p.metrics,
 		Partitions:   int32(p.cfg.KafkaPartitions),
 		Replication:  int16(p.cfg.KafkaReplication),
@@ -153,10 +157,6 @@ func (p *pipeline) Start(ctx context.Context) error {
 		return fmt.Errorf("scorer: %w", err)
 	}
 	p.status.set("scorer", true, StateStarting, "")
-	if err := sc.Start(ctx); err != nil {
-		p.status.set("scorer", true, StateFailed, err.Error())
-		return fmt.Errorf("start scorer: %w", err)
-	}
 	p.scorer = sc
 	if err := lj.Start(ctx); err != nil {
 		return fmt.Errorf("start label joiner: %w", err)
@@ -175,9 +175,15 @@ func (p *pipeline) Start(ctx context.Context) error {
 		go p.tick(ctx)
 	}
 	// The version deployed now scores when Start returns; changes made from
-	// here on are loaded by the reloader.
+	// here on are loaded by the reloader. It is handed to the scorer before
+	// the scorer starts, so a restart does not pause it ("no model
+	// deployed") for the moment the model takes to load.
 	if err := p.reloadDeployed(ctx); err != nil {
 		return fmt.Errorf("read deployed model: %w", err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		p.status.set("scorer", true, StateFailed, err.Error())
+		return fmt.Errorf("start scorer: %w", err)
 	}
 	p.wg.Add(1)
 	go p.reloader(ctx)
@@ -234,10 +240,22 @@ func (p *pipeline) reloadDeployed(ctx context.Context) error {
 			p.loaded(version)
 		}
 		if len(p.reloadReq) > 0 {
-			if d != nil {
-				d.stop()
+			// The deployment changed while this version loaded. Take the
+			// request, then ask the registry: when it still names this
+			// version (the change was the notification of this very
+			// deployment, arriving late) keep the load; otherwise drop it and
+			// ask again. A change after the take re-arms the request itself.
+			select {
+			case <-p.reloadReq:
+			default:
 			}
-			return nil
+			if latest, lerr := p.deployedVersion(ctx); lerr != nil || latest != version {
+				if d != nil {
+					d.stop()
+				}
+				p.requestReload()
+				return nil
+			}
 		}
 	}
 	if old := p.swap(version, d, err); old != nil {
@@ -371,7 +389,7 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		WindowSize: p.cfg.DriftWindowSize, CheckInterval: p.cfg.DriftCheckInterval, MinWindow: p.cfg.DriftMinWindow,
 		RetrainThreshold: p.cfg.RetrainThreshold, AlertThreshold: p.cfg.AlertThreshold, DriftShare: p.cfg.DriftShare,
 		Metrics: p.metrics, Now: p.now, PositiveClass: positiveClass(m.classes, m.objective),
-		Tumbling: p.cfg.DriftTumbling,
+		Tumbling: p.cfg.DriftTumbling, Thresholds: p.cfg.DriftThresholds,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
@@ -399,6 +417,7 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		if p.onDrift != nil {
 			p.onDrift(ev)
 		}
+		p.history.record(ev, mon)
 		if p.events.due(ev) {
 			p.events.publish(DriftView{Model: ev.Model, Version: ev.Version, Environment: p.cfg.ScoringEnvironment, Event: ev, Performance: mon.Performance()})
 		}
@@ -438,6 +457,9 @@ func (p *pipeline) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	if d != nil {
 		d.stop()
+	}
+	if err := p.history.close(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if p.events != nil {
 		if err := p.events.close(ctx); err != nil {
@@ -538,4 +560,12 @@ func (p *pipeline) tick(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// servingDeployment returns the deployment the scorer uses, nil when none
+// is loaded, for REST scoring (it stays set while scoring is paused).
+func (p *pipeline) servingDeployment() *deployment {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.deployed
 }

@@ -16,11 +16,13 @@ func (a *App) routes(e *echo.Echo) {
 	e.GET("/metrics", a.metricsHandler)
 	e.GET("/api/v1/status", a.apiStatus)
 	e.GET("/static/*", echo.WrapHandler(http.FileServer(http.FS(web.Static))))
+	e.GET("/favicon.ico", a.favicon) // browsers ask for it whatever the <link> says
 	a.pprofRoutes(e)
 
 	// JSON API: mutating calls need the bearer token; reads need it or a UI
 	// session (DRIFTD_OPEN_READS opens them). Status above stays open.
 	api := e.Group("/api/v1", a.auth.requireAPI)
+	a.servingRoutes(e) // POST /api/v1/models/:name/predict and /invocations: API or scoring token
 	api.GET("/users", a.apiUserList, a.auth.requireToken)
 	api.POST("/users", a.apiUserPut)
 	// registry routes (models, versions, deployments, experiments, runs, backup)
@@ -63,7 +65,8 @@ func (a *App) routes(e *echo.Echo) {
 	api.POST("/kafka/topics/:topic/messages", a.apiKafkaProduce)
 	api.GET("/scorer", a.apiScorer)
 	api.GET("/drift", a.apiDrift)
-	api.POST("/metrics", a.apiCustomMetrics()) // custom gauges and counters, exported as driftd_custom_*
+	api.GET("/drift/history", a.apiDriftHistory) // ?model=&feature=&since=&max_points=
+	api.POST("/metrics", a.apiCustomMetrics())   // custom gauges and counters, exported as driftd_custom_*
 	api.POST("/train", a.apiTrain)
 	api.GET("/train/jobs", a.apiTrainJobs)
 	// flows, their runs and schedules (the scheduler), and the retrain loop
@@ -99,6 +102,7 @@ func (a *App) routes(e *echo.Echo) {
 	ui := e.Group("", csrf, a.auth.requireLogin)
 	ui.POST("/logout", a.uiLogout)
 	ui.GET("/", a.uiOverview)
+	ui.POST("/overview/sample-training", a.uiSampleTraining, requireRole(RoleOperator))
 	ui.GET("/settings", a.uiSettings)
 	ui.POST("/settings/users", a.uiUserAdd, requireRole(RoleAdmin))
 	ui.GET("/models/:name", a.uiModel)
@@ -106,10 +110,14 @@ func (a *App) routes(e *echo.Echo) {
 	ui.POST("/models/:name/rollback", a.uiRollback, requireRole(RoleOperator))
 	ui.POST("/models/:name/approve", a.uiApprove, requireRole(RoleOperator))
 	ui.GET("/experiments/:id", a.uiExperiment)
+	ui.GET("/runs/compare", a.uiRunCompare)
 	ui.GET("/runs/:id", a.uiRun)
+	ui.GET("/runs/:id/artifacts/:name", a.uiRunArtifact)
 	ui.GET("/kafka/topics/:topic", a.uiTopic)
 	ui.POST("/kafka/topics/:topic/produce", a.uiProduce, requireRole(RoleOperator))
 	ui.POST("/training", a.uiTrainSubmit, requireRole(RoleOperator))
+	ui.GET("/training/columns", a.uiTrainingColumns, requireRole(RoleOperator))
+	ui.GET("/training/jobs/:id/chart", a.uiTrainingChart)
 	ui.POST("/pipeline/scorer/pause", a.uiScorerPause, requireRole(RoleOperator))
 	ui.POST("/pipeline/scorer/resume", a.uiScorerResume, requireRole(RoleOperator))
 	ui.POST("/pipeline/producer/start", a.uiProducerStart, requireRole(RoleOperator))

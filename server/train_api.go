@@ -42,7 +42,7 @@ type trainRequest struct {
 }
 
 // trainFormParams are the training parameters a form may carry as fields.
-var trainFormParams = []string{"rounds", "learning_rate", "max_leaves", "max_depth", "early_stopping", "seed"}
+var trainFormParams = []string{"rounds", "learning_rate", "max_leaves", "max_depth", "early_stopping", "seed", "logistic_c", "logistic_max_iter"}
 
 // apiTrain answers POST /api/v1/train: it validates the request, queues the
 // job and answers 202 {"run_id", "state"} at once; 429 when the queue is full.
@@ -80,6 +80,13 @@ func (a *App) submitTraining(c echo.Context) (TrainJobStatus, error) {
 	if err != nil {
 		return TrainJobStatus{}, err
 	}
+	return a.queueTraining(c, req)
+}
+
+// queueTraining submits a read training request to the training queue. On
+// refusal it removes the request's upload and answers as the API does: bad
+// fields are 400s naming the field, a full queue is a 429.
+func (a *App) queueTraining(c echo.Context, req *trainRequest) (TrainJobStatus, error) {
 	params, err := req.flowParams()
 	if err == nil {
 		var run scheduler.Run
@@ -92,6 +99,12 @@ func (a *App) submitTraining(c echo.Context) (TrainJobStatus, error) {
 	if req.upload != "" {
 		os.Remove(req.upload)
 	}
+	return TrainJobStatus{}, trainSubmitError(err)
+}
+
+// trainSubmitError turns the train flow's refusal into the API's errors:
+// bad fields are 400s naming the field, a full queue is a 429.
+func trainSubmitError(err error) error {
 	var pe *scheduler.ParamError
 	switch {
 	case errors.As(err, &pe):
@@ -99,12 +112,12 @@ func (a *App) submitTraining(c echo.Context) (TrainJobStatus, error) {
 		if k, ok := strings.CutPrefix(field, "params."); ok && trainTopLevel[k] {
 			field = k
 		}
-		return TrainJobStatus{}, badRequest(field, "%s", pe.Msg)
+		return badRequest(field, "%s", pe.Msg)
 	case errors.Is(err, scheduler.ErrQueueFull):
-		return TrainJobStatus{}, echo.NewHTTPError(http.StatusTooManyRequests,
+		return echo.NewHTTPError(http.StatusTooManyRequests,
 			fmt.Sprintf("the training queue is full: %v; try again when a job has ended", err))
 	}
-	return TrainJobStatus{}, err
+	return err
 }
 
 // flowParams turns a training request into the train flow's parameters.

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
+	"sort"
 
 	"github.com/labstack/echo/v4"
 
@@ -99,22 +102,43 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	ev := dv.Event
 	if ev.Time.IsZero() {
 		st := a.pipeline.ScorerStatus()
-		v.Notice = fmt.Sprintf("No drift check has run yet for %s %s: the first check runs once the window holds %d records (DRIFTD_DRIFT_MIN_WINDOW), "+
+		first := max(a.cfg.DriftMinWindow, ev.ReadyRecords)
+		why := "DRIFTD_DRIFT_MIN_WINDOW"
+		if ev.ReadyRecords > a.cfg.DriftMinWindow {
+			why = "the smallest window whose noise, measured on reference chunks of that size, stays below the drift thresholds"
+		}
+		v.Notice = fmt.Sprintf("No drift check has run yet for %s %s (%s): the first check runs once the window holds %d records (%s), "+
 			"then every %d records (DRIFT_CHECK_INTERVAL). Records consumed by the scorer so far: %d.",
-			dv.Model, dv.Version, a.cfg.DriftMinWindow, a.cfg.DriftCheckInterval, st.Consumed)
+			dv.Model, dv.Version, cmp.Or(ev.Status, "waiting"), first, why, a.cfg.DriftCheckInterval, st.Consumed)
 		return v, nil
 	}
 	v.Checked = true
+	if e := ev.Estimated; e != nil {
+		v.Estimated = &web.EstimatedView{Records: e.Records, Accuracy: e.Accuracy, Precision: e.Precision, Recall: e.Recall,
+			F1: e.F1, AUC: e.AUC, CalibrationRecords: e.CalibrationRecords}
+	}
 	v.Time, v.WindowRecords = ev.Time, ev.WindowRecords
 	v.PredictionPSI, v.DriftShare, v.MaxPSI, v.DriftedFeatures = ev.PredictionPSI, ev.DriftShare, ev.MaxPSI, ev.DriftedFeatures
 	v.DatasetDrift, v.Retrain, v.Alert = ev.DatasetDrift, ev.Retrain, ev.Alert
+	// Largest PSI first (by name among equals), on a copy: the event is shared.
+	ev.Features = slices.Clone(ev.Features)
+	sort.SliceStable(ev.Features, func(i, j int) bool {
+		fi, fj := ev.Features[i], ev.Features[j]
+		if fi.PSI != fj.PSI {
+			return fi.PSI > fj.PSI
+		}
+		return fi.Name < fj.Name
+	})
 	for _, f := range ev.Features {
 		typ := "numeric"
 		if f.Categorical {
 			typ = "categorical"
 		}
+		why, disagrees := verdictWhy(f)
 		v.Features = append(v.Features, web.DriftFeatureRow{Name: f.Name, Type: typ, PSI: f.PSI, Level: f.Level, Test: f.Test,
-			Statistic: f.Statistic, PValue: f.PValue, Drifted: f.Drifted, MissingRate: f.MissingRate})
+			Statistic: f.Statistic, PValue: f.PValue, Drifted: f.Drifted, MissingRate: f.MissingRate, Threshold: f.Threshold,
+			Why: why, Disagrees: disagrees})
 	}
+	a.driftCharts(c.Request().Context(), &v, ev, c.QueryParam("feature"))
 	return v, nil
 }

@@ -1,7 +1,15 @@
 package server
 
 import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -11,10 +19,12 @@ import (
 )
 
 const (
-	// runListLimit bounds the runs listed for one experiment.
-	runListLimit = 500
-	// runParamsShown is how many parameters the run list shows per run.
-	runParamsShown = 6
+	// runListMax bounds the runs one search reads (the registry's own bound).
+	runListMax = 10000
+	// runPageSize is how many runs the run list shows per page.
+	runPageSize = 50
+	// runMetricCols bounds the metric columns of the run list.
+	runMetricCols = 6
 	// logTail is how many log lines a run page shows.
 	logTail = 200
 )
@@ -28,7 +38,7 @@ func (a *App) uiExperiments(c echo.Context) error {
 	}
 	var v web.ExperimentsView
 	for _, e := range exps {
-		runs, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Limit: 10000})
+		runs, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Limit: runListMax})
 		if err != nil {
 			return err
 		}
@@ -37,76 +47,237 @@ func (a *App) uiExperiments(c echo.Context) error {
 	return a.renderPage(c, a.page(c, "experiments", "Experiments"), web.ExperimentsBody(v))
 }
 
-// uiExperiment shows one experiment's runs, newest first.
+// uiExperiment lists one experiment's runs: ?q= filters with the registry's
+// search syntax ("metrics.valid_auc > 0.8 and params.algo = gbdt"), ?sort=
+// orders by any metric or parameter ("metrics.valid_auc desc"), ?page=
+// pages by runPageSize, and ?format=csv downloads every matching run with
+// all its parameters and metrics.
 func (a *App) uiExperiment(c echo.Context) error {
 	ctx := c.Request().Context()
 	e, err := a.store.GetExperiment(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	runs, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Limit: runListLimit})
+	q, sortBy := strings.TrimSpace(c.QueryParam("q")), strings.TrimSpace(c.QueryParam("sort"))
+	v := web.ExperimentView{Experiment: web.ExperimentRow{ID: e.ID, Name: e.Name, Description: e.Description, Created: e.Created},
+		Tags: sortedKV(e.Tags), Query: q, Sort: sortBy, Page: 1}
+	status := http.StatusOK
+	all, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Limit: runListMax})
 	if err != nil {
 		return err
 	}
-	v := web.ExperimentView{Experiment: web.ExperimentRow{ID: e.ID, Name: e.Name, Description: e.Description, Created: e.Created, Runs: len(runs)},
-		Tags: sortedKV(e.Tags)}
-	for _, r := range runs {
-		row := web.RunRow{ID: r.ID, Name: r.Name, Status: r.Status, Start: r.Start, Duration: a.runDuration(r)}
-		params := sortedKV(r.Params)
-		if len(params) > runParamsShown {
-			row.MoreParams = len(params) - runParamsShown
-			params = params[:runParamsShown]
+	v.Experiment.Runs = len(all)
+	runs, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Filter: q, OrderBy: sortBy, Limit: runListMax})
+	var fe *registry.FieldError
+	if errors.As(err, &fe) {
+		v.Error, status, runs = fe.Error(), http.StatusBadRequest, nil
+	} else if err != nil {
+		return err
+	}
+	if c.QueryParam("format") == "csv" && status == http.StatusOK {
+		return writeRunsCSV(c, e.Name, runs)
+	}
+	v.SortOptions = sortOptions(all)
+	v.MetricCols = metricColumns(all)
+	v.Total = len(runs)
+	v.Pages = max(1, (len(runs)+runPageSize-1)/runPageSize)
+	if s := c.QueryParam("page"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n >= 1 {
+			v.Page = min(n, v.Pages)
 		}
-		row.Params = params
-		row.Metrics = lastMetrics(r)
+	}
+	page := runs[min((v.Page-1)*runPageSize, len(runs)):min(v.Page*runPageSize, len(runs))]
+	for _, r := range page {
+		row := a.runRow(r)
+		for _, k := range v.MetricCols {
+			cell := ""
+			if p, ok := r.Metrics[k]; ok {
+				cell = ftoa4(p.Value)
+			}
+			row.Cells = append(row.Cells, cell)
+		}
 		v.Runs = append(v.Runs, row)
 	}
-	return a.renderPage(c, a.page(c, "experiments", "Experiment "+e.Name), web.ExperimentBody(v))
+	base := "/experiments/" + url.PathEscape(e.ID)
+	link := func(set url.Values) string {
+		vals := url.Values{}
+		if q != "" {
+			vals.Set("q", q)
+		}
+		if sortBy != "" {
+			vals.Set("sort", sortBy)
+		}
+		for k, x := range set {
+			vals[k] = x
+		}
+		if len(vals) == 0 {
+			return base
+		}
+		return base + "?" + vals.Encode()
+	}
+	if v.Page > 1 {
+		v.PrevURL = link(url.Values{"page": {strconv.Itoa(v.Page - 1)}})
+	}
+	if v.Page < v.Pages {
+		v.NextURL = link(url.Values{"page": {strconv.Itoa(v.Page + 1)}})
+	}
+	v.CSVURL = link(url.Values{"format": {"csv"}})
+	v.SortURLs = map[string]string{}
+	for _, k := range append([]string{"name", "start"}, prefixed("metrics.", v.MetricCols)...) {
+		dir := "desc"
+		if sortBy == k+" desc" || (k == "name" && sortBy != "name asc") {
+			dir = "asc"
+		}
+		v.SortURLs[k] = link(url.Values{"sort": {k + " " + dir}})
+	}
+	p := a.page(c, "experiments", "Experiment "+e.Name)
+	return renderStatus(c, status, p, web.ExperimentBody(v))
 }
 
-// uiRun shows one run: params, tags, metric charts and the log tail.
-func (a *App) uiRun(c echo.Context) error {
-	ctx := c.Request().Context()
-	r, err := a.store.GetRun(ctx, c.Param("id"))
-	if err != nil {
-		return err
+// runRow is a run as the run list and the comparison show it.
+func (a *App) runRow(r registry.Run) web.RunRow {
+	return web.RunRow{ID: r.ID, Name: r.Name, Title: runTitle(r), Status: r.Status, Start: r.Start,
+		Duration: a.runDuration(r), Params: keyParams(r.Params), Metrics: lastMetrics(r)}
+}
+
+// prefixed puts prefix before every key.
+func prefixed(prefix string, keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = prefix + k
 	}
-	v := web.RunView{ID: r.ID, Name: r.Name, Status: r.Status, ExperimentID: r.ExperimentID, Start: r.Start,
-		Duration: a.runDuration(r), CreatedBy: r.CreatedBy, Params: sortedKV(r.Params), Tags: sortedKV(r.Tags),
-		Metrics: lastMetrics(r), Versions: r.Versions, LogLines: r.LogLines, LogDropped: r.LogDropped}
-	if r.End != nil {
-		v.End = *r.End
-	}
-	if e, err := a.store.GetExperiment(ctx, r.ExperimentID); err == nil {
-		v.Experiment = e.Name
-	}
-	names := make([]string, 0, len(r.Artifacts))
-	for k := range r.Artifacts {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		v.Artifacts = append(v.Artifacts, web.KV{Key: k, Value: itoa64(r.Artifacts[k]) + " bytes"})
-	}
-	for _, kv := range v.Metrics {
-		pts, err := a.store.MetricHistory(ctx, r.ID, kv.Key)
-		if err != nil {
-			return err
+	return out
+}
+
+// metricColumns picks the run list's metric columns: the final metrics most
+// runs have, validation metrics first, at most runMetricCols.
+func metricColumns(runs []registry.Run) []string {
+	count := map[string]int{}
+	for _, r := range runs {
+		for k := range r.Metrics {
+			count[k]++
 		}
-		steps, values := make([]int64, len(pts)), make([]float64, len(pts))
-		for i, p := range pts {
-			steps[i], values[i] = p.Step, p.Value
+	}
+	keys := make([]string, 0, len(count))
+	for k := range count {
+		if k != "load_seconds" && k != "train_loss" {
+			keys = append(keys, k)
 		}
-		v.Charts = append(v.Charts, web.NewChart(kv.Key, steps, values, 320, 90))
 	}
-	if v.Logs, err = a.store.RunLogs(ctx, r.ID, logTail); err != nil {
-		return err
+	rank := func(k string) int {
+		switch {
+		case strings.HasPrefix(k, "valid_") || strings.HasPrefix(k, "test_"):
+			return 0
+		case k == "fit_seconds":
+			return 2
+		}
+		return 1
 	}
-	title := "Run " + r.ID
-	if r.Name != "" {
-		title = "Run " + r.Name
+	sort.Slice(keys, func(i, j int) bool {
+		if rank(keys[i]) != rank(keys[j]) {
+			return rank(keys[i]) < rank(keys[j])
+		}
+		if count[keys[i]] != count[keys[j]] {
+			return count[keys[i]] > count[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys[:min(len(keys), runMetricCols)]
+}
+
+// sortOptions lists every order the run list offers: start, name, status,
+// then each metric and parameter any run has, both directions.
+func sortOptions(runs []registry.Run) []web.SortOption {
+	metrics, params := map[string]bool{}, map[string]bool{}
+	for _, r := range runs {
+		for k := range r.Metrics {
+			metrics[k] = true
+		}
+		for k := range r.Params {
+			params[k] = true
+		}
 	}
-	return a.renderPage(c, a.page(c, "experiments", title), web.RunBody(v))
+	opt := func(value, label string) web.SortOption { return web.SortOption{Value: value, Label: label} }
+	out := []web.SortOption{opt("", "newest first"), opt("start asc", "oldest first"), opt("name asc", "name"), opt("status asc", "status")}
+	for _, k := range slices.Sorted(mapsKeys(metrics)) {
+		out = append(out, opt("metrics."+k+" desc", k+" (highest first)"), opt("metrics."+k+" asc", k+" (lowest first)"))
+	}
+	for _, k := range slices.Sorted(mapsKeys(params)) {
+		out = append(out, opt("params."+k+" desc", "param "+k+" (highest first)"), opt("params."+k+" asc", "param "+k+" (lowest first)"))
+	}
+	return out
+}
+
+// writeRunsCSV answers the run list as CSV: one row per run with its
+// identity, every parameter and every last metric value as columns.
+func writeRunsCSV(c echo.Context, experiment string, runs []registry.Run) error {
+	params, metrics := map[string]bool{}, map[string]bool{}
+	for _, r := range runs {
+		for k := range r.Params {
+			params[k] = true
+		}
+		for k := range r.Metrics {
+			metrics[k] = true
+		}
+	}
+	pk, mk := slices.Sorted(mapsKeys(params)), slices.Sorted(mapsKeys(metrics))
+	header := append([]string{"run_id", "name", "title", "status", "start", "end", "duration_seconds", "versions"}, prefixed("params.", pk)...)
+	header = append(header, prefixed("metrics.", mk)...)
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", "runs-"+safeFileName(experiment)+".csv"))
+	c.Response().WriteHeader(http.StatusOK)
+	w := csv.NewWriter(c.Response())
+	if err := w.Write(header); err != nil {
+		return fmt.Errorf("write runs csv: %w", err)
+	}
+	for _, r := range runs {
+		end, dur := "", ""
+		if r.End != nil {
+			end = r.End.UTC().Format(time.RFC3339)
+			dur = strconv.FormatFloat(r.End.Sub(r.Start).Seconds(), 'f', 3, 64)
+		}
+		row := []string{r.ID, r.Name, runTitle(r), r.Status, r.Start.UTC().Format(time.RFC3339), end, dur, strings.Join(r.Versions, " ")}
+		for _, k := range pk {
+			row = append(row, r.Params[k])
+		}
+		for _, k := range mk {
+			cell := ""
+			if p, ok := r.Metrics[k]; ok {
+				cell = strconv.FormatFloat(p.Value, 'g', -1, 64)
+			}
+			row = append(row, cell)
+		}
+		if err := w.Write(row); err != nil {
+			return fmt.Errorf("write runs csv: %w", err)
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return fmt.Errorf("write runs csv: %w", err)
+	}
+	return nil
+}
+
+// safeFileName keeps letters, digits, '-', '_' and '.' of s.
+func safeFileName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// mapsKeys returns the keys of a set.
+func mapsKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
 }
 
 // runDuration is how long a run took, or has been running.

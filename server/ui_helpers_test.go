@@ -196,6 +196,13 @@ func formCSRF(tb testing.TB, doc *html.Node, id string) string {
 // --out` writes it.
 func uiModelFile(tb testing.TB, seed uint64) []byte {
 	tb.Helper()
+	return uiModelFileCalibrated(tb, seed, false)
+}
+
+// uiModelFileCalibrated is uiModelFile whose drift profile, with calibrate,
+// carries an isotonic calibrator of its training scores (for CBPE).
+func uiModelFileCalibrated(tb testing.TB, seed uint64, calibrate bool) []byte {
+	tb.Helper()
 	r := rand.New(rand.NewPCG(seed, 7))
 	var csv strings.Builder
 	csv.WriteString("x1,x2,plan,churn\n")
@@ -243,6 +250,11 @@ func uiModelFile(tb testing.TB, seed uint64) []byte {
 	prof, err := drift.BuildProfile(cols, preds, drift.ProfileOptions{})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if calibrate {
+		if prof.Calibration, err = drift.FitIsotonic(preds, ds.Target); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	pb, err := prof.MarshalBinary()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,13 +61,56 @@ func (a *App) uiModels(c echo.Context) error {
 		row.Aliases = sortedKV(m.Aliases)
 		v.Models = append(v.Models, row)
 	}
-	return a.renderPage(c, a.page(c, "models", "Models"), web.ModelsBody(v))
+	p := a.page(c, "models", "Models")
+	return a.renderPage(c, p, web.ModelsBody(p, v))
 }
 
 // uiModel shows one model: versions, deploy and rollback forms, history.
-// The flash message of a redirect after a form arrives in ?msg=.
+// The outcome of a form arrives in ?msg= or ?err=; ?confirm=deploy (with
+// version, environment, reason) or ?confirm=rollback (with environment)
+// shows the change to confirm.
 func (a *App) uiModel(c echo.Context) error {
-	return a.renderModel(c, http.StatusOK, c.QueryParam("msg"), "")
+	return a.renderModel(c, http.StatusOK, c.QueryParam("msg"), c.QueryParam("err"))
+}
+
+// needsReason reports whether a change of env must say why: production and
+// the environment the pipeline scores.
+func (a *App) needsReason(env string) bool {
+	return env == "production" || env == a.cfg.ScoringEnvironment
+}
+
+// modelConfirm builds the change ?confirm= asks about, or an error saying
+// why it cannot be made.
+func (a *App) modelConfirm(c echo.Context, v web.ModelView) (*web.ModelConfirm, string) {
+	action, env := c.QueryParam("confirm"), c.QueryParam("environment")
+	var row *web.EnvRow
+	for i := range v.Environments {
+		if v.Environments[i].Name == env {
+			row = &v.Environments[i]
+		}
+	}
+	if row == nil {
+		return nil, fmt.Sprintf("environment: %q is not one of %s", env, strings.Join(a.store.Environments(), ", "))
+	}
+	cf := &web.ModelConfirm{Action: action, Environment: env, From: row.Version, Reason: c.QueryParam("reason"), NeedsReason: row.NeedsReason}
+	switch action {
+	case "deploy":
+		cf.To = c.QueryParam("version")
+		if !slices.Contains(v.Deployable, cf.To) {
+			return nil, fmt.Sprintf("version: %q is not a version of %s that can be deployed", cf.To, v.Name)
+		}
+		if cf.To == cf.From {
+			return nil, fmt.Sprintf("%s already serves %s.", cf.To, env)
+		}
+	case "rollback":
+		if !row.CanRollback {
+			return nil, fmt.Sprintf("%s has no previous version to roll back to.", env)
+		}
+		cf.To = row.Previous
+	default:
+		return nil, fmt.Sprintf("confirm: %q is neither deploy nor rollback", action)
+	}
+	return cf, ""
 }
 
 // renderModel renders a model's page with a message or error.
@@ -87,14 +131,16 @@ func (a *App) renderModel(c echo.Context, status int, msg, errMsg string) error 
 	}
 	v := web.ModelView{Name: m.Name, Description: m.Description, Message: msg, Error: errMsg,
 		CanDeploy: roleRank[currentUser(c).Role] >= roleRank[RoleOperator]}
-	// An environment with any history may have a previous version; when it
-	// has none the rollback answers 409 and the page says so.
-	touched := map[string]bool{}
-	for _, h := range history {
-		touched[h.Environment] = true
+	// The version a rollback returns to, replayed from the whole history.
+	full, err := a.store.History(ctx, registry.HistoryQuery{Model: name, Limit: 10000})
+	if err != nil {
+		return err
 	}
+	prev := previousVersions(full)
 	for _, env := range a.store.Environments() {
-		v.Environments = append(v.Environments, web.EnvRow{Name: env, Version: m.Environments[env], CanRollback: touched[env] || m.Environments[env] != ""})
+		p := prev[env]
+		v.Environments = append(v.Environments, web.EnvRow{Name: env, Version: m.Environments[env], Previous: p,
+			CanRollback: p != "", NeedsReason: a.needsReason(env)})
 	}
 	for i := len(versions) - 1; i >= 0; i-- {
 		ver := versions[i]
@@ -112,35 +158,108 @@ func (a *App) renderModel(c echo.Context, status int, msg, errMsg string) error 
 		v.History = append(v.History, web.HistoryRow{Time: h.Time, User: h.User, Action: h.Action,
 			Environment: h.Environment, Alias: h.Alias, From: h.From, To: h.To, Reason: h.Reason})
 	}
+	if c.Request().Method == http.MethodGet && c.QueryParam("confirm") != "" && v.CanDeploy {
+		cf, problem := a.modelConfirm(c, v)
+		v.Confirm = cf
+		if problem != "" {
+			v.Error = strings.TrimPrefix(v.Error+" "+problem, " ")
+		}
+	}
 	p := a.page(c, "models", "Model "+m.Name)
 	return renderStatus(c, status, p, web.ModelBody(p, v))
 }
 
-// uiDeploy deploys a version to an environment from the model page form.
+// previousVersions replays a model's deployment history (newest first, as
+// the registry returns it) into the version each environment's rollback
+// returns to: deploys and undeploys push the version they replace, a
+// rollback pops it. An environment with nothing to return to is missing.
+func previousVersions(history []registry.Event) map[string]string {
+	stacks := map[string][]string{}
+	for i := len(history) - 1; i >= 0; i-- {
+		h := history[i]
+		if h.Environment == "" || h.Alias != "" {
+			continue
+		}
+		st := stacks[h.Environment]
+		switch h.Action {
+		case registry.ActionDeploy, registry.ActionUndeploy:
+			if h.From != "" && h.From != h.To {
+				st = append(st, h.From)
+			}
+		case registry.ActionRollback:
+			if len(st) > 0 {
+				st = st[:len(st)-1]
+			}
+		}
+		stacks[h.Environment] = st
+	}
+	out := map[string]string{}
+	for env, st := range stacks {
+		if len(st) > 0 {
+			out[env] = st[len(st)-1]
+		}
+	}
+	return out
+}
+
+// uiDeploy deploys a version to an environment from the confirmation form.
 func (a *App) uiDeploy(c echo.Context) error {
 	name, env, ver := c.Param("name"), c.FormValue("environment"), c.FormValue("version")
-	err := a.store.Deploy(userContext(c), name, ver, env, strings.TrimSpace(c.FormValue("reason")))
-	return a.afterModelForm(c, err, "Deployed "+ver+" to "+env+".")
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	var err error
+	if reason == "" && a.needsReason(env) {
+		err = badRequest("reason", "deploying to %s needs a reason: it goes into the deployment history", env)
+	} else {
+		err = a.store.Deploy(userContext(c), name, ver, env, reason)
+	}
+	return a.afterModelForm(c, err, "Deployed "+ver+" to "+env+".", "deploy")
 }
 
 // uiRollback returns an environment to its previous version.
 func (a *App) uiRollback(c echo.Context) error {
 	name, env := c.Param("name"), c.FormValue("environment")
-	err := a.store.Rollback(userContext(c), name, env, strings.TrimSpace(c.FormValue("reason")))
-	return a.afterModelForm(c, err, "Rolled "+env+" back.")
+	reason := strings.TrimSpace(c.FormValue("reason"))
+	var err error
+	if reason == "" && a.needsReason(env) {
+		err = badRequest("reason", "rolling back %s needs a reason: it goes into the deployment history", env)
+	} else {
+		err = a.store.Rollback(userContext(c), name, env, reason)
+	}
+	return a.afterModelForm(c, err, "Rolled "+env+" back.", "rollback")
 }
 
-// afterModelForm redirects back to the model page with a message, or shows
-// the page again with the error and its status (400, 404 or 409).
-func (a *App) afterModelForm(c echo.Context, err error, okMsg string) error {
+// afterModelForm redirects back to the model page with a message or, for
+// an input error or a conflict, with the error and the confirmation open
+// again, so the browser never stays on the POST URL. A missing model and
+// server errors show the error page.
+func (a *App) afterModelForm(c echo.Context, err error, okMsg, action string) error {
+	back := "/models/" + url.PathEscape(c.Param("name"))
 	if err != nil {
 		status, body := a.classify(err)
 		if status >= 500 || (status == http.StatusNotFound && errors.Is(err, registry.ErrNotFound) && !a.modelExists(c)) {
 			return err
 		}
-		return a.renderModel(c, status, "", body.Error)
+		q := url.Values{"err": {friendlyModelError(body.Error)}}
+		if status == http.StatusBadRequest && body.Field == "reason" {
+			q.Set("confirm", action)
+			q.Set("environment", c.FormValue("environment"))
+			q.Set("version", c.FormValue("version"))
+		}
+		return c.Redirect(http.StatusSeeOther, back+"?"+q.Encode())
 	}
-	return c.Redirect(http.StatusSeeOther, "/models/"+url.PathEscape(c.Param("name"))+"?msg="+url.QueryEscape(okMsg))
+	return c.Redirect(http.StatusSeeOther, back+"?msg="+url.QueryEscape(okMsg))
+}
+
+// friendlyModelError turns a registry error into a sentence: the wrapped
+// sentinel's ": conflict" or ": invalid" tail says nothing to a reader.
+func friendlyModelError(msg string) string {
+	for _, tail := range []string{": " + registry.ErrConflict.Error(), ": " + registry.ErrInvalid.Error(), ": " + registry.ErrNotFound.Error()} {
+		msg = strings.TrimSuffix(msg, tail)
+	}
+	if msg == "" {
+		return "The change was refused."
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
 
 // modelExists reports whether the model of the request's :name exists.

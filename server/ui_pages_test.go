@@ -2,11 +2,15 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	xhtml "golang.org/x/net/html"
 
 	"driftd/registry"
 )
@@ -72,7 +76,8 @@ func TestUIModelsDeployRollbackAndHistory(t *testing.T) {
 	if got := nodeText(mustTestID(t, doc, "version-1.0.0")); !strings.Contains(got, "gbdt") || !strings.Contains(got, "trainer") || !strings.Contains(got, "ready") || !strings.Contains(got, "train_loss") {
 		t.Errorf("version row = %q", got)
 	}
-	csrf := formCSRF(t, doc, "deploy-form")
+	mustTestID(t, doc, "deploy-form")
+	csrf := s.csrf
 
 	deploy := func(version, reason string) (int, string, string) {
 		return s.post("/models/"+name+"/deploy", url.Values{"_csrf": {csrf}, "version": {version}, "environment": {"production"}, "reason": {reason}})
@@ -122,13 +127,20 @@ func TestUIModelsDeployRollbackAndHistory(t *testing.T) {
 	if err := a.store.Archive(context.Background(), name, "1.1.0", "bad"); err != nil {
 		t.Fatal(err)
 	}
-	status, _, body = deploy("1.1.0", "again")
-	if status != http.StatusConflict || !strings.Contains(body, `data-testid="flash-error"`) || !strings.Contains(body, `data-testid="versions"`) {
-		t.Fatalf("deploying an archived version: %d\n%s", status, body)
+	// Errors come back on the model page (a redirect: the browser does not
+	// stay on the POST URL), in words, without the sentinel's tail.
+	status, loc, body = deploy("1.1.0", "again")
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, "/models/"+name+"?err=") {
+		t.Fatalf("deploying an archived version: %d %q\n%s", status, loc, body)
 	}
-	status, _, body = s.post("/models/"+name+"/deploy", url.Values{"_csrf": {csrf}, "version": {"1.0.0"}, "environment": {"moon"}})
-	if status != http.StatusBadRequest || !strings.Contains(body, "environment") {
-		t.Fatalf("unknown environment: %d\n%s", status, body)
+	doc = s.mustGet(loc)
+	if got := nodeText(mustTestID(t, doc, "flash-error")); !strings.Contains(got, "archived") || strings.Contains(got, ": conflict") {
+		t.Errorf("archived deploy error = %q", got)
+	}
+	mustTestID(t, doc, "versions")
+	status, loc, _ = s.post("/models/"+name+"/deploy", url.Values{"_csrf": {csrf}, "version": {"1.0.0"}, "environment": {"moon"}, "reason": {"x"}})
+	if status != http.StatusSeeOther || !strings.Contains(nodeText(mustTestID(t, s.mustGet(loc), "flash-error")), "environment") {
+		t.Fatalf("unknown environment: %d %q", status, loc)
 	}
 	// Without the CSRF token nothing happens.
 	status, _, _ = s.post("/models/"+name+"/deploy", url.Values{"_csrf": {"forged"}, "version": {"1.0.0"}, "environment": {"staging"}})
@@ -200,22 +212,44 @@ func TestUIExperimentsAndRun(t *testing.T) {
 	}
 	doc = s.mustGet("/experiments/" + exp.ID)
 	got := nodeText(mustTestID(t, doc, "run-"+run.ID))
-	for _, want := range []string{"gbdt-eta-0.1", "finished", "eta=0.1", "valid_auc=0.81"} {
+	for _, want := range []string{"gbdt-eta-0.1", "finished", "rounds=5"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("run row %q lacks %q", got, want)
 		}
 	}
+	if cell := fieldOf(mustTestID(t, doc, "run-"+run.ID), "metric-valid_auc"); cell == nil || nodeText(cell) != "0.81" {
+		t.Errorf("valid_auc column of the run row: %v", cell)
+	}
 	status, doc, body := s.get("/runs/" + run.ID)
 	if status != http.StatusOK {
-		t.Fatalf("run page: %d", status)
+		t.Fatalf("run page: %d\n%s", status, body)
 	}
+	// A metric logged over rounds is a chart with axes: five points rising.
 	chart := mustTestID(t, doc, "chart-valid_auc")
-	if c := nodeText(chart); !strings.Contains(c, "last 0.81") || !strings.Contains(c, "5 points") {
-		t.Errorf("chart caption = %q", c)
+	var line *xhtml.Node
+	for _, n := range allByClass(chart, "line") {
+		if n.Data == "polyline" {
+			line = n
+		}
 	}
-	// The line has five points; the best (last) value is at the top right.
-	if !strings.Contains(body, `<polyline points="4.0,86.0 `) || !strings.Contains(body, ` 316.0,4.0"`) {
-		t.Errorf("chart polyline not as expected:\n%s", body)
+	if line == nil {
+		t.Fatal("the valid_auc chart has no line")
+	}
+	points := strings.Fields(attrOf(line, "points"))
+	if len(points) != 5 {
+		t.Fatalf("the line has %d points, want 5: %v", len(points), points)
+	}
+	var prevY float64 = 1e9
+	for _, p := range points {
+		var x, y float64
+		if _, err := fmt.Sscanf(p, "%g,%g", &x, &y); err != nil || y >= prevY {
+			t.Errorf("points %v do not rise (svg y falls as the value grows)", points)
+			break
+		}
+		prevY = y
+	}
+	if c := nodeText(chart); !strings.Contains(c, "0.8") || !strings.Contains(c, "5") {
+		t.Errorf("chart has no value or step ticks: %q", c)
 	}
 	if got := nodeText(mustTestID(t, doc, "logs")); !strings.Contains(got, "round 5 valid_auc=0.81") {
 		t.Errorf("logs = %q", got)
@@ -317,7 +351,7 @@ func TestUIDriftPage(t *testing.T) {
 	}
 	mustTestID(t, doc, "drift-live")
 
-	produceShifted(t, a, 40)
+	produceShifted(t, a, 60) // more than the window: the first check waits for a full one at these sizes
 	var body string
 	uiWaitFor(t, "a drift check on the page", 20*time.Second, func() bool {
 		var status int
@@ -342,7 +376,52 @@ func TestUIDriftPage(t *testing.T) {
 	mustTestID(t, doc, "dataset-drift")
 	// No labels yet: performance says so and shows no invented numbers.
 	mustTestID(t, doc, "performance-empty")
+	mustTestID(t, doc, "estimated-none") // this model has no calibrator
 	if got := nodeText(mustTestID(t, doc, "performance")); !strings.Contains(got, "Accuracy —") || !strings.Contains(got, "Labels joined 0") {
 		t.Errorf("performance = %q", got)
 	}
+}
+
+// TestUIDriftEstimatedWithoutLabels deploys a binary model whose profile
+// carries a score calibrator: after a drift check, and with no label joined,
+// the Drift page shows accuracy and AUC estimated from the scores (CBPE).
+func TestUIDriftEstimatedWithoutLabels(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DriftWindowSize, cfg.DriftMinWindow, cfg.DriftCheckInterval = 50, 20, 20
+	a := mustStartApp(t, cfg)
+	name := a.cfg.ModelName
+	art := uiModelFileCalibrated(t, 1, true)
+	opts, err := registerOptions(art)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Version = "1.0.0"
+	ctx := registry.WithUser(context.Background(), "admin")
+	if _, err := a.store.Register(ctx, art, name, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.Deploy(ctx, name, "1.0.0", "production", "estimate test"); err != nil {
+		t.Fatal(err)
+	}
+	uiWaitFor(t, "the pipeline to load the deployed version", 10*time.Second, func() bool {
+		_, ok := a.pipeline.Drift()
+		return ok
+	})
+	produceShifted(t, a, 60)
+	uiWaitFor(t, "a drift check with an estimate", 20*time.Second, func() bool {
+		v, ok := a.pipeline.Drift()
+		return ok && v.Event.Estimated != nil
+	})
+	s := uiLogin(t, a, "admin", "correct-horse")
+	doc := s.mustGet("/drift")
+	est := nodeText(mustTestID(t, doc, "estimated"))
+	// The shifted records all score as positive with probability 1, so the
+	// expected accuracy is 1 and AUC undefined (one expected class).
+	if !regexp.MustCompile(`^Accuracy 1 AUC — Precision / recall 1 / 1 F1 1$`).MatchString(est) {
+		t.Errorf("estimated = %q", est)
+	}
+	if byTestID(doc, "estimated-none") != nil {
+		t.Error("the page says there is no estimate")
+	}
+	mustTestID(t, doc, "performance-empty") // and still no realised numbers
 }

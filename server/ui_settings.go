@@ -12,7 +12,7 @@ import (
 )
 
 // secretSettings are never shown in the UI.
-var secretSettings = map[string]bool{"DRIFTD_API_TOKEN": true, "DRIFTD_ADMIN_PASSWORD": true, "DRIFTD_KAFKA_SASL_PASSWORD": true}
+var secretSettings = map[string]bool{"DRIFTD_API_TOKEN": true, "DRIFTD_ADMIN_PASSWORD": true, "DRIFTD_KAFKA_SASL_PASSWORD": true, "DRIFTD_SCORING_TOKEN": true}
 
 // uiSettings shows the running configuration and the users.
 func (a *App) uiSettings(c echo.Context) error {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -14,15 +15,22 @@ import (
 	"driftd/web"
 )
 
-// uiTraining shows the Training page: the form and the jobs table. With
-// ?fragment=1 it answers only the jobs table, which web/static/app.js fetches
-// every 2 seconds.
+// uiTraining shows the Training page: the jobs, the loss curve of one job
+// (?run=ID, else the running or newest one) and the form; ?data=PATH fills
+// the form's data field and offers the file's columns as target and id.
+// With ?fragment=1 it answers only the jobs table, which web/static/app.js
+// fetches every 2 seconds.
 func (a *App) uiTraining(c echo.Context) error {
 	v := a.trainingView(c)
 	if c.QueryParam("fragment") == "1" {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return render(c.Request().Context(), c, http.StatusOK, web.TrainingFragment(v))
 	}
+	if d := c.QueryParam("data"); d != "" && v.CanTrain {
+		v.Form.Data = d
+		a.fillColumns(&v)
+	}
+	v.Curve = a.trainingCurve(c, v.Jobs, c.QueryParam("run"))
 	p := a.page(c, "training", "Training")
 	return a.renderPage(c, p, web.TrainingBody(p, v))
 }
@@ -31,7 +39,7 @@ func (a *App) uiTraining(c echo.Context) error {
 // code path as POST /api/v1/train and redirects to the Training page. A
 // refused request shows the page again with the reason and the values sent.
 func (a *App) uiTrainSubmit(c echo.Context) error {
-	_, err := a.submitTraining(c)
+	_, err := a.submitTrainingForm(c)
 	if err == nil {
 		return c.Redirect(http.StatusSeeOther, "/training")
 	}
@@ -42,9 +50,28 @@ func (a *App) uiTrainSubmit(c echo.Context) error {
 	v := a.trainingView(c)
 	v.Error = body.Error
 	v.Form = trainingFormFrom(c, v.Form)
+	if v.Form.Data != "" {
+		a.fillColumns(&v)
+	}
+	v.Curve = a.trainingCurve(c, v.Jobs, "")
 	p := a.page(c, "training", "Training")
 	ctx := templ.WithChildren(c.Request().Context(), web.TrainingBody(p, v))
 	return render(ctx, c, status, web.Layout(p))
+}
+
+// fillColumns reads the columns of the form's data file for the target and
+// id selects; a path the user got wrong is shown beside the field.
+func (a *App) fillColumns(v *web.TrainingView) {
+	_, cols, err := a.dataColumns(v.Form.Data)
+	var ce *columnsError
+	switch {
+	case errors.As(err, &ce):
+		v.ColumnsError = ce.msg
+	case err != nil:
+		v.ColumnsError = "data: " + err.Error()
+	default:
+		v.Columns = cols
+	}
 }
 
 // trainingView builds the page from the train flow's runs: live ones from
@@ -56,34 +83,48 @@ func (a *App) trainingView(c echo.Context) web.TrainingView {
 		Environments: a.store.Environments(),
 		QueueMax:     a.trainQueueMax(),
 		Form: web.TrainingForm{Algo: "gbdt", Model: a.cfg.ModelName, Rounds: d.Rounds, MaxLeaves: d.MaxLeaves,
-			LearningRate: d.LearningRate, Register: true},
+			MaxDepth: d.MaxDepth, EarlyStopping: d.EarlyStopping, LearningRate: d.LearningRate,
+			LogisticC: d.LogisticC, LogisticMaxIter: d.LogisticMaxIter, Register: true},
 	}
 	jobs, err := a.trainJobs(c.Request().Context())
 	if err != nil {
 		v.Error = "training runs: " + err.Error()
 	}
 	for _, j := range jobs {
-		row := web.TrainingJobRow{RunID: j.RunID, Model: j.Model, State: j.State, Error: j.Error, Version: j.Version,
-			DeployedTo: j.DeployedTo, MetricName: j.MetricName, Round: j.Round, Rounds: j.Rounds,
-			TrainLoss: orNaN(j.TrainLoss), ValidLoss: orNaN(j.ValidLoss), ValidMetric: orNaN(j.ValidMetric),
-			Elapsed: time.Duration(j.ElapsedSeconds * float64(time.Second))}
-		v.Jobs = append(v.Jobs, row)
+		v.Jobs = append(v.Jobs, a.trainingJobRow(c, j))
 	}
 	return v
+}
+
+// trainingJobRow turns a training job into a row; the algorithm is looked
+// up only for a job that stopped early, whose progress words depend on it.
+func (a *App) trainingJobRow(c echo.Context, j TrainJobStatus) web.TrainingJobRow {
+	row := web.TrainingJobRow{RunID: j.RunID, Model: j.Model, State: j.State, Error: j.Error, Version: j.Version,
+		DeployedTo: j.DeployedTo, MetricName: j.MetricName, Round: j.Round, Rounds: j.Rounds,
+		TrainLoss: orNaN(j.TrainLoss), ValidLoss: orNaN(j.ValidLoss), ValidMetric: orNaN(j.ValidMetric),
+		Elapsed: time.Duration(j.ElapsedSeconds * float64(time.Second))}
+	if row.EarlyStop() && j.FlowRunID != "" {
+		if r, err := a.engine.Get(c.Request().Context(), j.FlowRunID); err == nil {
+			row.Algo, _ = r.Params["algo"].(string)
+		}
+	}
+	return row
 }
 
 // trainingFormFrom keeps the values of a refused submission in the form.
 func trainingFormFrom(c echo.Context, f web.TrainingForm) web.TrainingForm {
 	get := func(k string) string { return c.FormValue(k) }
 	f.Data, f.Target, f.ID, f.Algo, f.Model, f.Deploy = get("data"), get("target"), get("id"), get("algo"), get("model"), get("deploy")
-	if n, err := strconv.Atoi(get("rounds")); err == nil {
-		f.Rounds = n
+	for k, dst := range map[string]*int{"rounds": &f.Rounds, "max_leaves": &f.MaxLeaves, "max_depth": &f.MaxDepth,
+		"early_stopping": &f.EarlyStopping, "logistic_max_iter": &f.LogisticMaxIter} {
+		if n, err := strconv.Atoi(get(k)); err == nil {
+			*dst = n
+		}
 	}
-	if n, err := strconv.Atoi(get("max_leaves")); err == nil {
-		f.MaxLeaves = n
-	}
-	if x, err := strconv.ParseFloat(get("learning_rate"), 64); err == nil {
-		f.LearningRate = x
+	for k, dst := range map[string]*float64{"learning_rate": &f.LearningRate, "logistic_c": &f.LogisticC} {
+		if x, err := strconv.ParseFloat(get(k), 64); err == nil {
+			*dst = x
+		}
 	}
 	f.Register = get("register") != ""
 	return f

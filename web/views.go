@@ -49,31 +49,12 @@ type Page struct {
 	Version string
 	// Demo is set while demo mode runs: every page shows its banner.
 	Demo *DemoBanner
-}
-
-// Component is the live status of one server component, as the Overview shows it.
-type Component struct {
-	Name     string
-	State    string
-	Detail   string
-	Required bool
-	Since    time.Time
-}
-
-// Overview is the view model of the Overview page.
-type Overview struct {
-	Version    string
-	GoVersion  string
-	Started    time.Time
-	Uptime     time.Duration
-	DataDir    string
-	Addr       string
-	Components []Component
-	Ready      bool
-	// Retrain is the retrain loop's card: its last decisions and a challenger waiting for approval.
-	Retrain RetrainView
-	// Demo is the demo's status while demo mode runs; nil otherwise.
-	Demo *DemoBanner
+	// BaseURL is the address the browser reached driftd at
+	// (scheme://host), for the examples the empty states give.
+	BaseURL string
+	// TokenRef is how a shell reads the API token: $(cat <data-dir>/api-token),
+	// or $DRIFTD_API_TOKEN when the token is configured.
+	TokenRef string
 }
 
 // Setting is one row of the configuration table on the Settings page.

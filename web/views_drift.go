@@ -16,6 +16,34 @@ type DriftFeatureRow struct {
 	Statistic, PValue float64
 	Drifted           bool
 	MissingRate       float64
+	// Threshold is the test's threshold (a p-value or a distance).
+	Threshold float64
+	// Why says which test made the call and, when the verdict and the PSI
+	// level disagree, why.
+	Why string
+	// Disagrees is set when the test's verdict and the PSI level disagree.
+	Disagrees bool
+}
+
+// FeatureDetail is the Drift page's close look at one feature: its
+// reference and current distributions and its PSI over time.
+type FeatureDetail struct {
+	Row DriftFeatureRow
+	// Dist is nil when the current window is not known (DistNote says why).
+	Dist     *GroupedBars
+	DistNote string
+	// History is nil when no check of the feature is kept yet.
+	History *TimeChart
+}
+
+// DriftEventRow is a drift check whose verdict differed from the one before.
+type DriftEventRow struct {
+	Time            time.Time
+	Version         string
+	Verdict, Class  string
+	MaxPSI          float64
+	Drifted         string
+	DriftedFeatures int
 }
 
 // DriftView is the view model of the Drift page.
@@ -35,14 +63,28 @@ type DriftView struct {
 	RetrainThreshold             float64
 	AlertThreshold               float64
 	// Live performance from joined labels; NaN where not applicable.
-	HasMonitor     bool
-	Labels         int64
-	LabelWindow    int
-	Accuracy, AUC  float64
-	RMSE           float64
+	HasMonitor    bool
+	Labels        int64
+	LabelWindow   int
+	Accuracy, AUC float64
+	RMSE          float64
+	// Estimated is the window's performance estimated without labels (CBPE)
+	// from the calibrated scores; nil when the version has no calibrator.
+	Estimated      *EstimatedView
 	ScorerConsumed uint64
 	// Loop is the retrain loop's section of the page.
 	Loop RetrainView
+	// Bars are the features' PSIs, largest first, coloured by level.
+	Bars *HBarChart
+	// Selected is the feature looked at closely (the largest PSI unless ?feature= names one).
+	Selected *FeatureDetail
+	// Events are the recent verdict changes, newest first; HistorySince is
+	// where the kept history the charts and events come from starts.
+	Events       []DriftEventRow
+	HistorySince time.Time
+	HistoryError string
+	// LiveURL is where the live part refreshes from.
+	LiveURL string
 }
 
 // RetrainView is the retrain loop as the Drift page and the Overview show
@@ -220,4 +262,24 @@ func countOf(n int, one, many string) string {
 		return "1 " + one
 	}
 	return itoa(n) + " " + many
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// queryEscape escapes a query parameter value.
+func queryEscape(s string) string { return url.QueryEscape(s) }
+
+// EstimatedView is a window's performance estimated without labels: each
+// record counts as positive with its calibrated probability (CBPE).
+type EstimatedView struct {
+	Records                     int
+	Accuracy, Precision, Recall float64
+	F1, AUC                     float64
+	CalibrationRecords          int
 }

@@ -22,18 +22,69 @@ type ExperimentsView struct {
 // RunRow is one run of an experiment.
 type RunRow struct {
 	ID, Name, Status string
-	Start            time.Time
-	Duration         time.Duration
-	// Params are the first few parameters; Metrics the last value of each metric.
+	// Title tells runs apart: a given name, or algorithm, key parameters and data.
+	Title    string
+	Start    time.Time
+	Duration time.Duration
+	// Params are the run's key parameters; Metrics the last value of each metric.
 	Params, Metrics []KV
 	MoreParams      int
+	// Cells are the values of ExperimentView.MetricCols for this run ("" when absent).
+	Cells []string
 }
+
+// SortOption is one choice of the run list's sort menu.
+type SortOption struct{ Value, Label string }
 
 // ExperimentView is the view model of one experiment's page.
 type ExperimentView struct {
 	Experiment ExperimentRow
 	Tags       []KV
 	Runs       []RunRow
+	// Query is the search filter as typed, Sort the order ("metrics.valid_auc desc").
+	Query, Sort string
+	SortOptions []SortOption
+	// MetricCols are the metric columns of the table; SortURLs link each
+	// column header ("name", "start", "metrics.<key>") to its sorted list.
+	MetricCols []string
+	SortURLs   map[string]string
+	// Page (from 1) of Pages; Total runs match.
+	Page, Pages, Total int
+	PrevURL, NextURL   string
+	CSVURL             string
+	Error              string
+}
+
+// ArtifactLink is a run artifact that can be downloaded.
+type ArtifactLink struct {
+	Name string
+	Size int64
+	URL  string
+}
+
+// Link is a labelled link.
+type Link struct{ Label, URL string }
+
+// NamedChart is a step chart with the metric it draws.
+type NamedChart struct {
+	Key   string
+	Chart StepChart
+}
+
+// CompareRow is one parameter or metric of the compared runs.
+type CompareRow struct {
+	Key    string
+	Values []string
+	// Differs is set when the runs do not all have the same value.
+	Differs bool
+}
+
+// CompareView is the view model of the run comparison page.
+type CompareView struct {
+	Runs            []RunRow
+	Params, Metrics []CompareRow
+	Charts          []NamedChart
+	Error           string
 }
 
 // Chart is a metric history drawn as an SVG polyline, computed server side.
@@ -49,18 +100,29 @@ type Chart struct {
 
 // RunView is the view model of one run's page.
 type RunView struct {
-	ID, Name, Status         string
+	ID, Name, Status, Title  string
 	ExperimentID, Experiment string
 	Start                    time.Time
 	End                      time.Time
 	Duration                 time.Duration
 	CreatedBy                string
 	Params, Tags, Metrics    []KV
-	Artifacts                []KV
-	Versions                 []string
-	Charts                   []Chart
-	Logs                     []string
-	LogLines, LogDropped     int
+	// HiddenParams counts parameters of the other algorithm, not shown.
+	HiddenParams int
+	Algo         string
+	// Numbers are the metrics with a single point, shown as values.
+	Numbers   []KV
+	Artifacts []ArtifactLink
+	Versions  []Link
+	// StepCharts are the metrics logged over steps, train and validation overlaid.
+	StepCharts []NamedChart
+	// Importance is the feature importance bar chart (nil when unknown);
+	// ImportanceKind says what it measures.
+	Importance           *HBarChart
+	ImportanceKind       string
+	Charts               []Chart
+	Logs                 []string
+	LogLines, LogDropped int
 }
 
 // NewChart lays out a metric history (steps and values of equal length) as an

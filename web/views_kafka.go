@@ -16,6 +16,14 @@ type TopicRow struct {
 	Messages   int64
 	// Role says what driftd uses the topic for ("features", "predictions", ...), "" for others.
 	Role string
+	// Lags is the total lag on this topic of each consumer group that reads it.
+	Lags []GroupLag
+}
+
+// GroupLag is one consumer group's total lag on one topic.
+type GroupLag struct {
+	Group string
+	Lag   int64
 }
 
 // LagRow is a consumer group's lag on one partition.
@@ -62,19 +70,35 @@ type MessageRow struct {
 	// Value is the pretty-printed JSON value, or the raw text.
 	Value string
 	JSON  bool
+	// Long values are shown collapsed to Preview, one line, with the whole
+	// value behind a disclosure; Lines counts the lines of Value.
+	Long    bool
+	Preview string
+	Lines   int
 }
 
 // TopicView is the view model of the message browser of one topic.
 type TopicView struct {
 	Topic      string
-	Partitions []int32
-	Partition  int32
+	Partitions []PartitionRow
+	// All is the merged view of every partition; Partition is used otherwise.
+	All       bool
+	Partition int32
 	// From is the requested start offset ("" = the newest Limit records).
-	From     string
-	Limit    int
-	Low      int64
-	High     int64
+	From  string
+	Limit int
+	// At is the time the page was sought to, as typed ("" for none).
+	At string
+	// Field and Value filter the page to records whose JSON field has the value.
+	Field, Value string
+	// Low and High are the offsets of the chosen partition.
+	Low, High int64
+	// Messages are the records shown, newest first; Read counts the records
+	// read for the page before the field filter.
 	Messages []MessageRow
+	Read     int
+	// OlderURL, NewerURL and NewestURL link to the neighbouring pages ("" when there is none).
+	OlderURL, NewerURL, NewestURL string
 	// Partial is set when the read ran out of time before reaching the
 	// partition's end (a compacted topic, deleted records, a slow broker).
 	Partial bool

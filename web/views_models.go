@@ -47,6 +47,19 @@ type EnvRow struct {
 	Name, Version string
 	// CanRollback is set when the environment has a previous version to return to.
 	CanRollback bool
+	// Previous is the version a rollback returns to.
+	Previous string
+	// NeedsReason is set where a change needs a reason (production).
+	NeedsReason bool
+}
+
+// ModelConfirm is a deployment change waiting for the operator's
+// confirmation: what changes where, from which version to which.
+type ModelConfirm struct {
+	// Action is "deploy" or "rollback".
+	Action, Environment string
+	From, To, Reason    string
+	NeedsReason         bool
 }
 
 // ModelView is the view model of one model's page.
@@ -61,4 +74,14 @@ type ModelView struct {
 	CanDeploy bool
 	Message   string
 	Error     string
+	// Confirm is the change the page asks to confirm; nil when none.
+	Confirm *ModelConfirm
+}
+
+// uploadExample is the shell command that registers a model file with this
+// server: its real address and where its API token is.
+func uploadExample(baseURL, tokenRef string) string {
+	return "curl -H \"Authorization: Bearer " + tokenRef + "\" \\\n" +
+		"  -H \"Content-Type: application/octet-stream\" \\\n" +
+		"  --data-binary @m.drift " + baseURL + "/api/v1/models/NAME/versions"
 }

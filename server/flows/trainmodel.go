@@ -78,7 +78,7 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 		opts.Name = spec.Data
 	}
 	opts.Regression = spec.Params.Objective == "regression"
-	full, err := train.ReadCSVFileContext(ctx, spec.Data, opts)
+	full, err := train.ReadDataFileContext(ctx, spec.Data, "", opts) // CSV, or Parquet by its extension
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 	if spec.Test != "" {
 		topts := testOptions(opts, full)
 		topts.Name = spec.Test
-		if va, err = train.ReadCSVFileContext(ctx, spec.Test, topts); err != nil {
+		if va, err = train.ReadDataFileContext(ctx, spec.Test, "", topts); err != nil {
 			return nil, err
 		}
 		tr, metricsOn = full, "test"

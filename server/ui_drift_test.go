@@ -1,0 +1,190 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"driftd/drift"
+	"driftd/registry"
+)
+
+// TestUIDriftChartsAndHistory: after a shifted stream the Drift page sorts
+// features by PSI with coloured bars, explains each call, shows the chosen
+// feature's reference and current distributions and its PSI over time from
+// the kept history, lists the drift events; the history API serves the
+// same points, and they survive a restart.
+func TestUIDriftChartsAndHistory(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DriftWindowSize, cfg.DriftMinWindow, cfg.DriftCheckInterval = 50, 20, 20
+	a := mustStartApp(t, cfg)
+	name := a.cfg.ModelName
+	registerUIModel(t, a, name, "1.0.0", 1)
+	if err := a.store.Deploy(registry.WithUser(context.Background(), "admin"), name, "1.0.0", a.cfg.ScoringEnvironment, "drift test"); err != nil {
+		t.Fatal(err)
+	}
+	uiWaitFor(t, "the pipeline to load the deployed version", 10*time.Second, func() bool {
+		_, ok := a.pipeline.Drift()
+		return ok
+	})
+	produceShifted(t, a, 60)
+	uiWaitFor(t, "a drift check kept in the history", 20*time.Second, func() bool {
+		pts, err := a.store.DriftHistory(context.Background(), registry.DriftHistoryQuery{Model: name})
+		return err == nil && len(pts) > 0 && pts[len(pts)-1].Features["x1"] > 0.25
+	})
+	s := uiLogin(t, a, "admin", "correct-horse")
+	doc := s.mustGet("/drift")
+
+	// Rows and bars largest PSI first; bars coloured by level.
+	var psis []float64
+	for _, r := range rowsWithPrefix(doc, "feature-") {
+		v, err := strconv.ParseFloat(nodeText(findElem(r, func(n *html.Node) bool { return attrOf(n, "data-field") == "psi" })), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		psis = append(psis, v)
+	}
+	if len(psis) != 3 {
+		t.Fatalf("%d feature rows, want 3", len(psis))
+	}
+	for i := 1; i < len(psis); i++ {
+		if psis[i] > psis[i-1] {
+			t.Errorf("rows not sorted by PSI: %v", psis)
+		}
+	}
+	bars := mustTestID(t, doc, "psi-bars")
+	first := findElem(bars, func(n *html.Node) bool { return n.Data == "rect" })
+	if first == nil || !strings.Contains(attrOf(first, "class"), "bad") {
+		t.Errorf("the first bar (x1, major) is not coloured bad: %v", first)
+	}
+	if got := nodeText(mustTestID(t, doc, "feature-x1")); !strings.Contains(got, "drifted") || !strings.Contains(got, "test: ") {
+		t.Errorf("x1 row = %q, want the test's call and why", got)
+	}
+
+	// The feature looked at closely: x1 by default, x2 on request.
+	detail := mustTestID(t, doc, "feature-detail")
+	if got := nodeText(detail); !strings.Contains(got, "Feature x1") {
+		t.Errorf("detail = %.200q, want x1 (largest PSI)", got)
+	}
+	dist := mustTestID(t, doc, "feature-distribution")
+	if ref, cur := countRects(dist, "s0"), countRects(dist, "s1"); ref < 3 || ref != cur {
+		t.Errorf("distribution: %d reference and %d current bars", ref, cur)
+	}
+	hist := mustTestID(t, doc, "feature-history")
+	if findElem(hist, func(n *html.Node) bool { return n.Data == "svg" }) == nil {
+		t.Errorf("no PSI history chart: %q", nodeText(hist))
+	}
+	if len(allByTestID(doc, "drift-event")) == 0 {
+		t.Error("no drift event listed")
+	}
+	doc = s.mustGet("/drift?feature=plan")
+	if got := nodeText(mustTestID(t, doc, "feature-detail")); !strings.Contains(got, "Feature plan") {
+		t.Errorf("?feature=plan shows %.100q", got)
+	}
+	if got := attrOf(mustTestID(t, doc, "drift-live"), "data-refresh"); got != "/drift?fragment=1&feature=plan" {
+		t.Errorf("the live part refreshes from %q", got)
+	}
+
+	// The API: one feature's PSI; a bad since names the field.
+	var out driftHistoryJSON
+	a.apiJSON(t, http.MethodGet, "/api/v1/drift/history?feature=x1&since=1h", nil, http.StatusOK, &out)
+	if len(out.Points) == 0 || len(out.Points[0].Features) != 1 || out.Points[0].Features["x1"] == 0 || out.Model != name {
+		t.Fatalf("history = %+v", out)
+	}
+	var apiErr map[string]string
+	a.apiJSON(t, http.MethodGet, "/api/v1/drift/history?since=yesterday", nil, http.StatusBadRequest, &apiErr)
+	if apiErr["field"] != "since" || apiErr["error"] == "" {
+		t.Errorf("bad since: %v", apiErr)
+	}
+
+	// A restart on the same data directory keeps the history.
+	n := len(out.Points)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := mustStartApp(t, cfg)
+	var again driftHistoryJSON
+	b.apiJSON(t, http.MethodGet, "/api/v1/drift/history?feature=x1&since=all", nil, http.StatusOK, &again)
+	if len(again.Points) < n {
+		t.Errorf("after a restart %d points, before %d", len(again.Points), n)
+	}
+	raw, _ := json.Marshal(again.Points[0])
+	if !strings.Contains(string(raw), `"x1"`) {
+		t.Errorf("point after restart = %s", raw)
+	}
+}
+
+// TestVerdictWhy: the explanation names the test and its numbers, and says
+// why when the verdict and the PSI level disagree.
+func TestVerdictWhy(t *testing.T) {
+	cases := []struct {
+		name      string
+		f         drift.FeatureResult
+		disagrees bool
+		want      []string
+	}{
+		{"agree, drifted", drift.FeatureResult{PSI: 0.4, Level: "major", Test: "ks", PValue: 0.001, Threshold: 0.05, Drifted: true}, false,
+			[]string{"ks test", "p-value 0.001 < 0.05", "so drift."}},
+		{"stable but significant", drift.FeatureResult{PSI: 0.04, Level: "stable", Test: "ks", PValue: 0.01, Threshold: 0.05, Drifted: true, Rows: 5000}, true,
+			[]string{"reads stable", "5000 rows", "significant"}},
+		{"stable but far", drift.FeatureResult{PSI: 0.05, Level: "stable", Test: "wasserstein", Statistic: 0.3, Threshold: 0.1, Drifted: true}, true,
+			[]string{"statistic 0.3 ≥ 0.1", "shift inside a bin"}},
+		{"major but too few rows", drift.FeatureResult{PSI: 0.3, Level: "major", Test: "chisquare", PValue: 0.2, Threshold: 0.05, Rows: 30}, true,
+			[]string{"p-value 0.2 ≥ 0.05", "so no drift", "30 rows are too few"}},
+		{"moderate but close", drift.FeatureResult{PSI: 0.15, Level: "moderate", Test: "jensenshannon", Statistic: 0.05, Threshold: 0.1}, true,
+			[]string{"statistic 0.05 < 0.1", "moved little"}},
+		{"agree, stable", drift.FeatureResult{PSI: 0.01, Level: "stable", Test: "psi", Statistic: 0.01, Threshold: 0.1}, false,
+			[]string{"psi test", "so no drift."}},
+	}
+	for _, tc := range cases {
+		got, dis := verdictWhy(tc.f)
+		if dis != tc.disagrees {
+			t.Errorf("%s: disagrees = %v", tc.name, dis)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q lacks %q", tc.name, got, w)
+			}
+		}
+	}
+}
+
+// rowsWithPrefix returns the elements whose data-testid starts with prefix, in order.
+func rowsWithPrefix(doc *html.Node, prefix string) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "tr" && strings.HasPrefix(attrOf(n, "data-testid"), prefix) {
+			out = append(out, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return out
+}
+
+// countRects counts the svg rects with class cls under n.
+func countRects(n *html.Node, cls string) int {
+	c := 0
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "rect" && strings.Contains(" "+attrOf(n, "class")+" ", " "+cls+" ") {
+			c++
+		}
+		for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
+			walk(ch)
+		}
+	}
+	walk(n)
+	return c - 1 // the legend's swatch
+}
