@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bufio"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"driftd/server/flows"
 )
 
 // columnsError is why the columns of a data file could not be read, with
@@ -62,61 +62,13 @@ func (a *App) dataColumns(p string) (string, []string, error) {
 		return p, nil, &columnsError{http.StatusBadRequest, fmt.Sprintf("data: %s: %v", p, err)}
 	case fi.IsDir():
 		return p, nil, &columnsError{http.StatusBadRequest, fmt.Sprintf("data: %s is a directory, not a CSV file", p)}
-	case !readableDataPath(p, append([]string{a.cfg.DataDir}, a.cfg.TrainDataDirs...)):
+	case !flows.InsideDirs(p, append([]string{a.cfg.DataDir}, a.cfg.TrainDataDirs...)):
 		return p, nil, &columnsError{http.StatusBadRequest, fmt.Sprintf(
 			"data: %s is outside the directories training may read: the data directory and DRIFTD_TRAIN_DATA_DIRS %v (or upload the file)", p, a.cfg.TrainDataDirs)}
 	}
-	cols, err := readCSVHeader(p)
+	cols, err := flows.CSVHeader(p)
 	if err != nil {
 		return p, nil, &columnsError{http.StatusBadRequest, "data: " + err.Error()}
 	}
 	return p, cols, nil
-}
-
-// readCSVHeader returns the column names of a CSV file's first line.
-func readCSVHeader(p string) ([]string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("read csv header: %w", err)
-	}
-	defer f.Close()
-	r := csv.NewReader(bufio.NewReader(f))
-	r.FieldsPerRecord = -1
-	names, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("read csv header of %s: %w", p, err)
-	}
-	for i, n := range names {
-		names[i] = strings.TrimSpace(strings.TrimPrefix(n, "\ufeff"))
-	}
-	return names, nil
-}
-
-// readableDataPath reports whether p lies inside one of roots once
-// symbolic links are resolved. It is the rule the train flow applies
-// (flows.Deps.readablePath), so the form offers only files a job may read.
-func readableDataPath(p string, roots []string) bool {
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return false
-	}
-	if real, err = filepath.Abs(real); err != nil {
-		return false
-	}
-	for _, root := range roots {
-		if root == "" {
-			continue
-		}
-		r, err := filepath.EvalSymlinks(root)
-		if err != nil {
-			continue
-		}
-		if r, err = filepath.Abs(r); err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(r, real); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			return true
-		}
-	}
-	return false
 }

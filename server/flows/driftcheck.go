@@ -159,7 +159,7 @@ func (d Deps) liveDrift(rc *scheduler.RunContext, model, version string) (*Drift
 // readProfileColumns reads the profile's features from a CSV file with the
 // profile's column kinds; other columns are ignored.
 func readProfileColumns(path string, prof *drift.Profile) (*train.Dataset, error) {
-	header, err := csvHeader(path)
+	header, err := CSVHeader(path)
 	if err != nil {
 		return nil, err
 	}

@@ -148,6 +148,13 @@ func (d Deps) checkDataFile(field, p string) error {
 // directory or one of the training data directories, after resolving
 // symbolic links, so a flow cannot be pointed at arbitrary files.
 func (d Deps) readablePath(p string) bool {
+	return InsideDirs(p, append([]string{d.DataDir}, d.TrainDataDirs...))
+}
+
+// InsideDirs reports whether p lies inside one of roots once symbolic links
+// are resolved: the rule for the files flows (and the forms that offer them)
+// may read.
+func InsideDirs(p string, roots []string) bool {
 	real, err := filepath.EvalSymlinks(p)
 	if err != nil {
 		return false
@@ -155,7 +162,6 @@ func (d Deps) readablePath(p string) bool {
 	if real, err = filepath.Abs(real); err != nil {
 		return false
 	}
-	roots := append([]string{d.DataDir}, d.TrainDataDirs...)
 	for _, root := range roots {
 		if root == "" {
 			continue

@@ -156,7 +156,7 @@ func (d Deps) validatePipeline(_ context.Context, p scheduler.Params) error {
 	if err != nil {
 		return scheduler.Errorf("params.drift", "%v", err)
 	}
-	header, err := csvHeader(j.Spec.Data)
+	header, err := CSVHeader(j.Spec.Data)
 	if err != nil {
 		return scheduler.Errorf("params.data", "%v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"driftd/train"
 )
@@ -72,7 +73,7 @@ func windowDataset(m *train.Model, w *window) *train.Dataset {
 // readTrainingData reads a CSV file with the champion's column kinds and
 // classes; columns that are neither features, target nor id are ignored.
 func readTrainingData(path string, m *train.Model, target, id string) (*train.Dataset, error) {
-	header, err := csvHeader(path)
+	header, err := CSVHeader(path)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +105,9 @@ func readTrainingData(path string, m *train.Model, target, id string) (*train.Da
 	return train.ReadCSVFile(path, opts)
 }
 
-// csvHeader returns the column names of a CSV file's first line.
-func csvHeader(path string) ([]string, error) {
+// CSVHeader returns the column names of a CSV file's first line (a
+// byte-order mark and surrounding spaces removed).
+func CSVHeader(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %w", err)
@@ -116,6 +118,9 @@ func csvHeader(path string) ([]string, error) {
 	names, err := r.Read()
 	if err != nil {
 		return nil, fmt.Errorf("read csv header: %s:1: %w", path, err)
+	}
+	for i, n := range names {
+		names[i] = strings.TrimSpace(strings.TrimPrefix(n, "\ufeff"))
 	}
 	return names, nil
 }
