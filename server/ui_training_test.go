@@ -53,18 +53,19 @@ func elements(n *html.Node, tag string) []*html.Node {
 }
 
 func TestUITrainingColumns(t *testing.T) {
-	a := mustStartApp(t, testConfig(t))
+	// Own directories, so that no allowed one (the default is the system's
+	// temp directory) holds another: the checkout itself may be under /tmp.
+	cfg := testConfig(t)
+	trainDir := t.TempDir()
+	cfg.TrainDataDirs = []string{trainDir}
+	a := mustStartApp(t, cfg)
 	s := uiLogin(t, a, "admin", "correct-horse")
 	inDataDir := writeTrainCSV(t, a.cfg.DataDir, "cols.csv", 5, -1)
-	inTrainDir := trainCSV(t, 5) // under DRIFTD_TRAIN_DATA_DIRS (the temp dir)
-	outside, err := filepath.Abs(filepath.Join("testdata", "outside.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inTrainDir := writeTrainCSV(t, trainDir, "train.csv", 5, -1)
+	outside := filepath.Join(t.TempDir(), "outside.csv")
 	if err := os.WriteFile(outside, []byte("secret,columns\n1,2\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(outside) })
 
 	for _, tc := range []struct {
 		name, data string
@@ -73,7 +74,7 @@ func TestUITrainingColumns(t *testing.T) {
 		errHas     string
 	}{
 		{"relative path in the data directory", filepath.Base(inDataDir), 200, []string{"id", "x1", "x2", "plan", "label"}, ""},
-		{"absolute path in a training data directory", inTrainDir, 200, []string{"x1", "x2", "plan", "churn"}, ""},
+		{"absolute path in a training data directory", inTrainDir, 200, []string{"id", "x1", "x2", "plan", "label"}, ""},
 		{"missing file", "no-such.csv", 404, nil, "no-such.csv not found"},
 		{"outside the allowed directories", outside, 400, nil, "outside the directories training may read"},
 		{"a directory", a.cfg.DataDir, 400, nil, "is a directory"},
