@@ -269,7 +269,7 @@ func (p *pipeline) replaceUnproducible(b *inflight, failed []failure) (retry []*
 			continue
 		}
 		f.r.Partition, f.r.Offset = 0, 0
-		alone := s.client.ProduceSync(p.ctx, f.r).FirstErr()
+		alone := s.solo.ProduceSync(p.ctx, f.r).FirstErr()
 		if alone == nil {
 			continue
 		}

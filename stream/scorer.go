@@ -64,6 +64,10 @@ type Scorer struct {
 	dep    atomic.Pointer[deployment]
 	wake   chan struct{}
 	client *kgo.Client
+	// solo produces one record at a time (at most one buffered), so a
+	// record retried after its batch was refused as too large is judged on
+	// its own size, not batched again with the records around it.
+	solo *kgo.Client
 
 	mu         sync.Mutex
 	pollCancel context.CancelFunc
@@ -182,7 +186,12 @@ func (s *Scorer) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scorer: %w", err)
 	}
-	s.client = cl
+	solo, err := NewClient(s.cfg.Client, kgo.ProducerBatchCompression(comp), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
+	if err != nil {
+		cl.Close()
+		return fmt.Errorf("scorer: %w", err)
+	}
+	s.client, s.solo = cl, solo
 	soft, stopSoft := context.WithCancel(context.WithoutCancel(ctx))
 	hard, stopHard := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopSoft, s.stopHard = stopSoft, stopHard
@@ -211,7 +220,7 @@ func (s *Scorer) Close(ctx context.Context) error {
 	}
 	s.stopHard()
 	closed := make(chan struct{})
-	go func() { s.client.CloseAllowingRebalance(); close(closed) }()
+	go func() { s.client.CloseAllowingRebalance(); s.solo.Close(); close(closed) }()
 	select {
 	case <-closed:
 	case <-time.After(5 * time.Second):
