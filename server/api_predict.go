@@ -39,20 +39,27 @@ func (s *serving) apiPredict(c echo.Context) (err error) {
 		return err
 	}
 	model = t.name
+	rows, err = s.answer(c, r, false, func(body []byte) ([][]byte, error) { return splitRecords(body, s.cfg.ServingMaxRows) })
+	return err
+}
+
+// answer reads the request body, splits it into JSON records with parse,
+// scores them with r and writes the answer (with MLflow's "predictions"
+// when mlflow is set); it returns the number of records scored.
+func (s *serving) answer(c echo.Context, r resolved, mlflow bool, parse func(body []byte) ([][]byte, error)) (int, error) {
 	body, err := readScoringBody(c.Request().Body)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	recs, err := splitRecords(body, s.cfg.ServingMaxRows)
+	recs, err := parse(body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	out, err := s.score(c.Request().Context(), r, recs)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	rows = len(recs)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, appendScored(nil, out, r.sm.m.objective, false))
+	return len(recs), c.Blob(http.StatusOK, echo.MIMEApplicationJSON, appendScored(nil, out, r.sm.m.objective, mlflow))
 }
 
 // appendScored appends the JSON answer of a scoring request: model,

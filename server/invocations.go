@@ -33,20 +33,10 @@ func (s *serving) invocations(c echo.Context) (err error) {
 		return err
 	}
 	model = s.cfg.ModelName
-	body, err := readScoringBody(c.Request().Body)
-	if err != nil {
-		return err
-	}
-	recs, err := parseInvocation(body, r.sm.m.Schema(), s.cfg.ServingMaxRows)
-	if err != nil {
-		return err
-	}
-	out, err := s.score(c.Request().Context(), r, recs)
-	if err != nil {
-		return err
-	}
-	rows = len(recs)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, appendScored(nil, out, r.sm.m.objective, true))
+	rows, err = s.answer(c, r, true, func(body []byte) ([][]byte, error) {
+		return parseInvocation(body, r.sm.m.Schema(), s.cfg.ServingMaxRows)
+	})
+	return err
 }
 
 // parseInvocation turns an MLflow scoring body into JSON records for

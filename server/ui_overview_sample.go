@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,8 +29,8 @@ func (a *App) uiSampleTraining(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "the run engine is not running")
 	}
 	p := a.samplePath()
-	if err := writeSampleCSV(p); err != nil {
-		return err
+	if err := demo.WriteSampleFile(p, sampleRows, sampleSeed); err != nil {
+		return fmt.Errorf("sample data: %w", err)
 	}
 	params := map[string]any{"data": p, "target": "label", "id": "id", "model": a.cfg.ModelName,
 		"experiment": "sample", "rounds": int64(sampleRounds)}
@@ -44,24 +41,4 @@ func (a *App) uiSampleTraining(c echo.Context) error {
 	}
 	msg := fmt.Sprintf("Training %s on %d sample rows: run %s.", a.cfg.ModelName, sampleRows, run.ID)
 	return c.Redirect(http.StatusSeeOther, "/?msg="+url.QueryEscape(msg))
-}
-
-// writeSampleCSV writes the sample training data to path (through a
-// temporary file, so a reader never sees half of it).
-func writeSampleCSV(path string) error {
-	var buf bytes.Buffer
-	if err := demo.WriteCSV(&buf, demo.ConceptAt(0), sampleRows, sampleSeed); err != nil {
-		return fmt.Errorf("sample data: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("sample data: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("sample data: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("sample data: %w", err)
-	}
-	return nil
 }

@@ -2,10 +2,13 @@ package demo
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -191,4 +194,19 @@ func AppendLabel(b []byte, id string, label int) []byte {
 	b = append(b, `","label":"`...)
 	b = append(b, byte('0'+label))
 	return append(b, `"}`...)
+}
+
+// WriteSampleFile writes n labelled rows of the first concept as CSV to
+// path (its directory created), through a temporary file so a reader never
+// sees half of it: the demo's training data, and the Overview's one-click
+// sample.
+func WriteSampleFile(path string, n int, seed uint64) error {
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, ConceptAt(0), n, seed); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return writeFileAtomic(path, buf.Bytes())
 }

@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -69,11 +68,7 @@ func (r *Runner) deployedNow(ctx context.Context) (string, error) {
 // the submission is refused, or the run does not complete.
 func (r *Runner) train(ctx context.Context) error {
 	path := filepath.Join(r.dir(), "train.csv")
-	var buf bytes.Buffer
-	if err := WriteCSV(&buf, ConceptAt(0), trainRows, r.cfg.Seed); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := WriteSampleFile(path, trainRows, r.cfg.Seed); err != nil {
 		return fmt.Errorf("demo training data: %w", err)
 	}
 	params := map[string]any{
