@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
 	"strings"
@@ -35,7 +36,23 @@ func verdictWhy(f drift.FeatureResult) (string, bool) {
 		call = "drift"
 	}
 	var why string
-	if drift.IsPValueTest(f.Test) {
+	if f.Rule == drift.RuleBand {
+		// The verdict compares the statistic with the band sampling noise
+		// reaches at this window size, not the p-value with 0.05.
+		name, stat := "statistic", f.Statistic
+		if f.Test == "z" {
+			name, stat = "|z|", math.Abs(stat)
+		}
+		where := "within"
+		if f.Drifted {
+			where = "above"
+		}
+		why = fmt.Sprintf("%s test: %s %s is %s the noise band at %d rows (up to %s, learned from reference chunks of that size), so %s.",
+			f.Test, name, fmtG(stat), where, f.Rows, fmtG(f.BandUpper), call)
+		if drift.IsPValueTest(f.Test) {
+			why += fmt.Sprintf(" p-value %s.", fmtG(f.PValue))
+		}
+	} else if drift.IsPValueTest(f.Test) {
 		cmp := "≥"
 		if f.PValue < f.Threshold {
 			cmp = "<"

@@ -143,6 +143,10 @@ func TestVerdictWhy(t *testing.T) {
 			[]string{"statistic 0.05 < 0.1", "moved little"}},
 		{"agree, stable", drift.FeatureResult{PSI: 0.01, Level: "stable", Test: "psi", Statistic: 0.01, Threshold: 0.1}, false,
 			[]string{"psi test", "so no drift."}},
+		{"band, drifted", drift.FeatureResult{PSI: 8.3, Level: "major", Test: "ks", Statistic: 0.83, PValue: 1.5e-61, Rule: drift.RuleBand, BandUpper: 0.2775, Threshold: 0.2775, Drifted: true, Rows: 50}, false,
+			[]string{"ks test: statistic 0.83 is above the noise band at 50 rows (up to 0.2775", "so drift.", "p-value 1.5e-61."}},
+		{"band, z within", drift.FeatureResult{PSI: 0.02, Level: "stable", Test: "z", Statistic: -1.2, PValue: 0.23, Rule: drift.RuleBand, BandUpper: 2.9, Rows: 1000}, false,
+			[]string{"|z| 1.2 is within the noise band at 1000 rows (up to 2.9", "so no drift."}},
 	}
 	for _, tc := range cases {
 		got, dis := verdictWhy(tc.f)
