@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"driftd/drift"
 	"driftd/stream"
@@ -99,6 +100,20 @@ type driftObserver struct {
 	// idx[i] is the schema position of profile feature i; nil when the orders agree.
 	idx  []int
 	bufs sync.Pool
+}
+
+// countingObserver counts the records one source (the Kafka scorer or HTTP
+// scoring) feeds to a drift observer, so the Drift page can say what the
+// window is made of.
+type countingObserver struct {
+	next stream.Observer
+	n    atomic.Uint64
+}
+
+// Observe implements stream.Observer.
+func (o *countingObserver) Observe(rec *stream.Decoded, score float64) {
+	o.n.Add(1)
+	o.next.Observe(rec, score)
 }
 
 // newDriftObserver builds the observer for a monitor whose profile has the

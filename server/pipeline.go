@@ -66,6 +66,11 @@ type deployment struct {
 	model   *scoringModel
 	monitor *drift.Monitor
 	obs     stream.Observer
+	// fromStream and fromHTTP wrap obs for the two sources that feed the
+	// monitor, counting their records; nil when obs is.
+	fromStream, fromHTTP *countingObserver
+	// loaded is when the deployment was loaded (the counters' start).
+	loaded time.Time
 	// names are the profile's feature names, in the monitor's order.
 	names  []string
 	cancel func()
@@ -314,7 +319,7 @@ func (p *pipeline) swap(version string, d *deployment, loadErr error) (old *depl
 
 // scoreWith hands d to the scorer; p.mu is held.
 func (p *pipeline) scoreWith(d *deployment) {
-	p.scorer.SetModel(d.model, d.obs)
+	p.scorer.SetModel(d.model, d.streamObserver())
 	p.status.set("scorer", true, StateReady, fmt.Sprintf("scoring %s with %s %s", p.topics.Features, p.cfg.ModelName, d.model.version))
 	p.logger.Info("scoring with model", "model", p.cfg.ModelName, "version", d.model.version, "environment", p.cfg.ScoringEnvironment)
 }
@@ -371,7 +376,7 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 	if err != nil {
 		return nil, err
 	}
-	d := &deployment{model: m, cancel: func() {}}
+	d := &deployment{model: m, cancel: func() {}, loaded: p.now()}
 	raw, err := p.store.Profile(ctx, p.cfg.ModelName, version)
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return nil, err
@@ -399,6 +404,7 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		p.logger.Warn("drift monitoring off for this version", "version", version, "err", err)
 	} else {
 		d.obs = o
+		d.fromStream, d.fromHTTP = &countingObserver{next: o}, &countingObserver{next: o}
 	}
 	var alerting atomic.Bool
 	// RETRAIN_THRESHOLD's verdict, for alerts and dashboards.
@@ -509,6 +515,28 @@ type DriftView struct {
 	Model, Version, Environment string
 	Event                       drift.Event
 	Performance                 drift.Performance
+	// FedByStream and FedByHTTP count the records the Kafka scorer and HTTP
+	// scoring fed to this version's monitor since it was loaded (Since).
+	FedByStream, FedByHTTP uint64
+	Since                  time.Time
+}
+
+// streamObserver is the observer the Kafka scorer feeds; nil when the
+// version has no drift monitor.
+func (d *deployment) streamObserver() stream.Observer {
+	if d.fromStream == nil {
+		return nil
+	}
+	return d.fromStream
+}
+
+// httpObserver is the observer HTTP scoring feeds; nil when the version has
+// no drift monitor.
+func (d *deployment) httpObserver() stream.Observer {
+	if d.fromHTTP == nil {
+		return nil
+	}
+	return d.fromHTTP
 }
 
 // Drift returns the latest drift check and live performance of the deployed
@@ -521,7 +549,16 @@ func (p *pipeline) Drift() (DriftView, bool) {
 		return DriftView{}, false
 	}
 	return DriftView{Model: d.model.name, Version: d.model.version, Environment: p.cfg.ScoringEnvironment,
-		Event: d.monitor.Snapshot(), Performance: d.monitor.Performance()}, true
+		Event: d.monitor.Snapshot(), Performance: d.monitor.Performance(), Since: d.loaded,
+		FedByStream: counted(d.fromStream), FedByHTTP: counted(d.fromHTTP)}, true
+}
+
+// counted is o's count, 0 for nil.
+func counted(o *countingObserver) uint64 {
+	if o == nil {
+		return 0
+	}
+	return o.n.Load()
 }
 
 // Admin returns the Kafka admin client for the topic, group and message views.

@@ -156,8 +156,8 @@ func (s *serving) resolve(ctx context.Context, t target) (resolved, error) {
 	}
 	if d != nil && d.model.version == version {
 		r := resolved{sm: s.cached(t.name, version, d.model)}
-		if s.cfg.ServingDrift && d.obs != nil {
-			r.obs = d.obs
+		if s.cfg.ServingDrift {
+			r.obs = d.httpObserver()
 		}
 		return r, nil
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"driftd/stream"
+
+	"golang.org/x/net/html"
 )
 
 // predictAnswer is the JSON answer of the scoring routes.
@@ -246,7 +248,27 @@ func TestServingDrift(t *testing.T) {
 			checked := func() bool { v, ok := a.pipeline.Drift(); return ok && v.Event.WindowRecords >= 100 }
 			if on {
 				uiWaitFor(t, "a drift check over the REST records", 10*time.Second, checked)
+				// The stream's records feed the same monitor; the Drift page
+				// says how many came from each source.
+				produceShifted(t, a, 30)
+				uiWaitFor(t, "the stream's records observed", 10*time.Second, func() bool {
+					v, _ := a.pipeline.Drift()
+					return v.FedByStream == 30
+				})
+				if v, _ := a.pipeline.Drift(); v.FedByHTTP != 800 {
+					t.Errorf("HTTP rows fed to the monitor = %d, want 800", v.FedByHTTP)
+				}
+				s := uiLogin(t, a, "admin", "correct-horse")
+				feeds := mustTestID(t, s.mustGet("/drift"), "drift-feeds")
+				for field, want := range map[string]string{"fed-stream": "30", "fed-http": "800"} {
+					if got := nodeText(findElem(feeds, func(n *html.Node) bool { return attrOf(n, "data-field") == field })); got != want {
+						t.Errorf("Drift page %s = %q, want %q (%q)", field, got, want, nodeText(feeds))
+					}
+				}
 				return
+			}
+			if v, _ := a.pipeline.Drift(); v.FedByHTTP != 0 {
+				t.Errorf("HTTP rows fed to the monitor with DRIFTD_SERVING_DRIFT=false = %d", v.FedByHTTP)
 			}
 			// Requests observe their records before they answer, so the
 			// window is final here: with the setting off it is still empty.

@@ -97,6 +97,8 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	}
 	v.Model, v.Version, v.Environment = dv.Model, dv.Version, dv.Environment
 	v.HasMonitor = true
+	v.Feeds = web.DriftFeeds{Stream: dv.FedByStream, HTTP: dv.FedByHTTP, Since: dv.Since,
+		FeaturesTopic: a.pipeline.Topics().Features, ServingDrift: a.cfg.ServingDrift}
 	perf := dv.Performance
 	v.Labels, v.LabelWindow, v.Accuracy, v.AUC, v.RMSE = perf.Labels, perf.Window, perf.Accuracy, perf.AUC, perf.RMSE
 	ev := dv.Event
@@ -108,8 +110,8 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 			why = "the smallest window whose noise, measured on reference chunks of that size, stays below the drift thresholds"
 		}
 		v.Notice = fmt.Sprintf("No drift check has run yet for %s %s (%s): the first check runs once the window holds %d records (%s), "+
-			"then every %d records (DRIFT_CHECK_INTERVAL). Records consumed by the scorer so far: %d.",
-			dv.Model, dv.Version, cmp.Or(ev.Status, "waiting"), first, why, a.cfg.DriftCheckInterval, st.Consumed)
+			"then every %d records (DRIFT_CHECK_INTERVAL). Records consumed by the scorer so far: %d. %s",
+			dv.Model, dv.Version, cmp.Or(ev.Status, "waiting"), first, why, a.cfg.DriftCheckInterval, st.Consumed, web.FeedsText(v.Feeds))
 		return v, nil
 	}
 	v.Checked = true

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"math"
 	"net/url"
 	"strings"
@@ -70,8 +71,12 @@ type DriftView struct {
 	RMSE          float64
 	// Estimated is the window's performance estimated without labels (CBPE)
 	// from the calibrated scores; nil when the version has no calibrator.
-	Estimated      *EstimatedView
-	ScorerConsumed uint64
+	Estimated *EstimatedView
+	// Feeds says what fed this version's monitor since it was loaded: the
+	// Kafka scorer (records of FeaturesTopic) and HTTP scoring (rows of
+	// /predict and /invocations; ServingDrift is false when
+	// DRIFTD_SERVING_DRIFT keeps them out).
+	Feeds DriftFeeds
 	// Loop is the retrain loop's section of the page.
 	Loop RetrainView
 	// Bars are the features' PSIs, largest first, coloured by level.
@@ -85,6 +90,14 @@ type DriftView struct {
 	HistoryError string
 	// LiveURL is where the live part refreshes from.
 	LiveURL string
+}
+
+// DriftFeeds counts the records each source fed to the drift monitor.
+type DriftFeeds struct {
+	Stream, HTTP  uint64
+	Since         time.Time
+	FeaturesTopic string
+	ServingDrift  bool
 }
 
 // RetrainView is the retrain loop as the Drift page and the Overview show
@@ -282,4 +295,14 @@ type EstimatedView struct {
 	Accuracy, Precision, Recall float64
 	F1, AUC                     float64
 	CalibrationRecords          int
+}
+
+// FeedsText says in one sentence what fed the drift monitor, for notices.
+func FeedsText(f DriftFeeds) string {
+	http := fmt.Sprintf("%d rows from HTTP scoring", f.HTTP)
+	if !f.ServingDrift {
+		http = "HTTP scoring not observed (DRIFTD_SERVING_DRIFT=false)"
+	}
+	return fmt.Sprintf("Fed to the monitor since %s: %d records from Kafka topic %s, %s.",
+		fmtTime(f.Since), f.Stream, f.FeaturesTopic, http)
 }
