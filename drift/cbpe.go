@@ -24,6 +24,13 @@ type Estimated struct {
 	AUC                float64 // from the expected ROC curve (trapezoid)
 	DecisionThreshold  float64
 	CalibrationRecords int // held-out rows the calibrator was fitted on
+	// Band is the range the estimates take on windows of this size drawn
+	// from the reference scores; nil when the profile keeps too few
+	// reference scores to draw from.
+	Band *PerformanceBand
+	// Drop is set when the estimated accuracy or AUC is below its band:
+	// the model is expected to perform worse than on its reference.
+	Drop bool
 }
 
 // cbpeScratch holds the buffer EstimatePerformance sorts, reused across
@@ -114,6 +121,11 @@ type cbpeState struct {
 	cap      int
 	scratch  cbpeScratch
 	auc, acc *metrics.Gauge
+	drop     *metrics.Gauge
+	// ref are the reference scores bands are drawn from; bands caches
+	// them by bandSize (checker goroutine only).
+	ref   []float64
+	bands map[int]PerformanceBand
 }
 
 // newCBPE returns the CBPE state of a monitor, nil when the profile has no
@@ -122,7 +134,8 @@ func newCBPE(p *Profile, o MonitorOptions) *cbpeState {
 	if p.Calibration == nil || p.Prediction == nil {
 		return nil
 	}
-	c := &cbpeState{cal: p.Calibration, cap: o.WindowSize, tumbling: o.Tumbling > 0}
+	c := &cbpeState{cal: p.Calibration, cap: o.WindowSize, tumbling: o.Tumbling > 0,
+		ref: p.Prediction.Summary, bands: map[int]PerformanceBand{}}
 	if !c.tumbling {
 		c.ring = make([]float64, o.WindowSize)
 	}
@@ -130,6 +143,7 @@ func newCBPE(p *Profile, o MonitorOptions) *cbpeState {
 		model := escapeLabel(o.Model)
 		c.auc = s.GetOrCreateGauge(fmt.Sprintf(`driftd_model_estimated_auc{model="%s"}`, model), nil)
 		c.acc = s.GetOrCreateGauge(fmt.Sprintf(`driftd_model_estimated_accuracy{model="%s"}`, model), nil)
+		c.drop = s.GetOrCreateGauge(fmt.Sprintf(`driftd_model_estimated_performance_drop{model="%s"}`, model), nil)
 	}
 	return c
 }
@@ -166,6 +180,22 @@ func (c *cbpeState) scores() []float64 {
 // the checker goroutine calls it.
 func (c *cbpeState) evaluate(scores []float64) *Estimated {
 	e := c.scratch.estimate(c.cal, scores)
+	if size := bandSize(e.Records); size >= 2 {
+		b, ok := c.bands[size]
+		if !ok {
+			b, ok = performanceBand(c.cal, c.ref, size, &c.scratch)
+			if ok {
+				c.bands[size] = b
+			}
+		}
+		if ok {
+			e.Band = &b
+			e.Drop = e.Accuracy < b.Accuracy.Lo || e.AUC < b.AUC.Lo
+		}
+	}
+	if c.drop != nil {
+		c.drop.Set(b2f(e.Drop))
+	}
 	if c.auc != nil && !math.IsNaN(e.AUC) {
 		c.auc.Set(e.AUC)
 	}

@@ -47,10 +47,33 @@ type DriftPoint struct {
 	Features map[string]float64 `json:"features"`
 	// Drifted names the features whose test called drift, sorted.
 	Drifted []string `json:"drifted,omitempty"`
+	// Performance is the window's performance estimated without labels and
+	// realised from joined labels; nil when the check had neither.
+	Performance *PerformancePoint `json:"performance,omitempty"`
 	// Points is how many checks this point stands for: 1, or more for a
 	// downsampled point, which holds their maximum PSIs and the verdict of
 	// the last of them.
 	Points int `json:"points"`
+}
+
+// PerformancePoint is a check's model performance: estimated without
+// labels (CBPE) with the band the estimate takes without a shift, and
+// realised from the labels joined so far. A nil field is unknown. A
+// downsampled point keeps the lowest estimates and realised figures of its
+// checks (so a drop never disappears) and the last band.
+type PerformancePoint struct {
+	EstimatedAccuracy *float64 `json:"estimated_accuracy,omitempty"`
+	EstimatedAUC      *float64 `json:"estimated_auc,omitempty"`
+	AccuracyLo        *float64 `json:"accuracy_lo,omitempty"`
+	AccuracyHi        *float64 `json:"accuracy_hi,omitempty"`
+	AUCLo             *float64 `json:"auc_lo,omitempty"`
+	AUCHi             *float64 `json:"auc_hi,omitempty"`
+	// Drop is set when an estimate fell below its band.
+	Drop bool `json:"drop,omitempty"`
+	// Accuracy and AUC are realised from Labels joined labels.
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	AUC      *float64 `json:"auc,omitempty"`
+	Labels   int64    `json:"labels,omitempty"`
 }
 
 // driftPointRecord is the stored form of a point; the time is the key.
@@ -65,6 +88,7 @@ type driftPointRecord struct {
 	Flags    uint8              `json:"fl"` // 1 dataset drift, 2 retrain, 4 alert
 	Features map[string]float64 `json:"f"`
 	Drifted  []string           `json:"d,omitempty"`
+	Perf     *PerformancePoint  `json:"p,omitempty"`
 }
 
 // DriftHistoryOptions bounds what AppendDriftPoint keeps; zero fields take
@@ -107,6 +131,11 @@ func (s *Store) appendDriftPoint(model string, p DriftPoint, opts DriftHistoryOp
 		Share: finiteOr0(p.DriftShare), NDrifted: p.DriftedFeatures, Features: make(map[string]float64, len(p.Features)), Drifted: slices.Sorted(slices.Values(p.Drifted))}
 	for k, v := range p.Features {
 		rec.Features[k] = finiteOr0(v)
+	}
+	if pp := p.Performance; pp != nil {
+		rec.Perf = &PerformancePoint{EstimatedAccuracy: finitePtr(pp.EstimatedAccuracy), EstimatedAUC: finitePtr(pp.EstimatedAUC),
+			AccuracyLo: finitePtr(pp.AccuracyLo), AccuracyHi: finitePtr(pp.AccuracyHi), AUCLo: finitePtr(pp.AUCLo), AUCHi: finitePtr(pp.AUCHi),
+			Drop: pp.Drop, Accuracy: finitePtr(pp.Accuracy), AUC: finitePtr(pp.AUC), Labels: pp.Labels}
 	}
 	if p.DatasetDrift {
 		rec.Flags |= 1
@@ -245,7 +274,7 @@ func decodeDriftPoint(k, v []byte, feature string) (DriftPoint, error) {
 	}
 	p := DriftPoint{Time: time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(), Version: rec.Version, WindowRecords: rec.Window,
 		MaxPSI: rec.MaxPSI, PredictionPSI: rec.PredPSI, DriftShare: rec.Share, DriftedFeatures: rec.NDrifted,
-		DatasetDrift: rec.Flags&1 != 0, Retrain: rec.Flags&2 != 0, Alert: rec.Flags&4 != 0, Features: rec.Features, Drifted: rec.Drifted, Points: 1}
+		DatasetDrift: rec.Flags&1 != 0, Retrain: rec.Flags&2 != 0, Alert: rec.Flags&4 != 0, Features: rec.Features, Drifted: rec.Drifted, Performance: rec.Perf, Points: 1}
 	if feature != "" {
 		p.Features = map[string]float64{}
 		if x, ok := rec.Features[feature]; ok {
@@ -302,9 +331,33 @@ func mergeDriftPoint(agg *DriftPoint, p DriftPoint) {
 	}
 	slices.Sort(agg.Drifted)
 	agg.Alert = agg.Alert || p.Alert
+	agg.Performance = mergePerformance(agg.Performance, p.Performance)
 	agg.Time, agg.Version, agg.WindowRecords = p.Time, p.Version, p.WindowRecords
 	agg.DriftShare, agg.DriftedFeatures, agg.DatasetDrift, agg.Retrain = p.DriftShare, p.DriftedFeatures, p.DatasetDrift, p.Retrain
 	agg.Points += p.Points
+}
+
+// mergePerformance folds b, a later check's performance, into a: the lowest
+// figures and b's band.
+func mergePerformance(a, b *PerformancePoint) *PerformancePoint {
+	if a == nil || b == nil {
+		if b == nil {
+			return a
+		}
+		c := *b
+		return &c
+	}
+	low := func(x, y *float64) *float64 {
+		if x == nil || (y != nil && *y < *x) {
+			return y
+		}
+		return x
+	}
+	c := *b
+	c.EstimatedAccuracy, c.EstimatedAUC = low(a.EstimatedAccuracy, b.EstimatedAccuracy), low(a.EstimatedAUC, b.EstimatedAUC)
+	c.Accuracy, c.AUC = low(a.Accuracy, b.Accuracy), low(a.AUC, b.AUC)
+	c.Drop = a.Drop || b.Drop
+	return &c
 }
 
 // maps copies a map, so merging never writes into a decoded point's map.

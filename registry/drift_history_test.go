@@ -212,3 +212,45 @@ func TestDriftHistoryDownsamples(t *testing.T) {
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// TestDriftHistoryPerformance: a check's estimated and realised performance
+// is stored (NaN dropped) and a downsampled point keeps the lowest figures,
+// the last band and any drop.
+func TestDriftHistoryPerformance(t *testing.T) {
+	s, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	perf := []*PerformancePoint{
+		{EstimatedAccuracy: ptr(0.86), EstimatedAUC: ptr(0.93), AccuracyLo: ptr(0.83), AccuracyHi: ptr(0.87), AUC: ptr(math.NaN())},
+		{EstimatedAccuracy: ptr(0.70), EstimatedAUC: ptr(0.76), AccuracyLo: ptr(0.84), AccuracyHi: ptr(0.88), Drop: true, Accuracy: ptr(0.72), Labels: 40},
+		nil,
+	}
+	for i, pp := range perf {
+		p := point(t0.Add(time.Duration(i)*time.Minute), 0.05)
+		p.Performance = pp
+		if err := s.AppendDriftPoint(ctx, "churn", p, DriftHistoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pts, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pts[0].Performance; got == nil || *got.EstimatedAccuracy != 0.86 || got.AUC != nil || got.Drop {
+		t.Errorf("first point's performance = %+v: want the estimate kept, the NaN AUC dropped", got)
+	}
+	if got := pts[1].Performance; got == nil || !got.Drop || *got.Accuracy != 0.72 || got.Labels != 40 {
+		t.Errorf("second point's performance = %+v", got)
+	}
+	if pts[2].Performance != nil {
+		t.Errorf("a check without performance has %+v", pts[2].Performance)
+	}
+	one, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn", MaxPoints: 1})
+	if err != nil || len(one) != 1 {
+		t.Fatalf("%v %v", one, err)
+	}
+	got := one[0].Performance
+	if got == nil || *got.EstimatedAccuracy != 0.70 || *got.EstimatedAUC != 0.76 || !got.Drop || *got.AccuracyLo != 0.84 || *got.Accuracy != 0.72 {
+		t.Errorf("merged performance = %+v: want the lowest estimates, the drop, the last band", got)
+	}
+}

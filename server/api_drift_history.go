@@ -97,7 +97,8 @@ func (r *driftRecorder) record(ev drift.Event, mon *drift.Monitor) {
 		}
 	}
 	slices.Sort(drifted)
-	state := fmt.Sprint(ev.Version, ev.Alert, ev.Retrain, ev.DatasetDrift, drifted)
+	perf := performancePoint(ev.Estimated, mon)
+	state := fmt.Sprint(ev.Version, ev.Alert, ev.Retrain, ev.DatasetDrift, drifted, perf != nil && perf.Drop)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || (state == r.state && ev.Time.Sub(r.last) < r.interval) {
@@ -106,12 +107,38 @@ func (r *driftRecorder) record(ev drift.Event, mon *drift.Monitor) {
 	r.state, r.last = state, ev.Time
 	p := registry.DriftPoint{Time: ev.Time, Version: ev.Version, WindowRecords: ev.WindowRecords, MaxPSI: ev.MaxPSI,
 		PredictionPSI: finite(ev.PredictionPSI), DriftShare: ev.DriftShare, DriftedFeatures: ev.DriftedFeatures,
-		DatasetDrift: ev.DatasetDrift, Retrain: ev.Retrain, Alert: ev.Alert, Features: feats, Drifted: drifted}
+		DatasetDrift: ev.DatasetDrift, Retrain: ev.Retrain, Alert: ev.Alert, Features: feats, Drifted: drifted, Performance: perf}
 	select {
 	case r.queue <- p:
 	default:
 		r.dropped.Inc()
 	}
+}
+
+// performancePoint is a check's performance for the history: estimated
+// (with its band) when the version has a calibrator, realised when labels
+// joined; nil when neither.
+func performancePoint(e *drift.Estimated, mon *drift.Monitor) *registry.PerformancePoint {
+	var pp registry.PerformancePoint
+	known := false
+	if e != nil {
+		pp.EstimatedAccuracy, pp.EstimatedAUC, pp.Drop = &e.Accuracy, &e.AUC, e.Drop
+		if b := e.Band; b != nil {
+			pp.AccuracyLo, pp.AccuracyHi, pp.AUCLo, pp.AUCHi = &b.Accuracy.Lo, &b.Accuracy.Hi, &b.AUC.Lo, &b.AUC.Hi
+		}
+		known = true
+	}
+	if mon != nil {
+		if perf := mon.Performance(); perf.Window > 0 {
+			acc, auc := perf.Accuracy, perf.AUC
+			pp.Accuracy, pp.AUC, pp.Labels = &acc, &auc, perf.Labels
+			known = true
+		}
+	}
+	if !known {
+		return nil
+	}
+	return &pp
 }
 
 // close stops accepting checks and waits, until ctx ends, for the queued

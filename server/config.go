@@ -73,6 +73,7 @@ type Config struct {
 	DriftTumbling   time.Duration
 
 	Retrain          string // auto | off
+	RetrainOn        string // psi | estimated | either
 	RetrainCooldown  time.Duration
 	RetrainMinLabels int
 	RetrainLookback  time.Duration
@@ -156,6 +157,7 @@ func settings() []setting {
 		{"DRIFTD_DRIFT_SHARE", "drift-share", "0.5", "share of drifted features that makes dataset drift", "drift", func(c *Config, v string) error { return parseFloat(v, &c.DriftShare, 0, 1) }, func(c Config) string { return formatFloat(c.DriftShare) }},
 		{"DRIFTD_DRIFT_THRESHOLDS", "drift-thresholds", "band", "verdict rule: band (a statistic drifts above the band its noise reaches on reference chunks of the window's size; the first check waits until the window can tell drift from noise) or fixed (the tests' fixed thresholds from the minimum window)", "drift", func(c *Config, v string) error { return oneOf(v, &c.DriftThresholds, "band", "fixed") }, func(c Config) string { return c.DriftThresholds }},
 		{"DRIFTD_RETRAIN", "retrain", "auto", "retrain on drift: auto (a check above RETRAIN_THRESHOLD starts the retrain flow) or off", "retrain", func(c *Config, v string) error { return oneOf(v, &c.Retrain, "auto", "off") }, func(c Config) string { return c.Retrain }},
+		{"DRIFTD_RETRAIN_ON", "retrain-on", "psi", "what starts a retrain: psi (the largest feature PSI above RETRAIN_THRESHOLD), estimated (accuracy or AUC estimated without labels below the range expected without a shift; PSI for versions without a calibrator) or either", "retrain", func(c *Config, v string) error { return oneOf(v, &c.RetrainOn, "psi", "estimated", "either") }, func(c Config) string { return c.RetrainOn }},
 		{"DRIFTD_RETRAIN_COOLDOWN", "retrain-cooldown", "10m", "no new retrain on drift within this time of the last one", "retrain", func(c *Config, v string) error { return parseDuration(v, &c.RetrainCooldown) }, func(c Config) string { return c.RetrainCooldown.String() }},
 		{"DRIFTD_RETRAIN_MIN_LABELS", "retrain-min-labels", "500", "labelled records since the drift began that a retrain needs", "retrain", func(c *Config, v string) error { return parseInt(v, &c.RetrainMinLabels, 10) }, func(c Config) string { return strconv.Itoa(c.RetrainMinLabels) }},
 		{"DRIFTD_RETRAIN_LOOKBACK", "retrain-lookback", "1h", "how far back the retrain flow reads labelled records from Kafka", "retrain", func(c *Config, v string) error { return parsePositiveDuration(v, &c.RetrainLookback) }, func(c Config) string { return c.RetrainLookback.String() }},

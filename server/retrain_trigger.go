@@ -126,9 +126,10 @@ func (t *retrainTrigger) label() { t.labels.Add(1) }
 func (t *retrainTrigger) observe(ev drift.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !ev.Retrain {
+	why, retrain := t.cause(ev)
+	if !retrain {
 		if !t.onset.IsZero() {
-			t.logger.Info("drift below the retrain threshold again", "model", ev.Model, "max_psi", ev.MaxPSI)
+			t.logger.Info("drift below the retrain threshold again", "model", ev.Model, "max_psi", ev.MaxPSI, "retrain_on", t.cfg.RetrainOn)
 		}
 		t.onset, t.skip = time.Time{}, ""
 		return
@@ -164,7 +165,7 @@ func (t *retrainTrigger) observe(ev drift.Event) {
 	// The challenger learns from the records scored since the drift began
 	// (the new regime), at most DRIFTD_RETRAIN_LOOKBACK back.
 	lookback := min(t.cfg.RetrainLookback, (now.Sub(t.onset) + 1999*time.Millisecond).Truncate(time.Second))
-	reason := fmt.Sprintf("max PSI %.3f > RETRAIN_THRESHOLD %g (%s)", ev.MaxPSI, t.cfg.RetrainThreshold, features)
+	reason := why
 	run, err := t.engine.Submit(context.Background(), flows.FlowRetrain, map[string]any{
 		"model":            t.cfg.ModelName,
 		"environment":      t.cfg.ScoringEnvironment,
@@ -182,6 +183,36 @@ func (t *retrainTrigger) observe(ev drift.Event) {
 	dec.Outcome, dec.Reason, dec.RunID = RetrainTriggered, reason, run.ID
 	t.logger.Info("drift triggered a retrain", "model", ev.Model, "run_id", run.ID, "max_psi", ev.MaxPSI, "features", features, "lookback", lookback)
 	t.record(dec)
+}
+
+// cause says whether a check calls for a retrain under DRIFTD_RETRAIN_ON,
+// and why in words: the PSI rule, an estimated performance drop, or both.
+// Under "estimated", a version without a calibrator (no estimate) falls
+// back to the PSI rule, and the reason says so.
+func (t *retrainTrigger) cause(ev drift.Event) (string, bool) {
+	psi := fmt.Sprintf("max PSI %.3f > RETRAIN_THRESHOLD %g (%s)", ev.MaxPSI, t.cfg.RetrainThreshold, driftedFeatures(ev, t.cfg.RetrainThreshold))
+	e := ev.Estimated
+	drop := e != nil && e.Drop && e.Band != nil
+	var est string
+	if e != nil && e.Band != nil {
+		est = fmt.Sprintf("estimated accuracy %.3f (expected %.3f–%.3f), AUC %.3f (expected %.3f–%.3f) without labels",
+			e.Accuracy, e.Band.Accuracy.Lo, e.Band.Accuracy.Hi, e.AUC, e.Band.AUC.Lo, e.Band.AUC.Hi)
+	}
+	switch t.cfg.RetrainOn {
+	case "estimated":
+		if e == nil || e.Band == nil {
+			return psi + " (no estimate without labels for this version: the PSI rule applies)", ev.Retrain
+		}
+		return est, drop
+	case "either":
+		switch {
+		case drop && ev.Retrain:
+			return est + "; " + psi, true
+		case drop:
+			return est, true
+		}
+	}
+	return psi, ev.Retrain
 }
 
 // skipped records a skip unless the same one was recorded within

@@ -255,3 +255,39 @@ func TestRetrainTriggerOffAndSkippedRunRecheck(t *testing.T) {
 	r2.release <- flows.RetrainResult{Decision: flows.DecisionRejected}
 	r2.waitDecision(RetrainRejected)
 }
+
+// TestRetrainCause: what starts a retrain under each DRIFTD_RETRAIN_ON, and
+// the reason recorded with it.
+func TestRetrainCause(t *testing.T) {
+	band := &drift.PerformanceBand{Records: 960, Replicates: 200,
+		Accuracy: drift.Range{Lo: 0.83, Mean: 0.845, Hi: 0.86}, AUC: drift.Range{Lo: 0.91, Mean: 0.925, Hi: 0.94}}
+	drop := &drift.Estimated{Accuracy: 0.70, AUC: 0.76, Band: band, Drop: true}
+	fine := &drift.Estimated{Accuracy: 0.85, AUC: 0.93, Band: band}
+	psiHigh := drift.Event{Model: "m", MaxPSI: 0.4, Retrain: true, Features: []drift.FeatureResult{{Name: "f0", PSI: 0.4}}}
+	psiLow := drift.Event{Model: "m", MaxPSI: 0.02}
+	with := func(ev drift.Event, e *drift.Estimated) drift.Event { ev.Estimated = e; return ev }
+	cases := []struct {
+		on      string
+		ev      drift.Event
+		retrain bool
+		reason  string
+	}{
+		{"psi", with(psiHigh, fine), true, "max PSI 0.400 > RETRAIN_THRESHOLD 0.15 (f0=0.400)"},
+		{"psi", with(psiLow, drop), false, "max PSI 0.020"},
+		{"estimated", with(psiHigh, fine), false, "estimated accuracy"},
+		{"estimated", with(psiLow, drop), true, "estimated accuracy 0.700 (expected 0.830–0.860), AUC 0.760 (expected 0.910–0.940) without labels"},
+		{"estimated", psiHigh, true, "max PSI 0.400 > RETRAIN_THRESHOLD 0.15 (f0=0.400) (no estimate without labels for this version: the PSI rule applies)"},
+		{"estimated", psiLow, false, "the PSI rule applies"},
+		{"either", with(psiHigh, fine), true, "max PSI 0.400"},
+		{"either", with(psiLow, drop), true, "estimated accuracy 0.700"},
+		{"either", with(psiHigh, drop), true, "without labels; max PSI 0.400"},
+		{"either", with(psiLow, fine), false, "max PSI 0.020"},
+	}
+	for _, tc := range cases {
+		tr := &retrainTrigger{cfg: Config{RetrainOn: tc.on, RetrainThreshold: 0.15}}
+		reason, retrain := tr.cause(tc.ev)
+		if retrain != tc.retrain || !strings.Contains(reason, tc.reason) {
+			t.Errorf("%s, PSI %.2f, estimate %+v: retrain %v %q, want %v containing %q", tc.on, tc.ev.MaxPSI, tc.ev.Estimated, retrain, reason, tc.retrain, tc.reason)
+		}
+	}
+}

@@ -117,7 +117,12 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	v.Checked = true
 	if e := ev.Estimated; e != nil {
 		v.Estimated = &web.EstimatedView{Records: e.Records, Accuracy: e.Accuracy, Precision: e.Precision, Recall: e.Recall,
-			F1: e.F1, AUC: e.AUC, CalibrationRecords: e.CalibrationRecords}
+			F1: e.F1, AUC: e.AUC, CalibrationRecords: e.CalibrationRecords, Drop: e.Drop}
+		if b := e.Band; b != nil {
+			v.Estimated.Band = &web.EstimatedBand{Records: b.Records, Replicates: b.Replicates,
+				AccuracyLo: b.Accuracy.Lo, AccuracyHi: b.Accuracy.Hi, AccuracyMean: b.Accuracy.Mean,
+				AUCLo: b.AUC.Lo, AUCHi: b.AUC.Hi, AUCMean: b.AUC.Mean}
+		}
 	}
 	v.Time, v.WindowRecords = ev.Time, ev.WindowRecords
 	v.PredictionPSI, v.DriftShare, v.MaxPSI, v.DriftedFeatures = ev.PredictionPSI, ev.DriftShare, ev.MaxPSI, ev.DriftedFeatures

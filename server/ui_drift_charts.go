@@ -81,6 +81,51 @@ func verdictWhy(f drift.FeatureResult) (string, bool) {
 
 func fmtG(v float64) string { return ftoa4(v) }
 
+// performanceChart draws the kept checks' estimated accuracy inside the
+// band it takes without a shift, beside the realised accuracy where labels
+// joined; nil when no kept check has an estimate.
+func performanceChart(pts []registry.DriftPoint) *web.TimeChart {
+	est := web.Line{Name: "estimated accuracy"}
+	real := web.Line{Name: "realised accuracy", Class: "c2"}
+	band := web.Band{Name: "expected without a shift"}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	see := func(x float64) { lo, hi = math.Min(lo, x), math.Max(hi, x) }
+	for _, p := range pts {
+		pp := p.Performance
+		if pp == nil {
+			continue
+		}
+		if pp.EstimatedAccuracy != nil {
+			est.Points = append(est.Points, web.TimePoint{T: p.Time, V: *pp.EstimatedAccuracy})
+			see(*pp.EstimatedAccuracy)
+		}
+		if pp.AccuracyLo != nil && pp.AccuracyHi != nil {
+			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: *pp.AccuracyLo})
+			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: *pp.AccuracyHi})
+			see(*pp.AccuracyLo)
+			see(*pp.AccuracyHi)
+		}
+		if pp.Accuracy != nil {
+			real.Points = append(real.Points, web.TimePoint{T: p.Time, V: *pp.Accuracy})
+			see(*pp.Accuracy)
+		}
+	}
+	if len(est.Points) == 0 {
+		return nil
+	}
+	c := &web.TimeChart{Label: "Estimated and realised accuracy over time", Lines: []web.Line{est}}
+	if len(real.Points) > 0 {
+		c.Lines = append(c.Lines, real)
+	}
+	if len(band.Lo) > 0 {
+		c.Bands = []web.Band{band}
+	}
+	// A value axis around the data, not from 0: accuracy moves by hundredths.
+	pad := math.Max(0.02, (hi-lo)*0.1)
+	c.Min, c.Max = math.Max(0, lo-pad), math.Min(1, hi+pad)
+	return c
+}
+
 // driftCharts fills in the Drift page's PSI bars, the feature looked at
 // closely (?feature=, else the largest PSI) and the history charts and
 // events. Features arrive sorted by PSI, largest first.
@@ -146,6 +191,9 @@ func (a *App) driftCharts(ctx context.Context, v *web.DriftView, ev drift.Event,
 		d.History = &web.TimeChart{Label: "PSI of " + sel.Name + " over time", Lines: []web.Line{maxLine, feat}, Thresholds: []web.Threshold{
 			{Value: 0.1, Label: "moderate", Class: "warn"}, {Value: 0.25, Label: "major", Class: "bad"},
 			{Value: a.cfg.RetrainThreshold, Label: "retrain " + ftoa4(a.cfg.RetrainThreshold)}}}
+	}
+	if v.Estimated != nil {
+		v.Estimated.Chart = performanceChart(pts)
 	}
 	v.Events = driftEvents(pts, 20)
 }

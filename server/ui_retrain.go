@@ -76,7 +76,7 @@ func (a *App) uiApprove(c echo.Context) error {
 func (a *App) retrainView(c echo.Context, limit int, back string, form retrainForm) (web.RetrainView, error) {
 	csrf, _ := c.Get("csrf").(string)
 	v := web.RetrainView{Model: a.cfg.ModelName, Environment: a.cfg.ScoringEnvironment,
-		Mode: a.cfg.Retrain, Promotion: a.cfg.Promotion, Threshold: a.cfg.RetrainThreshold,
+		Mode: a.cfg.Retrain, Promotion: a.cfg.Promotion, On: a.cfg.RetrainOn, Threshold: a.cfg.RetrainThreshold,
 		Cooldown: a.cfg.RetrainCooldown, MinLabels: a.cfg.RetrainMinLabels,
 		CanApprove: roleRank[currentUser(c).Role] >= roleRank[RoleOperator], CSRF: csrf, Back: back,
 		Message: form.Message, Error: form.Error, Reason: form.Reason}

@@ -79,11 +79,19 @@ type Line struct {
 	Class string
 }
 
+// Band is a shaded range over time: Lo[i] and Hi[i] are its edges at the
+// same time.
+type Band struct {
+	Name   string
+	Lo, Hi []TimePoint
+}
+
 // TimeChart draws lines over time with time and value axes and threshold
-// lines. A single point is drawn as a dot.
+// lines, over shaded bands. A single point is drawn as a dot.
 type TimeChart struct {
 	Label      string
 	Lines      []Line
+	Bands      []Band
 	Thresholds []Threshold
 	// Min and Max bound the value axis; both 0 fits the data (from 0).
 	Min, Max float64
@@ -338,6 +346,11 @@ func (c TimeChart) Component() templ.Component {
 			for _, t := range c.Thresholds {
 				hi = math.Max(hi, t.Value)
 			}
+			for _, b := range c.Bands {
+				for _, p := range b.Hi {
+					hi = math.Max(hi, p.V)
+				}
+			}
 		}
 		if !to.After(from) {
 			from, to = from.Add(-time.Minute), from.Add(time.Minute)
@@ -361,6 +374,24 @@ func (c TimeChart) Component() templ.Component {
 			s.printf(`<text class="tick" x="%s" y="%s" text-anchor="middle">%s</text>`, f1(x(t)), f1(y0+15), esc(t.UTC().Format(layout)))
 		}
 		s.printf(`<line class="axis" x1="%s" y1="%s" x2="%s" y2="%s"/>`, f1(x0), f1(y0), f1(x1), f1(y0))
+		for _, b := range c.Bands {
+			if len(b.Lo) == 0 || len(b.Lo) != len(b.Hi) {
+				continue
+			}
+			var pts strings.Builder
+			lo, hi := b.Lo, b.Hi
+			if len(lo) == 1 { // one check: a short bar a few units wide
+				lo = []TimePoint{{lo[0].T.Add(-time.Second), lo[0].V}, {lo[0].T.Add(time.Second), lo[0].V}}
+				hi = []TimePoint{{hi[0].T.Add(-time.Second), hi[0].V}, {hi[0].T.Add(time.Second), hi[0].V}}
+			}
+			for _, p := range hi {
+				pts.WriteString(f1(x(p.T)) + "," + f1(y(p.V)) + " ")
+			}
+			for k := len(lo) - 1; k >= 0; k-- {
+				pts.WriteString(f1(x(lo[k].T)) + "," + f1(y(lo[k].V)) + " ")
+			}
+			s.printf(`<polygon class="band" points="%s"><title>%s</title></polygon>`, strings.TrimSpace(pts.String()), esc(b.Name))
+		}
 		lastLabel := math.Inf(1)
 		for _, t := range c.Thresholds {
 			if t.Value < axisMin || t.Value > axisMax {
@@ -389,6 +420,10 @@ func (c TimeChart) Component() templ.Component {
 			}
 			lx := x0 + float64(i)*130
 			s.printf(`<line class="line %s" x1="%s" y1="%s" x2="%s" y2="%s"/><text class="legend" x="%s" y="%s">%s</text>`, esc(l.Class), f1(lx), f1(h-9), f1(lx+14), f1(h-9), f1(lx+18), f1(h-5), esc(l.Name))
+		}
+		for j, b := range c.Bands {
+			lx := x0 + float64(len(c.Lines)+j)*130
+			s.printf(`<rect class="band" x="%s" y="%s" width="14" height="8"/><text class="legend" x="%s" y="%s">%s</text>`, f1(lx), f1(h-13), f1(lx+18), f1(h-5), esc(b.Name))
 		}
 		s.printf(`</svg>`)
 		return s.err

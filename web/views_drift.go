@@ -106,8 +106,9 @@ type DriftFeeds struct {
 type RetrainView struct {
 	// Model and Environment are the scored model and where it is scored.
 	Model, Environment string
-	// Mode is DRIFTD_RETRAIN (auto or off); Promotion is DRIFTD_PROMOTION (auto or manual).
-	Mode, Promotion string
+	// Mode is DRIFTD_RETRAIN (auto or off); Promotion is DRIFTD_PROMOTION
+	// (auto or manual); On is DRIFTD_RETRAIN_ON (psi, estimated or either).
+	Mode, Promotion, On string
 	Threshold       float64
 	Cooldown        time.Duration
 	MinLabels       int
@@ -295,6 +296,22 @@ type EstimatedView struct {
 	Accuracy, Precision, Recall float64
 	F1, AUC                     float64
 	CalibrationRecords          int
+	// Band is the range of the estimates without a shift at this window
+	// size; nil when the profile has too few reference scores.
+	Band *EstimatedBand
+	// Drop is set when an estimate is below its band.
+	Drop bool
+	// Chart is estimated and realised accuracy over time with the band;
+	// nil without kept history.
+	Chart *TimeChart
+}
+
+// EstimatedBand is drift.PerformanceBand for the page.
+type EstimatedBand struct {
+	Records, Replicates    int
+	AccuracyLo, AccuracyHi float64
+	AUCLo, AUCHi           float64
+	AccuracyMean, AUCMean  float64
 }
 
 // FeedsText says in one sentence what fed the drift monitor, for notices.
