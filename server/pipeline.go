@@ -71,6 +71,10 @@ type deployment struct {
 	fromStream, fromHTTP *countingObserver
 	// loaded is when the deployment was loaded (the counters' start).
 	loaded time.Time
+	// weights are the features' shares of the model's importance (gain, or
+	// |coefficient| for linear models), summing to 1; weightBasis names it.
+	weights     map[string]float64
+	weightBasis string
 	// names are the profile's feature names, in the monitor's order.
 	names  []string
 	cancel func()
@@ -377,6 +381,7 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		return nil, err
 	}
 	d := &deployment{model: m, cancel: func() {}, loaded: p.now()}
+	d.weights, d.weightBasis = importanceShares(m.m)
 	raw, err := p.store.Profile(ctx, p.cfg.ModelName, version)
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return nil, err
@@ -409,7 +414,15 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 	var alerting atomic.Bool
 	// RETRAIN_THRESHOLD's verdict, for alerts and dashboards.
 	retrain := p.metrics.GetOrCreateGauge(fmt.Sprintf(`driftd_retrain_recommended{model=%q}`, p.cfg.ModelName), nil)
+	// Drift that matters: the features' PSIs weighted by their importance.
+	var weighted *metrics.Gauge
+	if d.weights != nil {
+		weighted = p.metrics.GetOrCreateGauge(fmt.Sprintf(`driftd_drift_weighted_psi{model=%q}`, p.cfg.ModelName), nil)
+	}
 	d.cancel = mon.Subscribe(func(ev drift.Event) {
+		if weighted != nil {
+			weighted.Set(weightedPSI(ev.Features, d.weights))
+		}
 		if ev.Retrain {
 			retrain.Set(1)
 		} else {
@@ -519,6 +532,10 @@ type DriftView struct {
 	// scoring fed to this version's monitor since it was loaded (Since).
 	FedByStream, FedByHTTP uint64
 	Since                  time.Time
+	// Weights are the features' shares of the model's importance and
+	// WeightBasis what they measure; nil when the model reports none.
+	Weights     map[string]float64
+	WeightBasis string
 }
 
 // streamObserver is the observer the Kafka scorer feeds; nil when the
@@ -550,7 +567,7 @@ func (p *pipeline) Drift() (DriftView, bool) {
 	}
 	return DriftView{Model: d.model.name, Version: d.model.version, Environment: p.cfg.ScoringEnvironment,
 		Event: d.monitor.Snapshot(), Performance: d.monitor.Performance(), Since: d.loaded,
-		FedByStream: counted(d.fromStream), FedByHTTP: counted(d.fromHTTP)}, true
+		FedByStream: counted(d.fromStream), FedByHTTP: counted(d.fromHTTP), Weights: d.weights, WeightBasis: d.weightBasis}, true
 }
 
 // counted is o's count, 0 for nil.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"driftd/drift"
 	"driftd/registry"
 	"driftd/web"
 )
@@ -127,10 +128,29 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	v.Time, v.WindowRecords = ev.Time, ev.WindowRecords
 	v.PredictionPSI, v.DriftShare, v.MaxPSI, v.DriftedFeatures = ev.PredictionPSI, ev.DriftShare, ev.MaxPSI, ev.DriftedFeatures
 	v.DatasetDrift, v.Retrain, v.Alert = ev.DatasetDrift, ev.Retrain, ev.Alert
-	// Largest PSI first (by name among equals), on a copy: the event is shared.
+	// Rank by drift that matters (PSI × importance share) when the model
+	// reports importance, else (or with ?rank=psi) by PSI; by name among
+	// equals; on a copy: the event is shared.
+	w := dv.Weights
+	v.Rank = "psi"
+	if w != nil {
+		v.WeightBasis, v.WeightedPSI = dv.WeightBasis, weightedPSI(ev.Features, w)
+		if c.QueryParam("rank") != "psi" {
+			v.Rank = "impact"
+		}
+	}
+	key := func(f drift.FeatureResult) float64 {
+		if v.Rank == "impact" {
+			return w[f.Name] * f.PSI
+		}
+		return f.PSI
+	}
 	ev.Features = slices.Clone(ev.Features)
 	sort.SliceStable(ev.Features, func(i, j int) bool {
 		fi, fj := ev.Features[i], ev.Features[j]
+		if ki, kj := key(fi), key(fj); ki != kj {
+			return ki > kj
+		}
 		if fi.PSI != fj.PSI {
 			return fi.PSI > fj.PSI
 		}
@@ -144,7 +164,7 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 		why, disagrees := verdictWhy(f)
 		v.Features = append(v.Features, web.DriftFeatureRow{Name: f.Name, Type: typ, PSI: f.PSI, Level: f.Level, Test: f.Test,
 			Statistic: f.Statistic, PValue: f.PValue, Drifted: f.Drifted, MissingRate: f.MissingRate, Threshold: f.Threshold,
-			Why: why, Disagrees: disagrees})
+			Why: why, Disagrees: disagrees, Importance: w[f.Name], Contribution: w[f.Name] * f.PSI})
 	}
 	a.driftCharts(c.Request().Context(), &v, ev, c.QueryParam("feature"))
 	return v, nil

@@ -136,7 +136,7 @@ func (a *App) driftCharts(ctx context.Context, v *web.DriftView, ev drift.Event,
 	for i := range ev.Features {
 		f := &ev.Features[i]
 		bars.Bars = append(bars.Bars, web.HBar{Label: f.Name, Value: f.PSI, Class: psiClass(f.Level), Text: ftoa4(f.PSI) + " " + f.Level,
-			Href: "/drift?feature=" + url.QueryEscape(f.Name) + "#feature"})
+			Href: web.DriftURL(v, f.Name) + "#feature"})
 		if f.Name == feature {
 			sel = f
 		}
@@ -148,6 +148,9 @@ func (a *App) driftCharts(ctx context.Context, v *web.DriftView, ev drift.Event,
 		sel = &ev.Features[0]
 	}
 	v.LiveURL = "/drift?fragment=1"
+	if v.Rank == "psi" && v.WeightBasis != "" {
+		v.LiveURL += "&rank=psi"
+	}
 	if sel == nil {
 		return
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,22 +42,39 @@ func TestUIDriftChartsAndHistory(t *testing.T) {
 	s := uiLogin(t, a, "admin", "correct-horse")
 	doc := s.mustGet("/drift")
 
-	// Rows and bars largest PSI first; bars coloured by level.
-	var psis []float64
-	for _, r := range rowsWithPrefix(doc, "feature-") {
-		v, err := strconv.ParseFloat(nodeText(findElem(r, func(n *html.Node) bool { return attrOf(n, "data-field") == "psi" })), 64)
-		if err != nil {
-			t.Fatal(err)
+	// Rows ranked by drift that matters (PSI × importance share) by
+	// default, by PSI on request; bars coloured by level.
+	column := func(doc *html.Node, field string) []float64 {
+		var out []float64
+		for _, r := range rowsWithPrefix(doc, "feature-") {
+			v, err := strconv.ParseFloat(nodeText(findElem(r, func(n *html.Node) bool { return attrOf(n, "data-field") == field })), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, v)
 		}
-		psis = append(psis, v)
-	}
-	if len(psis) != 3 {
-		t.Fatalf("%d feature rows, want 3", len(psis))
-	}
-	for i := 1; i < len(psis); i++ {
-		if psis[i] > psis[i-1] {
-			t.Errorf("rows not sorted by PSI: %v", psis)
+		if len(out) != 3 {
+			t.Fatalf("%d feature rows, want 3", len(out))
 		}
+		return out
+	}
+	descending := func(what string, xs []float64) {
+		for i := 1; i < len(xs); i++ {
+			if xs[i] > xs[i-1] {
+				t.Errorf("rows not sorted by %s: %v", what, xs)
+			}
+		}
+	}
+	contrib := column(doc, "contribution")
+	descending("drift that matters", contrib)
+	weighted, err := strconv.ParseFloat(strings.Fields(nodeText(mustTestID(t, doc, "weighted-psi")))[0], 64)
+	if sum := contrib[0] + contrib[1] + contrib[2]; err != nil || math.Abs(weighted-sum) > 2e-4 {
+		t.Errorf("weighted PSI %v (%v), want the sum of the contributions %v", weighted, err, sum)
+	}
+	byPSI := s.mustGet("/drift?rank=psi")
+	descending("PSI", column(byPSI, "psi"))
+	if got := attrOf(mustTestID(t, byPSI, "drift-live"), "data-refresh"); !strings.Contains(got, "rank=psi") {
+		t.Errorf("ranked by PSI, the live part refreshes from %q, losing the ranking", got)
 	}
 	bars := mustTestID(t, doc, "psi-bars")
 	first := findElem(bars, func(n *html.Node) bool { return n.Data == "rect" })

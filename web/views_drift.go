@@ -24,6 +24,10 @@ type DriftFeatureRow struct {
 	Why string
 	// Disagrees is set when the test's verdict and the PSI level disagree.
 	Disagrees bool
+	// Importance is the feature's share of the model's importance and
+	// Contribution its PSI × that share (drift that matters); 0 when the
+	// model reports no importance.
+	Importance, Contribution float64
 }
 
 // FeatureDetail is the Drift page's close look at one feature: its
@@ -79,7 +83,15 @@ type DriftView struct {
 	Feeds DriftFeeds
 	// Loop is the retrain loop's section of the page.
 	Loop RetrainView
-	// Bars are the features' PSIs, largest first, coloured by level.
+	// Rank orders the features: "impact" (PSI × importance share, the
+	// default when the model reports importance) or "psi".
+	Rank string
+	// WeightBasis is what the importance measures ("gain", "|coefficient|");
+	// "" when the model reports none. WeightedPSI is the features' PSIs
+	// averaged with their importance shares as weights.
+	WeightBasis string
+	WeightedPSI float64
+	// Bars are the features' PSIs in Rank order, coloured by level.
 	Bars *HBarChart
 	// Selected is the feature looked at closely (the largest PSI unless ?feature= names one).
 	Selected *FeatureDetail
@@ -109,9 +121,9 @@ type RetrainView struct {
 	// Mode is DRIFTD_RETRAIN (auto or off); Promotion is DRIFTD_PROMOTION
 	// (auto or manual); On is DRIFTD_RETRAIN_ON (psi, estimated or either).
 	Mode, Promotion, On string
-	Threshold       float64
-	Cooldown        time.Duration
-	MinLabels       int
+	Threshold           float64
+	Cooldown            time.Duration
+	MinLabels           int
 	// Decisions are the recent decisions, newest first.
 	Decisions []RetrainRow
 	// Pending is the challenger waiting for approval; nil when none waits.
@@ -322,4 +334,14 @@ func FeedsText(f DriftFeeds) string {
 	}
 	return fmt.Sprintf("Fed to the monitor since %s: %d records from Kafka topic %s, %s.",
 		fmtTime(f.Since), f.Stream, f.FeaturesTopic, http)
+}
+
+// DriftURL is the Drift page looking at feature, keeping v's ranking when
+// it is not the default.
+func DriftURL(v *DriftView, feature string) string {
+	u := "/drift?feature=" + url.QueryEscape(feature)
+	if v.Rank == "psi" && v.WeightBasis != "" {
+		u += "&rank=psi"
+	}
+	return u
 }
