@@ -1,12 +1,15 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -76,7 +79,8 @@ type PerformancePoint struct {
 	Labels   int64    `json:"labels,omitempty"`
 }
 
-// driftPointRecord is the stored form of a point; the time is the key.
+// driftPointRecord is the format-1 (JSON) stored form of a point, read but
+// no longer written (see drift_point_codec.go); the time is the key.
 type driftPointRecord struct {
 	V        int                `json:"v"`
 	Version  string             `json:"ver"`
@@ -91,6 +95,23 @@ type driftPointRecord struct {
 	Perf     *PerformancePoint  `json:"p,omitempty"`
 }
 
+// driftPointHead is driftPointRecord with the feature map left undecoded:
+// reading a day of points for the verdicts or one feature's PSI need not
+// build every point's map.
+type driftPointHead struct {
+	V        int               `json:"v"`
+	Version  string            `json:"ver"`
+	Window   int               `json:"w"`
+	MaxPSI   float64           `json:"max"`
+	PredPSI  *float64          `json:"pred,omitempty"`
+	Share    float64           `json:"share"`
+	NDrifted int               `json:"nd"`
+	Flags    uint8             `json:"fl"`
+	Features json.RawMessage   `json:"f"`
+	Drifted  []string          `json:"d,omitempty"`
+	Perf     *PerformancePoint `json:"p,omitempty"`
+}
+
 // DriftHistoryOptions bounds what AppendDriftPoint keeps; zero fields take
 // the defaults.
 type DriftHistoryOptions struct {
@@ -103,7 +124,14 @@ type DriftHistoryOptions struct {
 // oldest. A point at the same time as a stored one replaces it. It returns
 // a *FieldError for an invalid model name or a point without a time.
 func (s *Store) AppendDriftPoint(ctx context.Context, model string, p DriftPoint, opts DriftHistoryOptions) error {
-	err := s.appendDriftPoint(model, p, opts)
+	return s.AppendDriftPoints(ctx, model, []DriftPoint{p}, opts)
+}
+
+// AppendDriftPoints is AppendDriftPoint for several points in one
+// transaction (one disk sync): all are stored or, on an invalid point,
+// none. The bounds apply from the latest of them.
+func (s *Store) AppendDriftPoints(ctx context.Context, model string, pts []DriftPoint, opts DriftHistoryOptions) error {
+	err := s.appendDriftPoints(model, pts, opts)
 	s.observe("append_drift_point", err)
 	if err != nil {
 		return fmt.Errorf("append drift point of %s: %w", model, err)
@@ -111,15 +139,9 @@ func (s *Store) AppendDriftPoint(ctx context.Context, model string, p DriftPoint
 	return nil
 }
 
-func (s *Store) appendDriftPoint(model string, p DriftPoint, opts DriftHistoryOptions) error {
+func (s *Store) appendDriftPoints(model string, pts []DriftPoint, opts DriftHistoryOptions) error {
 	if err := validName("model", model); err != nil {
 		return err
-	}
-	if p.Time.IsZero() {
-		return fieldErr("time", "a drift point needs a time")
-	}
-	if len(p.Features) > maxHistoryFeatures {
-		return fieldErr("features", "%d features, at most %d", len(p.Features), maxHistoryFeatures)
 	}
 	if opts.MaxAge <= 0 {
 		opts.MaxAge = DefaultDriftHistoryAge
@@ -127,31 +149,22 @@ func (s *Store) appendDriftPoint(model string, p DriftPoint, opts DriftHistoryOp
 	if opts.MaxPoints <= 0 {
 		opts.MaxPoints = DefaultDriftHistoryPoints
 	}
-	rec := driftPointRecord{V: 1, Version: p.Version, Window: p.WindowRecords, MaxPSI: finiteOr0(p.MaxPSI), PredPSI: finitePtr(p.PredictionPSI),
-		Share: finiteOr0(p.DriftShare), NDrifted: p.DriftedFeatures, Features: make(map[string]float64, len(p.Features)), Drifted: slices.Sorted(slices.Values(p.Drifted))}
-	for k, v := range p.Features {
-		rec.Features[k] = finiteOr0(v)
+	keys, raws := make([][]byte, len(pts)), make([][]byte, len(pts))
+	var latest time.Time
+	for i, p := range pts {
+		raw, err := encodeDriftPoint(p)
+		if err != nil {
+			return err
+		}
+		keys[i], raws[i] = timeKey(p.Time), raw
+		if p.Time.After(latest) {
+			latest = p.Time
+		}
 	}
-	if pp := p.Performance; pp != nil {
-		rec.Perf = &PerformancePoint{EstimatedAccuracy: finitePtr(pp.EstimatedAccuracy), EstimatedAUC: finitePtr(pp.EstimatedAUC),
-			AccuracyLo: finitePtr(pp.AccuracyLo), AccuracyHi: finitePtr(pp.AccuracyHi), AUCLo: finitePtr(pp.AUCLo), AUCHi: finitePtr(pp.AUCHi),
-			Drop: pp.Drop, Accuracy: finitePtr(pp.Accuracy), AUC: finitePtr(pp.AUC), Labels: pp.Labels}
+	if len(pts) == 0 {
+		return nil
 	}
-	if p.DatasetDrift {
-		rec.Flags |= 1
-	}
-	if p.Retrain {
-		rec.Flags |= 2
-	}
-	if p.Alert {
-		rec.Flags |= 4
-	}
-	raw, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode drift point: %w", err)
-	}
-	key := timeKey(p.Time)
-	oldest := timeKey(p.Time.Add(-opts.MaxAge))
+	oldest := timeKey(latest.Add(-opts.MaxAge))
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(bucketDriftHistory)
 		if err != nil {
@@ -166,11 +179,13 @@ func (s *Store) appendDriftPoint(model string, p DriftPoint, opts DriftHistoryOp
 		if v := root.Get(countKey); len(v) == 8 {
 			n = binary.BigEndian.Uint64(v)
 		}
-		if b.Get(key) == nil {
-			n++
-		}
-		if err := b.Put(key, raw); err != nil {
-			return err
+		for i, key := range keys {
+			if b.Get(key) == nil {
+				n++
+			}
+			if err := b.Put(key, raws[i]); err != nil {
+				return err
+			}
 		}
 		// Drop what is too old, then the oldest beyond the bound.
 		c := b.Cursor()
@@ -184,11 +199,25 @@ func (s *Store) appendDriftPoint(model string, p DriftPoint, opts DriftHistoryOp
 	})
 }
 
+// encodeDriftPoint validates p and returns its stored form.
+func encodeDriftPoint(p DriftPoint) ([]byte, error) {
+	if p.Time.IsZero() {
+		return nil, fieldErr("time", "a drift point needs a time")
+	}
+	if len(p.Features) > maxHistoryFeatures {
+		return nil, fieldErr("features", "%d features, at most %d", len(p.Features), maxHistoryFeatures)
+	}
+	return appendDriftPoint(nil, p), nil
+}
+
 // DriftHistoryQuery selects drift points of one model.
 type DriftHistoryQuery struct {
 	Model string
 	// Feature, when set, keeps only that feature's PSI in each point.
 	Feature string
+	// Verdicts leaves every point's Features empty (the largest PSI and the
+	// drifted names stay): what the drift events need, read faster.
+	Verdicts bool
 	// Since and Until bound the times (zero: no bound); Until is exclusive.
 	Since, Until time.Time
 	// MaxPoints downsamples a longer range into at most this many points of
@@ -246,7 +275,7 @@ func (s *Store) driftHistory(q DriftHistoryQuery) ([]DriftPoint, error) {
 			if until != nil && string(k) >= string(until) {
 				break
 			}
-			p, err := decodeDriftPoint(k, v, q.Feature)
+			p, err := decodeDriftPoint(k, v, q.Feature, q.Verdicts)
 			if err != nil {
 				return err
 			}
@@ -263,21 +292,47 @@ func (s *Store) driftHistory(q DriftHistoryQuery) ([]DriftPoint, error) {
 	return downsampleDrift(pts, q.MaxPoints), nil
 }
 
-// decodeDriftPoint reads a stored point, keeping only feature when set.
-func decodeDriftPoint(k, v []byte, feature string) (DriftPoint, error) {
+// decodeDriftPoint reads a stored point, keeping only feature when set,
+// and no feature with verdicts.
+func decodeDriftPoint(k, v []byte, feature string, verdicts bool) (DriftPoint, error) {
 	if len(k) != 8 {
 		return DriftPoint{}, fmt.Errorf("drift history key %x: not a time", k)
 	}
-	var rec driftPointRecord
+	t := time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
+	if len(v) > 0 && v[0] == driftPointFormat {
+		p := DriftPoint{Time: t, Points: 1}
+		if err := decodePointV2(v, &p, feature, verdicts); err != nil {
+			return DriftPoint{}, fmt.Errorf("decode drift point %x: %w", k, err)
+		}
+		return p, nil
+	}
+	// Format 1: JSON.
+	if feature == "" && !verdicts {
+		var rec driftPointRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return DriftPoint{}, fmt.Errorf("decode drift point %x: %w", k, err)
+		}
+		p := DriftPoint{Time: t, Version: rec.Version, WindowRecords: rec.Window,
+			MaxPSI: rec.MaxPSI, PredictionPSI: rec.PredPSI, DriftShare: rec.Share, DriftedFeatures: rec.NDrifted,
+			DatasetDrift: rec.Flags&1 != 0, Retrain: rec.Flags&2 != 0, Alert: rec.Flags&4 != 0, Features: rec.Features, Drifted: rec.Drifted, Performance: rec.Perf, Points: 1}
+		if p.Features == nil {
+			p.Features = map[string]float64{}
+		}
+		return p, nil
+	}
+	var rec driftPointHead
 	if err := json.Unmarshal(v, &rec); err != nil {
 		return DriftPoint{}, fmt.Errorf("decode drift point %x: %w", k, err)
 	}
-	p := DriftPoint{Time: time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(), Version: rec.Version, WindowRecords: rec.Window,
+	p := DriftPoint{Time: t, Version: rec.Version, WindowRecords: rec.Window,
 		MaxPSI: rec.MaxPSI, PredictionPSI: rec.PredPSI, DriftShare: rec.Share, DriftedFeatures: rec.NDrifted,
-		DatasetDrift: rec.Flags&1 != 0, Retrain: rec.Flags&2 != 0, Alert: rec.Flags&4 != 0, Features: rec.Features, Drifted: rec.Drifted, Performance: rec.Perf, Points: 1}
+		DatasetDrift: rec.Flags&1 != 0, Retrain: rec.Flags&2 != 0, Alert: rec.Flags&4 != 0, Features: map[string]float64{}, Drifted: rec.Drifted, Performance: rec.Perf, Points: 1}
 	if feature != "" {
-		p.Features = map[string]float64{}
-		if x, ok := rec.Features[feature]; ok {
+		x, ok, err := rawFeature(rec.Features, feature)
+		if err != nil {
+			return DriftPoint{}, fmt.Errorf("decode drift point %x: feature %q: %w", k, feature, err)
+		}
+		if ok {
 			p.Features[feature] = x
 		}
 		p.Drifted = nil
@@ -285,10 +340,48 @@ func decodeDriftPoint(k, v []byte, feature string) (DriftPoint, error) {
 			p.Drifted = []string{feature}
 		}
 	}
-	if p.Features == nil {
-		p.Features = map[string]float64{}
-	}
 	return p, nil
+}
+
+// rawFeature finds name's value in a stored feature map ({"name":number,...},
+// as json.Marshal wrote it) without decoding the map: the values are
+// numbers, so the key's encoding right after '{' or ',' can only be that key.
+func rawFeature(raw json.RawMessage, name string) (float64, bool, error) {
+	key, err := json.Marshal(name)
+	if err != nil {
+		return 0, false, err
+	}
+	key = append(key, ':')
+	if bytes.Contains(raw, []byte(`\ufffd`)) {
+		// A key that was not valid UTF-8 is stored as U+FFFD: only a
+		// decode finds it by its decoded name.
+		var m map[string]float64
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return 0, false, err
+		}
+		x, ok := m[name]
+		return x, ok, nil
+	}
+	for off := 0; ; {
+		i := bytes.Index(raw[off:], key)
+		if i < 0 {
+			return 0, false, nil
+		}
+		i += off
+		if i > 0 && (raw[i-1] == '{' || raw[i-1] == ',') {
+			rest := raw[i+len(key):]
+			end := bytes.IndexAny(rest, ",}")
+			if end < 0 {
+				return 0, false, errors.New("unterminated value")
+			}
+			x, err := strconv.ParseFloat(string(rest[:end]), 64)
+			if err != nil {
+				return 0, false, err
+			}
+			return x, true, nil
+		}
+		off = i + 1
+	}
 }
 
 // downsampleDrift merges time-ordered points into at most max points of

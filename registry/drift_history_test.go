@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"path/filepath"
@@ -253,4 +254,108 @@ func TestDriftHistoryPerformance(t *testing.T) {
 	if got == nil || *got.EstimatedAccuracy != 0.70 || *got.EstimatedAUC != 0.76 || !got.Drop || *got.AccuracyLo != 0.84 || *got.Accuracy != 0.72 {
 		t.Errorf("merged performance = %+v: want the lowest estimates, the drop, the last band", got)
 	}
+}
+
+// TestAppendDriftPoints: a batch is stored in one transaction, all or none.
+func TestAppendDriftPoints(t *testing.T) {
+	s, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var pts []DriftPoint
+	for i := range 5 {
+		pts = append(pts, point(t0.Add(time.Duration(i)*time.Minute), 0.05))
+	}
+	bad := append(append([]DriftPoint{}, pts[:2]...), DriftPoint{Version: "1.0.0"}) // no time
+	var fe *FieldError
+	if err := s.AppendDriftPoints(ctx, "churn", bad, DriftHistoryOptions{}); !errors.As(err, &fe) || fe.Field != "time" {
+		t.Fatalf("a batch with a point without a time: err = %v, want a field error on time", err)
+	}
+	if got, _ := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn"}); len(got) != 0 {
+		t.Fatalf("a refused batch stored %d points", len(got))
+	}
+	if err := s.AppendDriftPoints(ctx, "churn", pts, DriftHistoryOptions{MaxPoints: 4}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn"})
+	if err != nil || len(got) != 4 || !got[0].Time.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after a batch of 5 with MaxPoints 4: %d points from %v (%v), want 4 from %v", len(got), got[0].Time, err, t0.Add(time.Minute))
+	}
+}
+
+// TestRawFeature: one feature's PSI read from the stored map without
+// decoding it equals the decoded map's, whatever the other keys look like.
+func TestRawFeature(t *testing.T) {
+	m := map[string]float64{"f0": 0.25, "xf0": 1, `a"f0`: 2, "f0\":": 3, "neg": -0.5, "tiny": 1e-9, "é": 7}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"f0", "xf0", `a"f0`, "f0\":", "neg", "tiny", "é", "absent", "f"} {
+		got, ok, err := rawFeature(raw, name)
+		want, wantOK := m[name]
+		if err != nil || ok != wantOK || got != want {
+			t.Errorf("rawFeature(%q) = %v %v %v, want %v %v", name, got, ok, err, want, wantOK)
+		}
+	}
+}
+
+// TestDriftHistoryVerdictsAndFeature: the fast reads give the same points
+// as the full decode, less the features not asked for.
+func TestDriftHistoryVerdictsAndFeature(t *testing.T) {
+	s, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		p := point(t0.Add(time.Duration(i)*time.Minute), float64(i)/10)
+		p.Drifted = []string{"x2"}
+		if err := s.AppendDriftPoint(ctx, "churn", p, DriftHistoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verdicts, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn", Verdicts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "churn", Feature: "x1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range full {
+		if len(verdicts[i].Features) != 0 || verdicts[i].MaxPSI != full[i].MaxPSI || len(verdicts[i].Drifted) != 1 || verdicts[i].Alert != full[i].Alert {
+			t.Errorf("verdicts point %d = %+v, full %+v", i, verdicts[i], full[i])
+		}
+		if len(one[i].Features) != 1 || one[i].Features["x1"] != full[i].Features["x1"] || one[i].Drifted != nil {
+			t.Errorf("x1 point %d = %+v, full %+v", i, one[i], full[i])
+		}
+	}
+}
+
+// FuzzRawFeature: for any map, rawFeature agrees with decoding it.
+func FuzzRawFeature(f *testing.F) {
+	f.Add("f0", "xf0", 0.25, 1.5)
+	f.Add(`a"f0`, "f0", -1.0, 1e-300)
+	f.Fuzz(func(t *testing.T, a, b string, x, y float64) {
+		if math.IsNaN(x) || math.IsInf(x, 0) || math.IsNaN(y) || math.IsInf(y, 0) {
+			return
+		}
+		m := map[string]float64{a: x, b: y}
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return
+		}
+		var back map[string]float64
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range back {
+			got, ok, err := rawFeature(raw, k)
+			if err != nil || !ok || got != want {
+				t.Fatalf("rawFeature(%s, %q) = %v %v %v, want %v", raw, k, got, ok, err, want)
+			}
+		}
+	})
 }

@@ -69,13 +69,29 @@ func (r *driftRecorder) start() {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		// Points queued while one is written go in the next transaction
+		// together: one disk sync however fast checks come.
+		batch := make([]registry.DriftPoint, 0, cap(r.queue))
 		for p := range r.queue {
+			batch = append(batch[:0], p)
+		drain:
+			for len(batch) < cap(batch) {
+				select {
+				case q, ok := <-r.queue:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, q)
+				default:
+					break drain
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := r.store.AppendDriftPoint(ctx, r.model, p, registry.DriftHistoryOptions{})
+			err := r.store.AppendDriftPoints(ctx, r.model, batch, registry.DriftHistoryOptions{})
 			cancel()
 			if err != nil {
-				r.failed.Inc()
-				r.logger.Warn("keep drift history", "err", err)
+				r.failed.Add(len(batch))
+				r.logger.Warn("keep drift history", "points", len(batch), "err", err)
 			}
 		}
 	}()

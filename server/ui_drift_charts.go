@@ -177,7 +177,14 @@ func (a *App) driftCharts(ctx context.Context, v *web.DriftView, ev drift.Event,
 	// and the largest of all, and the checks whose verdict changed.
 	since := a.now().Add(-driftHistoryWindow)
 	v.HistorySince = since
-	pts, err := a.store.DriftHistory(ctx, registry.DriftHistoryQuery{Model: v.Model, Since: since, MaxPoints: 1000})
+	// Two reads of the kept checks, each decoding only what it needs: the
+	// selected feature's PSI for the charts, the verdicts for the events.
+	pts, err := a.store.DriftHistory(ctx, registry.DriftHistoryQuery{Model: v.Model, Feature: sel.Name, Since: since, MaxPoints: 1000})
+	if err != nil {
+		v.HistoryError = err.Error()
+		return
+	}
+	verdicts, err := a.store.DriftHistory(ctx, registry.DriftHistoryQuery{Model: v.Model, Verdicts: true, Since: since, MaxPoints: 1000})
 	if err != nil {
 		v.HistoryError = err.Error()
 		return
@@ -198,7 +205,7 @@ func (a *App) driftCharts(ctx context.Context, v *web.DriftView, ev drift.Event,
 	if v.Estimated != nil {
 		v.Estimated.Chart = performanceChart(pts)
 	}
-	v.Events = driftEvents(pts, 20)
+	v.Events = driftEvents(verdicts, 20)
 }
 
 // driftEvents picks the checks whose verdict differs from the one before

@@ -114,7 +114,7 @@ func (a *App) overviewLive(c echo.Context) (web.OverviewLive, error) {
 		}
 		v.RunsNote = "No flow has run yet."
 	}
-	pts, err := a.store.DriftHistory(ctx, registry.DriftHistoryQuery{Model: a.cfg.ModelName, Since: a.now().Add(-driftHistoryWindow), MaxPoints: 1000})
+	pts, err := a.store.DriftHistory(ctx, registry.DriftHistoryQuery{Model: a.cfg.ModelName, Since: a.now().Add(-driftHistoryWindow), MaxPoints: 1000, Verdicts: true})
 	if err != nil {
 		v.EventsError = "The drift history could not be read: " + err.Error()
 	} else {
