@@ -58,7 +58,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Float64Var(&f.colsample, "colsample", def.Colsample, "feature subsampling ratio per tree")
 	fs.StringVar(&f.grow, "grow", def.Grow, "tree growth: leafwise or depthwise")
 	fs.IntVar(&f.early, "early-stopping", def.EarlyStopping, "stop after this many rounds without validation improvement (0 = off)")
-	fs.IntVar(&f.minSamplesLeaf, "min-samples-leaf", def.MinSamplesLeaf, "minimum rows in a leaf")
+	fs.IntVar(&f.minSamplesLeaf, "min-samples-leaf", def.MinSamplesLeaf, "minimum rows in a leaf (-1 = from the training rows: rows/200, between 1 and 20)")
 	fs.Float64Var(&f.minSplitGain, "min-split-gain", def.MinSplitGain, "minimum gain to split a node (0 = any positive gain)")
 	fs.Float64Var(&f.logisticC, "logistic-c", def.LogisticC, "logistic regression: inverse L2 strength C (as scikit-learn)")
 	fs.IntVar(&f.logisticMaxIter, "logistic-max-iter", def.LogisticMaxIter, "logistic regression: maximum L-BFGS iterations")

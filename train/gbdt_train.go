@@ -37,6 +37,9 @@ func trainGBDT(ctx context.Context, train, valid *Dataset, p Params, progress fu
 	if err := p.normalize(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if p.MinSamplesLeaf == AutoMinSamplesLeaf {
+		p.MinSamplesLeaf, p.autoLeaf = MinSamplesLeafFor(train.Rows), true
+	}
 	obj, k, err := objectiveOf(p, train)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)

@@ -276,6 +276,9 @@ func paramsOf(m *train.Model) train.Params {
 	setI("max_bins", &p.MaxBins)
 	setF("min_child_weight", &p.MinChildWeight)
 	setI("min_samples_leaf", &p.MinSamplesLeaf)
+	if mp["min_samples_leaf_rule"] == "auto" {
+		p.MinSamplesLeaf = train.AutoMinSamplesLeaf // from the challenger's own rows
+	}
 	setF("lambda", &p.Lambda)
 	setF("min_split_gain", &p.MinSplitGain)
 	setF("subsample", &p.Subsample)

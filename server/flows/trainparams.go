@@ -31,7 +31,7 @@ func hyperparams() []hyper {
 		{name: "max_depth", help: "maximum tree depth (0 = unlimited)", lo: 0, hi: 64, field: func(p *train.Params) any { return &p.MaxDepth }},
 		{name: "max_bins", help: "maximum histogram bins per feature", lo: 2, hi: 255, field: func(p *train.Params) any { return &p.MaxBins }},
 		{name: "min_child_weight", help: "minimum hessian sum in a leaf", lo: 0, hi: 1e12, field: func(p *train.Params) any { return &p.MinChildWeight }},
-		{name: "min_samples_leaf", help: "minimum rows in a leaf", lo: 0, hi: 1 << 30, field: func(p *train.Params) any { return &p.MinSamplesLeaf }},
+		{name: "min_samples_leaf", help: "minimum rows in a leaf (-1 = from the training rows: rows/200, between 1 and 20)", lo: -1, hi: 1 << 30, field: func(p *train.Params) any { return &p.MinSamplesLeaf }},
 		{name: "lambda", help: "L2 regularisation of leaf values", lo: 0, hi: 1e12, field: func(p *train.Params) any { return &p.Lambda }},
 		{name: "min_split_gain", help: "minimum gain to split a node (0 = any positive gain)", lo: 0, hi: 1e12, field: func(p *train.Params) any { return &p.MinSplitGain }},
 		{name: "subsample", help: "row subsampling ratio per tree, in (0, 1]", lo: 0, hi: 1, loOpen: true, field: func(p *train.Params) any { return &p.Subsample }},
