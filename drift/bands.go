@@ -107,23 +107,30 @@ func (p *Profile) BandAt(f *Feature, test string, n int) (Band, bool) {
 	}
 	pow, _ := bandScale(test)
 	pow *= BandPower(test)
-	sizes := p.BandSizes
+	return interpBand(p.BandSizes, bs, n, pow, pow), true
+}
+
+// interpBand returns the band at window size n from bands learned at the
+// ascending chunk sizes: interpolated between sizes in log–log space, and
+// beyond them scaled from the nearest size as n^meanPow (mean) and
+// n^sdPow (SD). len(bs) == len(sizes) > 0 and n > 0.
+func interpBand(sizes []int, bs []Band, n int, meanPow, sdPow float64) Band {
 	x := float64(n)
 	if n <= sizes[0] {
-		s := math.Pow(x/float64(sizes[0]), pow)
-		return Band{bs[0].Mean * s, bs[0].SD * s}, true
+		r := x / float64(sizes[0])
+		return Band{bs[0].Mean * math.Pow(r, meanPow), bs[0].SD * math.Pow(r, sdPow)}
 	}
 	last := len(sizes) - 1
 	if n >= sizes[last] {
-		s := math.Pow(x/float64(sizes[last]), pow)
-		return Band{bs[last].Mean * s, bs[last].SD * s}, true
+		r := x / float64(sizes[last])
+		return Band{bs[last].Mean * math.Pow(r, meanPow), bs[last].SD * math.Pow(r, sdPow)}
 	}
 	i := 0
 	for sizes[i+1] < n {
 		i++
 	}
 	t := math.Log(x/float64(sizes[i])) / math.Log(float64(sizes[i+1])/float64(sizes[i]))
-	return Band{logInterp(bs[i].Mean, bs[i+1].Mean, t), logInterp(bs[i].SD, bs[i+1].SD, t)}, true
+	return Band{logInterp(bs[i].Mean, bs[i+1].Mean, t), logInterp(bs[i].SD, bs[i+1].SD, t)}
 }
 
 // logInterp interpolates geometrically between positive a and b, linearly
@@ -169,6 +176,39 @@ func (a *bandAcc) band(scale float64) Band {
 	return Band{a.mean * scale, math.Sqrt(a.m2/float64(a.n-1)) * scale}
 }
 
+// drawChunks draws the row indices of chunks reference chunks of each size
+// from rows rows: a seeded shuffle, split in order, reshuffled and split
+// again while more chunks are needed. The seed depends on rows only, so a
+// profile is reproducible.
+func drawChunks(rows int, sizes []int, chunks int) [][][]int {
+	out := make([][][]int, len(sizes))
+	eachChunk(rows, sizes, chunks, func(si int, chunk []int) {
+		out[si] = append(out[si], slices.Clone(chunk))
+	})
+	return out
+}
+
+// eachChunk calls fn with the row indices of each chunk drawChunks draws,
+// size after size; chunk is valid during the call only.
+func eachChunk(rows int, sizes []int, chunks int, fn func(si int, chunk []int)) {
+	rng := rand.New(rand.NewPCG(0x64726966, uint64(rows)))
+	perm := make([]int, rows)
+	for i := range perm {
+		perm[i] = i
+	}
+	pos := rows // forces a shuffle first
+	for si, size := range sizes {
+		for c := 0; c < chunks; c++ {
+			if pos+size > rows {
+				rng.Shuffle(len(perm), func(a, b int) { perm[a], perm[b] = perm[b], perm[a] })
+				pos = 0
+			}
+			fn(si, perm[pos:pos+size])
+			pos += size
+		}
+	}
+}
+
 // buildBands learns the alert bands of every feature from reference chunks
 // (seeded, so a profile is reproducible); chunks is the number of chunks per
 // size.
@@ -178,12 +218,6 @@ func buildBands(p *Profile, cols []Column, chunks int) {
 		return
 	}
 	p.BandSizes = sizes
-	rng := rand.New(rand.NewPCG(0x64726966, uint64(p.Rows)))
-	perm := make([]int, p.Rows)
-	for i := range perm {
-		perm[i] = i
-	}
-	pos := p.Rows // forces a shuffle first
 	nf := len(p.Features)
 	// Per feature: bin of each categorical code, and the value test chosen
 	// automatically (the only one of ks and wasserstein banded: they cost
@@ -212,17 +246,7 @@ func buildBands(p *Profile, cols []Column, chunks int) {
 	binTests, valTests := bandTests(), valueTests()
 	// The chunks of every size are drawn first, then the features are
 	// processed in parallel (each feature's bands depend on its column only).
-	chunkRows := make([][][]int, len(sizes))
-	for si, size := range sizes {
-		for c := 0; c < chunks; c++ {
-			if pos+size > p.Rows {
-				rng.Shuffle(len(perm), func(a, b int) { perm[a], perm[b] = perm[b], perm[a] })
-				pos = 0
-			}
-			chunkRows[si] = append(chunkRows[si], slices.Clone(perm[pos:pos+size]))
-			pos += size
-		}
-	}
+	chunkRows := drawChunks(p.Rows, sizes, chunks)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), nf) {

@@ -289,11 +289,11 @@ func TestBandAtInterpolates(t *testing.T) {
 func TestBandsEncodeAndOldProfiles(t *testing.T) {
 	rng := rand.New(rand.NewPCG(27, 28))
 	ref := genData(rng, 2000, 0)
-	withBands, err := BuildProfile(ref, nil, ProfileOptions{})
+	withBands, err := BuildProfile(ref, nil, ProfileOptions{PCAVariance: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := BuildProfile(ref, nil, ProfileOptions{BandChunks: -1})
+	old, err := BuildProfile(ref, nil, ProfileOptions{BandChunks: -1, PCAVariance: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

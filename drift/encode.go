@@ -1,6 +1,7 @@
 package drift
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,13 +16,17 @@ import (
 // Version 2 appends the alert bands; a profile without bands is written as
 // version 1, byte for byte as before. Version 3 appends the bands (possibly
 // none) and then the score calibrator; it is written only for profiles with
-// a calibrator, so a profile without one is encoded as before. All three
-// versions decode.
+// a calibrator, so a profile without one is encoded as before. Version 4
+// appends the bands (possibly none), a byte saying whether a calibrator
+// follows, the calibrator if so, and then the PCA of multivariate drift; it
+// is written only for profiles with a PCA, so a profile without one is
+// encoded as before. All four versions decode.
 const (
 	profileMagic     = "DRFP"
 	profileVersion   = 1
 	profileVersionV2 = 2
 	profileVersionV3 = 3
+	profileVersionV4 = 4
 )
 
 // ErrCorruptProfile is wrapped by every DecodeProfile error.
@@ -34,6 +39,8 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, profileMagic...)
 	switch {
+	case p.PCA != nil:
+		b = append(b, profileVersionV4)
 	case p.Calibration != nil:
 		b = append(b, profileVersionV3)
 	case p.HasBands():
@@ -56,11 +63,22 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	} else {
 		b = append(b, 0)
 	}
-	if p.HasBands() || p.Calibration != nil {
+	if p.HasBands() || p.Calibration != nil || p.PCA != nil {
 		b = appendBands(b, p)
 	}
-	if c := p.Calibration; c != nil {
+	c := p.Calibration
+	if p.PCA != nil {
+		if c != nil {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	if c != nil {
 		b = appendCalibration(b, c)
+	}
+	if p.PCA != nil {
+		b = appendPCA(b, p.PCA)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
 }
@@ -236,8 +254,8 @@ func DecodeProfile(b []byte) (*Profile, error) {
 		return nil, fmt.Errorf("%w: not a drift profile (bad magic)", ErrCorruptProfile)
 	}
 	v := b[len(profileMagic)]
-	if v != profileVersion && v != profileVersionV2 && v != profileVersionV3 {
-		return nil, fmt.Errorf("%w: unsupported version %d (want %d to %d)", ErrCorruptProfile, v, profileVersion, profileVersionV3)
+	if v < profileVersion || v > profileVersionV4 {
+		return nil, fmt.Errorf("%w: unsupported version %d (want %d to %d)", ErrCorruptProfile, v, profileVersion, profileVersionV4)
 	}
 	if len(b) < len(profileMagic)+1+4 {
 		return nil, fmt.Errorf("%w: truncated", ErrCorruptProfile)
@@ -263,15 +281,34 @@ func decodeBody(b []byte, version byte) (*Profile, error) {
 	for i := uint64(0); i < nf && d.err == nil; i++ {
 		p.Features = append(p.Features, d.feature(p))
 	}
-	if d.byte1("prediction flag") == 1 && d.err == nil {
-		f := d.feature(p)
-		p.Prediction = &f
+	switch d.byte1("prediction flag") {
+	case 0:
+	case 1:
+		if d.err == nil {
+			f := d.feature(p)
+			p.Prediction = &f
+		}
+	default:
+		d.fail("prediction flag not 0 or 1")
 	}
 	if version >= profileVersionV2 && d.err == nil {
 		d.bands(p)
 	}
-	if version >= profileVersionV3 && d.err == nil {
-		d.calibration(p)
+	switch {
+	case d.err != nil:
+	case version == profileVersionV3:
+		d.canonicalCalibration(p)
+	case version == profileVersionV4:
+		switch d.byte1("calibration flag") {
+		case 0:
+		case 1:
+			d.canonicalCalibration(p)
+		default:
+			d.fail("calibration flag not 0 or 1")
+		}
+		if d.err == nil {
+			d.pca(p)
+		}
 	}
 	if d.err == nil && d.off != len(b) {
 		d.fail("%d trailing bytes", len(b)-d.off)
@@ -288,10 +325,27 @@ func decodeBody(b []byte, version byte) (*Profile, error) {
 	return p, nil
 }
 
+// canonicalCalibration decodes the calibrator and refuses an encoding
+// that would not be written back byte for byte (such as a row count that
+// is not a whole number), so that what decodes re-encodes identically.
+func (d *decoder) canonicalCalibration(p *Profile) {
+	start := d.off
+	d.calibration(p)
+	if d.err == nil && !bytes.Equal(appendCalibration(nil, p.Calibration), d.b[start:d.off]) {
+		d.fail("calibration not in canonical form")
+	}
+}
+
 func (d *decoder) feature(p *Profile) Feature {
 	var f Feature
 	f.Name = d.str("feature name")
-	f.Categorical = d.byte1("feature kind") == 1
+	switch d.byte1("feature kind") {
+	case 0:
+	case 1:
+		f.Categorical = true
+	default:
+		d.fail("feature %q: kind not 0 or 1", f.Name)
+	}
 	f.Edges = d.floats("edges")
 	nc := d.uvarint("categories", uint64(len(d.b)-d.off))
 	for i := uint64(0); i < nc && d.err == nil; i++ {

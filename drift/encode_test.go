@@ -5,8 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"testing"
 )
 
@@ -89,6 +93,22 @@ func FuzzDecodeProfile(f *testing.F) {
 	small, _ := BuildProfile([]Column{numCol("a", 1, 2), catCol("c", "x", "")}, nil, ProfileOptions{})
 	sb, _ := small.MarshalBinary()
 	f.Add(sb[:len(sb)-4])
+	// A small profile with a PCA (version 4), with and without a calibrator.
+	rng := rand.New(rand.NewPCG(1, 2))
+	a, c := make([]float64, 120), make([]string, 120)
+	for i := range a {
+		a[i] = float64(i % 7)
+		c[i] = []string{"x", "y", "z"}[(i+i/7)%3]
+	}
+	pca, err := BuildProfile([]Column{numCol("a", a...), catCol("c", c...)}, nil, ProfileOptions{SummarySize: 8, BandChunks: -1})
+	if err != nil || pca.PCA == nil {
+		f.Fatalf("seed profile without PCA: %v", err)
+	}
+	for _, cal := range []*Calibrator{nil, {X: []float64{rng.Float64()}, Y: []float64{0.5}, Threshold: 0.5, Rows: 3}} {
+		pca.Calibration = cal
+		pb, _ := pca.MarshalBinary()
+		f.Add(pb[:len(pb)-4])
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, err := DecodeProfile(b); err != nil && !errors.Is(err, ErrCorruptProfile) {
 			t.Fatalf("error %v does not wrap ErrCorruptProfile", err)
@@ -120,7 +140,186 @@ func FuzzDecodeProfile(f *testing.F) {
 		if _, _, err := p.CheckCounts(w.Counts(), CompareOptions{}); err != nil {
 			t.Fatal(err)
 		}
+		// A PCA that decodes drives a monitor's multivariate check.
+		m, err := NewMonitor(p, MonitorOptions{WindowSize: 3, MinWindow: 1, CheckInterval: 2, Thresholds: RuleFixed})
+		if err != nil {
+			return
+		}
+		for i := range 4 {
+			num[0] = float64(i)
+			m.Observe(num, cat, 0)
+		}
+		ev := m.Check()
+		m.Close()
+		if (ev.Multivariate != nil) != (p.PCA != nil) {
+			t.Fatalf("multivariate %v with PCA %v", ev.Multivariate, p.PCA != nil)
+		}
 	})
+}
+
+// TestPCAProfileRoundTrip encodes profiles with a PCA (format version 4),
+// with and without a calibrator and bands, and decodes them to the same
+// PCA and bytes.
+func TestPCAProfileRoundTrip(t *testing.T) {
+	cal := &Calibrator{X: []float64{0.1, 0.9}, Y: []float64{0.2, 0.8}, Threshold: 0.5, Rows: 40}
+	for _, tc := range []struct {
+		name  string
+		cal   *Calibrator
+		bands bool
+	}{{"bands", nil, true}, {"bands and calibrator", cal, true}, {"calibrator", cal, false}, {"neither", nil, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := ProfileOptions{SummarySize: 100}
+			if !tc.bands {
+				o.BandChunks = -1
+			}
+			p := mustPCAProfile(t, genData(rand.New(rand.NewPCG(3, 4)), 1500, 0), o)
+			p.Calibration = tc.cal
+			b, err := p.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b[4] != profileVersionV4 {
+				t.Fatalf("format version %d, want 4", b[4])
+			}
+			q, err := DecodeProfile(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprintf("%+v", *q.PCA) != fmt.Sprintf("%+v", *p.PCA) {
+				t.Fatalf("PCA %+v, want %+v", *q.PCA, *p.PCA)
+			}
+			if (q.Calibration != nil) != (tc.cal != nil) || len(q.PCA.Bands) != len(q.BandSizes) || tc.bands != (len(q.BandSizes) > 0) {
+				t.Fatalf("calibrator %v, %d PCA bands for %d sizes", q.Calibration, len(q.PCA.Bands), len(q.BandSizes))
+			}
+			again, _ := q.MarshalBinary()
+			if !bytes.Equal(again, b) {
+				t.Fatal("re-encoded profile differs")
+			}
+		})
+	}
+}
+
+// TestDecodeProfileBadPCA encodes profiles whose PCA is inconsistent and
+// checks that decoding refuses each one.
+func TestDecodeProfileBadPCA(t *testing.T) {
+	base := mustPCAProfile(t, genData(rand.New(rand.NewPCG(3, 4)), 1500, 0), ProfileOptions{SummarySize: 100})
+	for _, tc := range []struct {
+		name   string
+		change func(c *PCA)
+	}{
+		{"slots of a missing feature", func(c *PCA) { c.Slots = c.Slots[:len(c.Slots)-1] }},
+		{"numeric with two slots", func(c *PCA) { c.Slots[0] = 2 }},
+		{"more slots than categories", func(c *PCA) { c.Slots[3] = 99 }},
+		{"centres short", func(c *PCA) { c.Center = c.Center[1:] }},
+		{"zero scale", func(c *PCA) { c.Scale[1] = 0 }},
+		{"NaN centre", func(c *PCA) { c.Center[0] = math.NaN() }},
+		{"no component", func(c *PCA) { c.K, c.Components = 0, nil }},
+		{"components short", func(c *PCA) { c.Components = c.Components[1:] }},
+		{"infinite component", func(c *PCA) { c.Components[0] = math.Inf(1) }},
+		{"negative error", func(c *PCA) { c.RefError = -1 }},
+		{"no fitted rows", func(c *PCA) { c.FitRows = 0 }},
+		{"bands short", func(c *PCA) { c.Bands = c.Bands[1:] }},
+		{"negative band SD", func(c *PCA) { c.Bands[0].SD = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := *base
+			c := *base.PCA
+			c.Slots, c.Center, c.Scale = slices.Clone(c.Slots), slices.Clone(c.Center), slices.Clone(c.Scale)
+			c.Components, c.Bands = slices.Clone(c.Components), slices.Clone(c.Bands)
+			tc.change(&c)
+			p.PCA = &c
+			b, err := p.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := DecodeProfile(b); !errors.Is(err, ErrCorruptProfile) {
+				t.Errorf("decoded with error %v, want ErrCorruptProfile", err)
+			}
+		})
+	}
+}
+
+// TestDecodeProfileBeforePCA decodes profiles written before PCA existed
+// (committed fixtures: format version 2, and version 3 with a calibrator,
+// written by the encoder of that time): they load without a PCA, a monitor
+// of them reports no multivariate drift, and the same profile built without
+// a PCA is still encoded to the same bytes.
+func TestDecodeProfileBeforePCA(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		version byte
+		rebuild func() *Profile
+	}{
+		{"testdata/profile_v2_before_calibration.bin", profileVersionV2, nil},
+		{"testdata/profile_v3_before_pca.bin", profileVersionV3, func() *Profile {
+			// How the fixture was made (before format version 4).
+			rng := rand.New(rand.NewPCG(16, 3))
+			cols := genData(rng, 600, 0)
+			preds := make([]float64, 600)
+			for i := range preds {
+				preds[i] = rng.Float64()
+			}
+			p, err := BuildProfile(cols, preds, ProfileOptions{SummarySize: 50, BandChunks: 10, PCAVariance: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Calibration = &Calibrator{X: []float64{0.1, 0.5, 0.9}, Y: []float64{0, 0.4, 1}, Threshold: 0.5, Rows: 600}
+			return p
+		}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			raw, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if raw[4] != tc.version {
+				t.Fatalf("fixture version %d, want %d", raw[4], tc.version)
+			}
+			p, err := DecodeProfile(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.PCA != nil {
+				t.Fatal("an old profile decoded with a PCA")
+			}
+			m, err := NewMonitor(p, MonitorOptions{WindowSize: 20, MinWindow: 20, CheckInterval: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			num, cat := make([]float64, len(p.Features)), make([]string, len(p.Features))
+			for i := range 20 {
+				num[0] = float64(i)
+				m.Observe(num, cat, 0.5)
+			}
+			m.Close()
+			if ev := m.Snapshot(); ev.WindowRecords != 20 || ev.Multivariate != nil {
+				t.Fatalf("event on %d records, multivariate %+v", ev.WindowRecords, ev.Multivariate)
+			}
+			if tc.rebuild == nil {
+				return
+			}
+			if p.Calibration == nil || len(p.Features) != 4 {
+				t.Fatalf("calibrator %v, %d features", p.Calibration, len(p.Features))
+			}
+			b, err := tc.rebuild().MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, raw) {
+				t.Fatal("a profile without a PCA is no longer encoded as before")
+			}
+			// The same data with a PCA is written as version 4.
+			q := tc.rebuild()
+			q2, err := BuildProfile(genData(rand.New(rand.NewPCG(16, 3)), 600, 0), nil, ProfileOptions{SummarySize: 50, BandChunks: 10})
+			if err != nil || q2.PCA == nil {
+				t.Fatalf("rebuilt with PCA: %v, %s", err, q2.PCASkipped)
+			}
+			q.PCA = q2.PCA
+			if b, _ := q.MarshalBinary(); b[4] != profileVersionV4 {
+				t.Errorf("with a PCA: version %d, want 4", b[4])
+			}
+		})
+	}
 }
 
 func TestEventAndPerformanceJSONHaveNoNaN(t *testing.T) {

@@ -308,7 +308,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		"features": e.Features, "prediction_psi": jsonNum(e.PredictionPSI), "drift_share": jsonNum(e.DriftShare),
 		"drifted_features": e.DriftedFeatures, "dataset_drift": e.DatasetDrift, "max_psi": jsonNum(e.MaxPSI),
 		"retrain": e.Retrain, "alert": e.Alert, "status": e.Status, "ready_records": e.ReadyRecords,
-		"thresholds": e.Thresholds,
+		"thresholds": e.Thresholds, "multivariate": e.Multivariate,
 	})
 }
 

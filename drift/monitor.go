@@ -72,6 +72,10 @@ type Event struct {
 	// window's calibrated scores (CBPE); nil when the profile carries no
 	// calibrator (not a binary model, or trained before calibration).
 	Estimated *Estimated
+	// Multivariate is the window's mean PCA reconstruction error against
+	// its band learned from the reference; nil when the profile has no
+	// PCA (too few features or rows, or written before PCA existed).
+	Multivariate *MultivariateResult
 }
 
 // Monitor scores drift of one model version record by record. It is safe
@@ -124,6 +128,7 @@ type Monitor struct {
 
 	perf perfState
 	cbpe *cbpeState // nil without a calibrator
+	pca  *pcaStream // nil without a PCA
 }
 
 // NewMonitor returns a monitor of the profile's features.
@@ -220,6 +225,7 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	m.ready = m.readyRecords()
 	m.perf.init(o)
 	m.cbpe = newCBPE(p, o)
+	m.pca = newPCAStream(p, o)
 	return m, nil
 }
 
@@ -310,6 +316,9 @@ func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 	if m.cbpe != nil {
 		m.cbpe.add(prediction)
 	}
+	if m.pca != nil {
+		m.pca.add(num, cat)
+	}
 	m.since++
 	// Tumbling and interval checks exclude each other: at most one snapshot.
 	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.ready {
@@ -377,6 +386,9 @@ func (m *Monitor) rollLocked(now time.Time) *checkSnapshot {
 	if m.cbpe != nil {
 		m.cbpe.reset()
 	}
+	if m.pca != nil {
+		m.pca.reset()
+	}
 	m.windowStart = m.windowStart.Add(el / m.opts.Tumbling * m.opts.Tumbling)
 	return snap
 }
@@ -415,6 +427,7 @@ type checkSnapshot struct {
 	counts []int64
 	job    *syncJob
 	scores []float64 // raw scores of the window's records, for CBPE (nil without it)
+	pca    *pcaBatch // PCA inputs of the records added since the previous check (nil without a PCA)
 }
 
 // snapshotLocked copies the counts and takes the sorted values' changes; mu
@@ -431,6 +444,9 @@ func (m *Monitor) snapshotLocked() checkSnapshot {
 	snap := checkSnapshot{time: m.now(), n: m.w.Len(), counts: slices.Clone(m.w.counts), job: job}
 	if m.cbpe != nil {
 		snap.scores = m.cbpe.scores()
+	}
+	if m.pca != nil {
+		snap.pca = m.pca.takeBatch()
 	}
 	return snap
 }
@@ -471,6 +487,9 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 	ev.Status, ev.ReadyRecords, ev.Thresholds = m.status(snap.n), m.ready, m.thresholds()
 	if m.cbpe != nil {
 		ev.Estimated = m.cbpe.evaluate(snap.scores)
+	}
+	if m.pca != nil {
+		ev.Multivariate = m.pca.evaluate(snap.pca)
 	}
 	m.lastMu.Lock()
 	m.last = ev

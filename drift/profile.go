@@ -31,7 +31,14 @@ type ProfileOptions struct {
 	Binning       string // "quantile" (default) or "uniform"
 	MaxCategories int    // tracked categories per categorical feature (default 100); the rest is "other"
 	SummarySize   int    // values kept in the numeric quantile summary (default 1000)
-	BandChunks    int    // reference chunks per chunk size for the alert bands (default 40; < 0: no bands)
+	BandChunks    int    // reference chunks per chunk size for the alert bands (default 100; < 0: no bands)
+	// PCAVariance is the share of the reference's variance the principal
+	// components kept for multivariate drift explain (default 0.65; < 0:
+	// no PCA).
+	PCAVariance float64
+	// PCASampleRows is how many reference rows the PCA is fitted on at
+	// most (default 100,000; sampled with a fixed seed).
+	PCASampleRows int
 }
 
 func (o ProfileOptions) withDefaults() (ProfileOptions, error) {
@@ -61,6 +68,18 @@ func (o ProfileOptions) withDefaults() (ProfileOptions, error) {
 	}
 	if o.SummarySize < 2 || o.SummarySize > 1<<20 {
 		return o, fmt.Errorf("summary size %d: must be between 2 and 1048576", o.SummarySize)
+	}
+	if o.PCAVariance == 0 {
+		o.PCAVariance = DefaultPCAVariance
+	}
+	if o.PCAVariance > 1 || math.IsNaN(o.PCAVariance) {
+		return o, fmt.Errorf("pca variance %v: must be at most 1 (< 0: no PCA)", o.PCAVariance)
+	}
+	if o.PCASampleRows == 0 {
+		o.PCASampleRows = DefaultPCASampleRows
+	}
+	if o.PCASampleRows < 2 {
+		return o, fmt.Errorf("pca sample rows %d: must be at least 2", o.PCASampleRows)
 	}
 	return o, nil
 }
@@ -130,6 +149,14 @@ type Profile struct {
 	// (CBPE); nil when the model has none (not binary, no held-out data,
 	// or a profile written before calibration existed).
 	Calibration *Calibrator
+	// PCA is the principal-component model of the reference rows for
+	// multivariate drift (reconstruction error); nil when the reference
+	// is not fit for one (PCASkipped says why) or the profile was written
+	// before PCA existed (format versions 1 to 3).
+	PCA *PCA
+	// PCASkipped says why BuildProfile left PCA nil ("" otherwise); it is
+	// not encoded.
+	PCASkipped string
 }
 
 // HasBands reports whether the profile carries alert bands learned from
@@ -188,6 +215,11 @@ func BuildProfile(cols []Column, predictions []float64, opts ProfileOptions) (*P
 	}
 	if o.BandChunks > 0 {
 		buildBands(p, cols, o.BandChunks)
+	}
+	if o.PCAVariance > 0 {
+		p.PCA, p.PCASkipped = fitPCA(p, cols, o)
+	} else {
+		p.PCASkipped = "disabled"
 	}
 	return p, nil
 }
