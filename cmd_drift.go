@@ -49,105 +49,157 @@ func finitePtr(v float64) *float64 {
 }
 
 // runDrift implements `driftd drift`: per-feature PSI and companion tests of
-// a current CSV against a reference CSV, computed exactly on the full data.
+// a current data set against a reference one (CSV or Parquet files, or
+// PostgreSQL queries), computed exactly on the full data.
 func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("drift", stderr, "Compare a current CSV with a reference CSV: per-feature PSI, level and companion test, and the dataset drift verdict.")
-	ref := fs.String("reference", "", "reference CSV (e.g. the training data); required")
-	cur := fs.String("current", "", "current CSV to compare with the reference; required")
-	bins := fs.Int("bins", drift.DefaultBins, "number of numeric bins")
-	binning := fs.String("binning", drift.BinningQuantile, "numeric binning: quantile or uniform")
-	test := fs.String("test", drift.TestAuto, "companion test: auto, ks, chisquare, z, wasserstein, jensenshannon, hellinger, kl or psi")
-	threshold := fs.Float64("threshold", 0, "drift threshold of the test (0 = the test's default: p < 0.05, or statistic >= 0.1)")
-	share := fs.Float64("drift-share", drift.DefaultDriftShare, "dataset drift when the share of drifted features reaches this")
+	fs := newFlagSet("drift", stderr, "Compare current data with reference data (CSV or Parquet files, or PostgreSQL queries): per-feature PSI, level and companion test, and the dataset drift verdict.")
+	ref := fs.String("reference", "", "reference CSV or Parquet file (e.g. the training data); required unless --reference-query")
+	cur := fs.String("current", "", "current CSV or Parquet file to compare with the reference; required unless --current-query")
+	refQuery := fs.String("reference-query", "", "PostgreSQL query of the reference rows, instead of --reference (needs --dsn or $"+dsnEnv+")")
+	curQuery := fs.String("current-query", "", "PostgreSQL query of the current rows, instead of --current (needs --dsn or $"+dsnEnv+")")
+	dsn := dsnFlag(fs)
+	var o driftOptions
+	fs.IntVar(&o.bins, "bins", drift.DefaultBins, "number of numeric bins")
+	fs.StringVar(&o.binning, "binning", drift.BinningQuantile, "numeric binning: quantile or uniform")
+	fs.StringVar(&o.test, "test", drift.TestAuto, "companion test: auto, ks, chisquare, z, wasserstein, jensenshannon, hellinger, kl or psi; or classifier: a domain classifier's cross-validated AUC at telling current rows from reference rows (multivariate), instead of per-feature tests")
+	fs.Float64Var(&o.threshold, "threshold", 0, "drift threshold of the test (0 = the test's default: p < 0.05, or statistic >= 0.1)")
+	fs.Float64Var(&o.share, "drift-share", drift.DefaultDriftShare, "dataset drift when the share of drifted features reaches this")
 	features := fs.String("features", "", "comma-separated features to compare (default: every reference column)")
 	exclude := fs.String("exclude", "", "comma-separated columns to ignore (e.g. id,label)")
-	maxCats := fs.Int("max-categories", drift.DefaultMaxCategories, "tracked categories per categorical feature; the rest is \"other\"")
-	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	fs.IntVar(&o.maxCats, "max-categories", drift.DefaultMaxCategories, "tracked categories per categorical feature; the rest is \"other\"")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object instead of a table")
 	delim := fs.String("delimiter", ",", "field delimiter (one character; \"tab\" for a tab)")
 	format := fs.String("format", "", "format of --reference and --current: csv or parquet (default: parquet for a .parquet file, else csv)")
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "driftd drift: %v\n", err)
-		return 1
-	}
-	if *ref == "" || *cur == "" {
-		fmt.Fprintln(stderr, "driftd drift: --reference and --current are required")
+	if *ref == "" && *refQuery == "" || *cur == "" && *curQuery == "" {
+		fmt.Fprintln(stderr, "driftd drift: --reference and --current are required (or --reference-query and --current-query)")
 		fs.Usage()
 		return 2
 	}
-	d, err := parseDelimiter(*delim)
+	refSrc, err := newSource("reference", *ref, *format, "reference-query", *refQuery, dsnOrEnv(*dsn))
+	var curSrc dataSource
+	if err == nil {
+		curSrc, err = newSource("current", *cur, *format, "current-query", *curQuery, dsnOrEnv(*dsn))
+	}
 	if err != nil {
-		return fail(err)
+		fmt.Fprintf(stderr, "driftd drift: %v\n", err)
+		fs.Usage()
+		return 2
 	}
-	if !drift.ValidTest(*test) {
-		return fail(fmt.Errorf("--test %q: must be auto, %s", *test, strings.Join(drift.Tests(), ", ")))
+	o.features, o.exclude = splitList(*features), splitList(*exclude)
+	if o.delim, err = parseDelimiter(*delim); err == nil {
+		err = driftCommand(ctx, refSrc, curSrc, o, stdout, stderr)
 	}
-	if *share < 0 || *share > 1 {
-		return fail(fmt.Errorf("--drift-share %v: must be between 0 and 1", *share))
-	}
-	excl := splitList(*exclude)
-	refFormat, err := train.DataFormat(*ref, *format)
 	if err != nil {
-		return fail(fmt.Errorf("--format: %w", err))
+		fmt.Fprintf(stderr, "driftd drift: %v\n", err)
+		return 1
 	}
-	curFormat, _ := train.DataFormat(*cur, *format) // the same check as above
-	refNames, err := dataHeader(*ref, refFormat, d)
-	if err != nil {
-		return fail(err)
+	return 0
+}
+
+// driftOptions are the settings of `driftd drift` besides its sources.
+type driftOptions struct {
+	bins, maxCats     int
+	binning, test     string
+	threshold, share  float64
+	features, exclude []string
+	asJSON            bool
+	delim             rune
+}
+
+// driftCommand compares cur with ref and writes the report to stdout,
+// timings to stderr.
+func driftCommand(ctx context.Context, ref, cur dataSource, o driftOptions, stdout, stderr io.Writer) error {
+	if !drift.ValidTest(o.test) && o.test != testClassifier {
+		return fmt.Errorf("--test %q: must be auto, %s or %s", o.test, strings.Join(drift.Tests(), ", "), testClassifier)
 	}
-	curNames, err := dataHeader(*cur, curFormat, d)
+	if o.share < 0 || o.share > 1 {
+		return fmt.Errorf("--drift-share %v: must be between 0 and 1", o.share)
+	}
+	refNames, err := ref.columns(ctx, o.delim)
 	if err != nil {
-		return fail(err)
+		return err
+	}
+	curNames, err := cur.columns(ctx, o.delim)
+	if err != nil {
+		return err
 	}
 	var want []string
 	for _, name := range refNames {
-		if !slices.Contains(excl, name) {
+		if !slices.Contains(o.exclude, name) {
 			want = append(want, name)
 		}
 	}
-	if f := splitList(*features); len(f) > 0 {
-		for _, name := range f {
+	if len(o.features) > 0 {
+		for _, name := range o.features {
 			if !slices.Contains(want, name) {
-				return fail(fmt.Errorf("--features: %q is not a column of the reference %s", name, *ref))
+				return fmt.Errorf("--features: %q is not a column of the reference %s", name, ref)
 			}
 		}
-		want = f
+		want = o.features
 	}
 	for _, name := range want {
 		if !slices.Contains(curNames, name) {
-			return fail(fmt.Errorf("feature %q of the reference is missing from the current data %s", name, *cur))
+			return fmt.Errorf("feature %q of the reference is missing from the current data %s", name, cur)
 		}
 	}
-	// Read both files at once; the current file's types are inferred on
-	// their own and it is read again with the reference's types in the
-	// rare case they disagree.
+	start := time.Now()
+	rds, cds, err := readDriftPair(ctx, ref, cur, o, want)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "read %s (%d rows) and %s (%d rows), %d features, in %v\n", ref, rds.Rows, cur, cds.Rows, len(want), time.Since(start).Round(time.Millisecond))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if o.test == testClassifier {
+		return domainCheck(ctx, rds, cds, want, 0, o.asJSON, stdout, stderr)
+	}
+	t2 := time.Now()
+	rep, err := drift.Compare(datasetColumns(rds, want), datasetColumns(cds, want),
+		drift.ProfileOptions{Bins: o.bins, Binning: o.binning, MaxCategories: o.maxCats},
+		drift.CompareOptions{Test: o.test, Threshold: o.threshold, DriftShare: o.share})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "compared %d features in %v\n", len(rep.Features), time.Since(t2).Round(time.Millisecond))
+	if o.asJSON {
+		return writeDriftJSON(stdout, rep)
+	}
+	writeDriftTable(stdout, rep, o.share)
+	return nil
+}
+
+// readDriftPair reads both data sets at once; the current one's types are
+// inferred on their own and it is read again with the reference's types
+// in the rare case they disagree on the features in want.
+func readDriftPair(ctx context.Context, ref, cur dataSource, o driftOptions, want []string) (rds, cds *train.Dataset, err error) {
 	type read struct {
 		ds  *train.Dataset
 		err error
 	}
 	curDone := make(chan read, 1)
-	copts := train.CSVOptions{Delimiter: d, Exclude: excl, Name: *cur}
-	start := time.Now()
+	copts := train.CSVOptions{Delimiter: o.delim, Exclude: o.exclude}
 	go func() {
-		ds, err := train.ReadDataFileContext(ctx, *cur, curFormat, copts)
+		ds, err := cur.read(ctx, copts)
 		curDone <- read{ds, err}
 	}()
-	rds, err := train.ReadDataFileContext(ctx, *ref, refFormat, train.CSVOptions{Delimiter: d, Exclude: excl, Name: *ref})
+	rds, err = ref.read(ctx, train.CSVOptions{Delimiter: o.delim, Exclude: o.exclude})
 	cr := <-curDone
 	if err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
 	if cr.err != nil {
-		return fail(cr.err)
+		return nil, nil, cr.err
 	}
-	cds := cr.ds
+	cds = cr.ds
 	if rds.Rows == 0 {
-		return fail(fmt.Errorf("%s: %w", *ref, drift.ErrNoRows))
+		return nil, nil, fmt.Errorf("%s: %w", ref, drift.ErrNoRows)
 	}
 	if cds.Rows == 0 {
-		return fail(fmt.Errorf("%s: %w", *cur, drift.ErrNoCurrentRows))
+		return nil, nil, fmt.Errorf("%s: %w", cur, drift.ErrNoCurrentRows)
 	}
 	if !sameKinds(rds, cds, want) {
 		for i, name := range rds.Names {
@@ -160,30 +212,11 @@ func runDrift(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				copts.Numeric = append(copts.Numeric, name)
 			}
 		}
-		if cds, err = train.ReadDataFileContext(ctx, *cur, curFormat, copts); err != nil {
-			return fail(err)
+		if cds, err = cur.read(ctx, copts); err != nil {
+			return nil, nil, err
 		}
 	}
-	fmt.Fprintf(stderr, "read %s (%d rows) and %s (%d rows), %d features, in %v\n", *ref, rds.Rows, *cur, cds.Rows, len(want), time.Since(start).Round(time.Millisecond))
-	if err := ctx.Err(); err != nil {
-		return fail(err)
-	}
-	t2 := time.Now()
-	rep, err := drift.Compare(datasetColumns(rds, want), datasetColumns(cds, want),
-		drift.ProfileOptions{Bins: *bins, Binning: *binning, MaxCategories: *maxCats},
-		drift.CompareOptions{Test: *test, Threshold: *threshold, DriftShare: *share})
-	if err != nil {
-		return fail(err)
-	}
-	fmt.Fprintf(stderr, "compared %d features in %v\n", len(rep.Features), time.Since(t2).Round(time.Millisecond))
-	if *asJSON {
-		if err := writeDriftJSON(stdout, rep); err != nil {
-			return fail(err)
-		}
-		return 0
-	}
-	writeDriftTable(stdout, rep, *share)
-	return 0
+	return rds, cds, nil
 }
 
 // sameKinds reports whether the named columns have the same kind in both

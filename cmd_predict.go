@@ -15,13 +15,15 @@ import (
 	"driftd/train"
 )
 
-// runPredict implements `driftd predict`: score a CSV file with a model file
-// and write one line per row (id, score or class probabilities, predicted
+// runPredict implements `driftd predict`: score a CSV or Parquet file or
+// the rows of a PostgreSQL query with a model file and write one line per row (id, score or class probabilities, predicted
 // label) to --out or stdout; throughput goes to stderr.
 func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("predict", stderr, "Score a CSV file with a model written by `driftd train`.")
+	fs := newFlagSet("predict", stderr, "Score a CSV or Parquet file or a PostgreSQL query's rows with a model written by `driftd train`.")
 	modelPath := fs.String("model", "", "model file (required)")
-	data := fs.String("data", "", "CSV file to score (required)")
+	data := fs.String("data", "", "CSV or Parquet file to score (required unless --query)")
+	query := fs.String("query", "", "PostgreSQL query whose rows to score, instead of --data (needs --dsn or $"+dsnEnv+")")
+	dsn := dsnFlag(fs)
 	out := fs.String("out", "", "predictions CSV to write (default: stdout)")
 	id := fs.String("id", "", "id column copied to the output (default: the model's training id column, when present in the data)")
 	delim := fs.String("delimiter", ",", "CSV field delimiter (one character)")
@@ -34,9 +36,6 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case *modelPath == "":
 		fmt.Fprintln(stderr, "driftd predict: --model is required")
 		return 2
-	case *data == "":
-		fmt.Fprintln(stderr, "driftd predict: --data is required")
-		return 2
 	case *jsonOut && *out == "":
 		fmt.Fprintln(stderr, "driftd predict: --json prints the summary on stdout, so it needs --out")
 		return 2
@@ -44,12 +43,12 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "driftd predict: --delimiter %q: must be one character\n", *delim)
 		return 2
 	}
-	dataFormat, err := train.DataFormat(*data, *format)
+	src, err := newSource("data", *data, *format, "query", *query, dsnOrEnv(*dsn))
 	if err != nil {
-		fmt.Fprintf(stderr, "driftd predict: --format: %v\n", err)
+		fmt.Fprintf(stderr, "driftd predict: %v\n", err)
 		return 2
 	}
-	if err := predictCommand(ctx, *modelPath, *data, dataFormat, *out, *id, []rune(*delim)[0], *jsonOut, stdout, stderr); err != nil {
+	if err := predictCommand(ctx, *modelPath, src, *out, *id, []rune(*delim)[0], *jsonOut, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "driftd predict: %v\n", err)
 		return 1
 	}
@@ -64,7 +63,7 @@ type predictSummary struct {
 	RowsPerSecond  float64 `json:"rows_per_second"`
 }
 
-func predictCommand(ctx context.Context, modelPath, data, format, out, id string, delim rune, jsonOut bool, stdout, stderr io.Writer) error {
+func predictCommand(ctx context.Context, modelPath string, src dataSource, out, id string, delim rune, jsonOut bool, stdout, stderr io.Writer) error {
 	b, err := os.ReadFile(modelPath)
 	if err != nil {
 		return fmt.Errorf("read model: %w", err)
@@ -74,11 +73,11 @@ func predictCommand(ctx context.Context, modelPath, data, format, out, id string
 		return fmt.Errorf("%s: %w", modelPath, err)
 	}
 	if id == "" {
-		if s, ok := m.Params()["id"].(string); ok && s != "" && dataHasColumn(data, format, delim, s) {
+		if s, ok := m.Params()["id"].(string); ok && s != "" && dataHasColumn(ctx, src, delim, s) {
 			id = s
 		}
 	}
-	opts := train.CSVOptions{Delimiter: delim, ID: id, Name: data}
+	opts := train.CSVOptions{Delimiter: delim, ID: id}
 	for _, f := range m.Features() {
 		if f.Kind == train.Categorical {
 			opts.Categorical = append(opts.Categorical, f.Name)
@@ -87,7 +86,7 @@ func predictCommand(ctx context.Context, modelPath, data, format, out, id string
 		}
 	}
 	t0 := time.Now()
-	ds, err := train.ReadDataFileContext(ctx, data, format, opts)
+	ds, err := src.read(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -98,7 +97,7 @@ func predictCommand(ctx context.Context, modelPath, data, format, out, id string
 	t1 := time.Now()
 	pr, err := train.Predict(m, ds)
 	if err != nil {
-		return fmt.Errorf("%s: %w", data, err)
+		return fmt.Errorf("%s: %w", src, err)
 	}
 	score := time.Since(t1)
 
@@ -136,13 +135,14 @@ func predictCommand(ctx context.Context, modelPath, data, format, out, id string
 	return nil
 }
 
-// csvHasColumn reports whether the header line of a CSV file names col.
-func dataHasColumn(path, format string, delim rune, col string) bool {
-	if format == train.FormatParquet {
-		names, err := train.ParquetColumns(path)
-		return err == nil && slices.Contains(names, col)
+// dataHasColumn reports whether src has a column col (a file's header, a
+// query's result columns).
+func dataHasColumn(ctx context.Context, src dataSource, delim rune, col string) bool {
+	if !src.isQuery() && src.format == train.FormatCSV {
+		return csvHasColumn(src.path, delim, col)
 	}
-	return csvHasColumn(path, delim, col)
+	names, err := src.columns(ctx, delim)
+	return err == nil && slices.Contains(names, col)
 }
 
 // csvHasColumn reports whether the header of a CSV file names col.

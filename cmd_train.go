@@ -19,6 +19,7 @@ import (
 // trainFlags holds the parsed flags of `driftd train`.
 type trainFlags struct {
 	data, test, target, out, id, delimiter     string
+	query, testQuery, dsn                      string // a PostgreSQL source instead of the files
 	categorical, numeric                       string
 	validFraction                              float64
 	jsonOut                                    bool
@@ -33,15 +34,18 @@ type trainFlags struct {
 	driftBins                                  int
 }
 
-// runTrain implements `driftd train`: read a CSV, train a GBDT or logistic
-// model, print per-round progress on stderr, evaluate on --test or a
+// runTrain implements `driftd train`: read a CSV or Parquet file or a
+// PostgreSQL query, train a GBDT or logistic model, print per-round progress on stderr, evaluate on --test or a
 // validation split, and write the model (with its drift reference profile
 // and dataset fingerprint attached) to --out.
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("train", stderr, "Train a model from a CSV file and write it to --out.")
+	fs := newFlagSet("train", stderr, "Train a model from a CSV or Parquet file or a PostgreSQL query and write it to --out.")
 	var f trainFlags
 	def := train.DefaultParams()
-	fs.StringVar(&f.data, "data", "", "training CSV file (required)")
+	fs.StringVar(&f.data, "data", "", "training CSV or Parquet file (required unless --query)")
+	fs.StringVar(&f.query, "query", "", "PostgreSQL query whose rows are the training data, instead of --data (needs --dsn or $"+dsnEnv+")")
+	fs.StringVar(&f.testQuery, "test-query", "", "PostgreSQL query of the test set, instead of --test")
+	dsn := dsnFlag(fs)
 	fs.StringVar(&f.target, "target", "", "target column (required)")
 	fs.StringVar(&f.test, "test", "", "test CSV file: validation set and reported metrics (default: a --valid-fraction split of --data)")
 	fs.Float64Var(&f.validFraction, "valid-fraction", 0.2, "share of --data held out for validation when --test is not given (0 = none)")
@@ -80,6 +84,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	f.driftBins = cfg.DriftBins
+	f.dsn = dsnOrEnv(*dsn)
 	if err := f.check(); err != nil {
 		fmt.Fprintf(stderr, "driftd train: %v\n", err)
 		return 2
@@ -93,9 +98,15 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // check validates flag combinations and fills f.p.
 func (f *trainFlags) check() error {
+	if _, err := newSource("data", f.data, "", "query", f.query, f.dsn); err != nil {
+		return err
+	}
+	if f.test != "" || f.testQuery != "" {
+		if _, err := newSource("test", f.test, "", "test-query", f.testQuery, f.dsn); err != nil {
+			return err
+		}
+	}
 	switch {
-	case f.data == "":
-		return fmt.Errorf("--data is required")
 	case f.target == "":
 		return fmt.Errorf("--target is required")
 	case f.out == "":
@@ -145,6 +156,7 @@ type trainSummary struct {
 func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) error {
 	spec := flows.TrainSpec{
 		Data: f.data, Test: f.test, ValidFraction: f.validFraction, Seed: f.seed, Params: f.p, DriftBins: f.driftBins,
+		DSN: f.dsn, Query: f.query, TestQuery: f.testQuery,
 		CSV: train.CSVOptions{
 			Delimiter:   []rune(f.delimiter)[0],
 			Target:      f.target,
@@ -153,6 +165,9 @@ func trainCommand(ctx context.Context, f *trainFlags, stdout, stderr io.Writer) 
 			Numeric:     splitList(f.numeric),
 			Name:        f.data,
 		},
+	}
+	if f.query != "" {
+		spec.CSV.Name = "--query"
 	}
 	out, err := flows.TrainModel(ctx, spec, func(r train.Round) {
 		fmt.Fprintln(stderr, flows.RoundLine(r))

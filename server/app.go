@@ -163,6 +163,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Logger:             a.logger.With("component", "flows"),
 		Now:                a.now,
 		ScoringEnvironment: a.cfg.ScoringEnvironment,
+		DatabaseURL:        a.cfg.DatabaseURL,
 		ScoredModel:        a.cfg.ModelName,
 		DriftBins:          a.cfg.DriftBins,
 		DataDir:            a.cfg.DataDir,

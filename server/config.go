@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"driftd/train"
 )
 
 // Config is every setting of `driftd serve`, already validated.
@@ -29,8 +31,10 @@ type Config struct {
 	ScoringEnvironment     string
 	ModelName              string
 	TrainDataDirs          []string
-	TrustedProxies         []*net.IPNet
-	OpenReads              bool
+	// DatabaseURL is the PostgreSQL DSN training queries run on ("" = none).
+	DatabaseURL    string
+	TrustedProxies []*net.IPNet
+	OpenReads      bool
 
 	// ScoringToken is a bearer token that may call only the scoring routes.
 	ScoringToken string
@@ -124,6 +128,16 @@ func settings() []setting {
 		{"DRIFTD_SCORING_ENVIRONMENT", "scoring-environment", "production", "environment whose deployed model scores the stream", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ScoringEnvironment) }, func(c Config) string { return c.ScoringEnvironment }},
 		{"DRIFTD_MODEL", "model", "drift-model", "registered model name the stream scores with", "registry", func(c *Config, v string) error { return nonEmpty(v, &c.ModelName) }, func(c Config) string { return c.ModelName }},
 		{"DRIFTD_TRAIN_DATA_DIRS", "train-data-dirs", "", "directories, comma-separated, whose CSV files training jobs may read by server path (the data directory always; uploads need none)", "registry", func(c *Config, v string) error { return parseOptList(v, &c.TrainDataDirs) }, func(c Config) string { return strings.Join(c.TrainDataDirs, ",") }},
+		{"DRIFTD_DATABASE_URL", "database-url", "", "PostgreSQL DSN that training jobs' queries run on, read-only (postgres://user:password@host:5432/db; empty: jobs read files only)", "registry",
+			func(c *Config, v string) error {
+				if v != "" {
+					if err := train.CheckDSN(v); err != nil {
+						return err
+					}
+				}
+				c.DatabaseURL = v
+				return nil
+			}, func(c Config) string { return c.DatabaseURL }},
 		{"KAFKA_BOOTSTRAP_SERVERS", "kafka-bootstrap-servers", "", "external Kafka brokers, comma-separated (empty: start the embedded broker)", "kafka", func(c *Config, v string) error { return parseOptList(v, &c.KafkaBrokers) }, func(c Config) string { return strings.Join(c.KafkaBrokers, ",") }},
 		{"DRIFTD_KAFKA_LISTEN", "kafka-listen", "127.0.0.1:9092", "listen address of the embedded broker", "kafka", func(c *Config, v string) error { return parseAddr(v, &c.KafkaListen) }, func(c Config) string { return c.KafkaListen }},
 		{"KAFKA_TOPIC", "kafka-topic", "drift-data", "topic of feature records", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaTopic) }, func(c Config) string { return c.KafkaTopic }},

@@ -110,6 +110,8 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_KAFKA_RETENTION", "24h", func(c Config) bool { return c.KafkaRetention == 24*time.Hour }, "0s", `DRIFTD_KAFKA_RETENTION: must be longer than 0s, got 0s`},
 		{"DRIFTD_KAFKA_RETENTION_BYTES", "2097152", func(c Config) bool { return c.KafkaRetentionBytes == 2<<20 }, "100", `DRIFTD_KAFKA_RETENTION_BYTES: must be at least 1048576, got 100`},
 		{"DRIFTD_RETRAIN", "off", func(c Config) bool { return c.Retrain == "off" }, "sometimes", `DRIFTD_RETRAIN: must be one of auto|off, got "sometimes"`},
+		{"DRIFTD_DATABASE_URL", "postgres://driftd:s3cret@db:5432/sales", func(c Config) bool { return c.DatabaseURL == "postgres://driftd:s3cret@db:5432/sales" },
+			"postgres://u:s3cret@db:notaport/x", "DRIFTD_DATABASE_URL: invalid PostgreSQL DSN: cannot parse `postgres://u:xxxxx@db:notaport/x`: invalid port"},
 		{"DRIFTD_RETRAIN_ON", "estimated", func(c Config) bool { return c.RetrainOn == "estimated" }, "labels", `DRIFTD_RETRAIN_ON: must be one of psi|estimated|either, got "labels"`},
 		{"DRIFTD_RETRAIN_COOLDOWN", "30m", func(c Config) bool { return c.RetrainCooldown == 30*time.Minute }, "-1s", `DRIFTD_RETRAIN_COOLDOWN: must not be negative, got -1s`},
 		{"DRIFTD_RETRAIN_MIN_LABELS", "1000", func(c Config) bool { return c.RetrainMinLabels == 1000 }, "5", `DRIFTD_RETRAIN_MIN_LABELS: must be at least 10, got 5`},

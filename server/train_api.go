@@ -21,10 +21,14 @@ import (
 )
 
 // trainRequest is the body of POST /api/v1/train (JSON), or the same fields
-// of a form (multipart with the CSV uploaded as file field "data").
+// of a form (multipart with the CSV uploaded as file field "data"). Query
+// and TestQuery, PostgreSQL queries run on the server's
+// DRIFTD_DATABASE_URL, replace Data and Test.
 type trainRequest struct {
 	Data          string                     `json:"data"`
 	Test          string                     `json:"test"`
+	Query         string                     `json:"query"`
+	TestQuery     string                     `json:"test_query"`
 	Target        string                     `json:"target"`
 	ID            string                     `json:"id"`
 	Categorical   []string                   `json:"categorical"`
@@ -69,7 +73,7 @@ func (a *App) apiTrainJobs(c echo.Context) error {
 
 // trainTopLevel are the fields of a training request that are not under
 // "params": the train flow's errors name them without the prefix.
-var trainTopLevel = map[string]bool{"data": true, "test": true, "target": true, "id": true, "categorical": true,
+var trainTopLevel = map[string]bool{"data": true, "test": true, "query": true, "test_query": true, "target": true, "id": true, "categorical": true,
 	"algo": true, "objective": true, "valid_fraction": true, "model": true, "experiment": true, "register": true, "deploy": true}
 
 // submitTraining reads a training request and submits it as a run of the
@@ -123,7 +127,8 @@ func trainSubmitError(err error) error {
 // flowParams turns a training request into the train flow's parameters.
 func (req *trainRequest) flowParams() (map[string]any, error) {
 	p := map[string]any{}
-	for k, v := range map[string]string{"data": req.Data, "test": req.Test, "target": req.Target, "id": req.ID,
+	for k, v := range map[string]string{"data": req.Data, "test": req.Test, "query": req.Query, "test_query": req.TestQuery,
+		"target": req.Target, "id": req.ID,
 		"algo": req.Algo, "objective": req.Objective, "model": req.Model, "experiment": req.Experiment,
 		"deploy": req.Deploy, "data_name": req.uploadName, "categorical": strings.Join(req.Categorical, ",")} {
 		if v != "" {
@@ -172,6 +177,7 @@ func (a *App) readTrainRequest(c echo.Context) (*trainRequest, error) {
 		return nil, badRequest("", "read form: %v", err)
 	}
 	req.Data, req.Test, req.Target, req.ID = form.Get("data"), form.Get("test"), form.Get("target"), form.Get("id")
+	req.Query, req.TestQuery = form.Get("query"), form.Get("test_query")
 	req.Algo, req.Objective, req.Model = form.Get("algo"), form.Get("objective"), form.Get("model")
 	req.Experiment, req.Deploy = form.Get("experiment"), form.Get("deploy")
 	req.Categorical = splitFields(form.Get("categorical"))

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"driftd/train"
 	"driftd/web"
 )
 
@@ -24,8 +25,11 @@ func (a *App) renderSettings(c echo.Context, msg, errMsg string) error {
 	view := web.SettingsView{IsAdmin: currentUser(c).Role == RoleAdmin, Message: msg, Error: errMsg}
 	for _, s := range settings() {
 		v := s.get(a.cfg)
-		if secretSettings[s.env] {
+		switch {
+		case secretSettings[s.env]:
 			v = "(hidden)"
+		case s.env == "DRIFTD_DATABASE_URL":
+			v = train.RedactDSN(v)
 		}
 		view.Settings = append(view.Settings, web.Setting{Env: s.env, Flag: "--" + s.flag, Default: s.def, Help: s.help, Value: v})
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -17,7 +18,8 @@ import (
 
 // uiTraining shows the Training page: the jobs, the loss curve of one job
 // (?run=ID, else the running or newest one) and the form; ?data=PATH fills
-// the form's data field and offers the file's columns as target and id.
+// the form's data field and offers the file's columns as target and id,
+// ?query=SQL does the same with a query when a database is configured.
 // With ?fragment=1 it answers only the jobs table, which web/static/app.js
 // fetches every 2 seconds.
 func (a *App) uiTraining(c echo.Context) error {
@@ -28,7 +30,11 @@ func (a *App) uiTraining(c echo.Context) error {
 	}
 	if d := c.QueryParam("data"); d != "" && v.CanTrain {
 		v.Form.Data = d
-		a.fillColumns(&v)
+		a.fillColumns(c.Request().Context(), &v)
+	}
+	if q := c.QueryParam("query"); q != "" && v.CanTrain && v.Database != "" {
+		v.Form.Source, v.Form.Query = "query", q
+		a.fillColumns(c.Request().Context(), &v)
 	}
 	v.Curve = a.trainingCurve(c, v.Jobs, c.QueryParam("run"))
 	p := a.page(c, "training", "Training")
@@ -50,8 +56,8 @@ func (a *App) uiTrainSubmit(c echo.Context) error {
 	v := a.trainingView(c)
 	v.Error = body.Error
 	v.Form = trainingFormFrom(c, v.Form)
-	if v.Form.Data != "" {
-		a.fillColumns(&v)
+	if v.Form.Data != "" || v.Form.Source == "query" && v.Form.Query != "" {
+		a.fillColumns(c.Request().Context(), &v)
 	}
 	v.Curve = a.trainingCurve(c, v.Jobs, "")
 	p := a.page(c, "training", "Training")
@@ -59,10 +65,17 @@ func (a *App) uiTrainSubmit(c echo.Context) error {
 	return render(ctx, c, status, web.Layout(p))
 }
 
-// fillColumns reads the columns of the form's data file for the target and
-// id selects; a path the user got wrong is shown beside the field.
-func (a *App) fillColumns(v *web.TrainingView) {
-	_, cols, err := a.dataColumns(v.Form.Data)
+// fillColumns reads the columns of the form's data file (or of its query,
+// when that is the source) for the target and id selects; a path or query
+// the user got wrong is shown beside the field.
+func (a *App) fillColumns(ctx context.Context, v *web.TrainingView) {
+	var cols []string
+	var err error
+	if v.Form.Source == "query" {
+		cols, err = a.queryColumns(ctx, v.Form.Query)
+	} else {
+		_, cols, err = a.dataColumns(v.Form.Data)
+	}
 	var ce *columnsError
 	switch {
 	case errors.As(err, &ce):
@@ -80,6 +93,7 @@ func (a *App) trainingView(c echo.Context) web.TrainingView {
 	d := train.DefaultParams()
 	v := web.TrainingView{
 		CanTrain:     roleRank[currentUser(c).Role] >= roleRank[RoleOperator],
+		Database:     a.databaseName(),
 		Environments: a.store.Environments(),
 		QueueMax:     a.trainQueueMax(),
 		Form: web.TrainingForm{Algo: "gbdt", Model: a.cfg.ModelName, Rounds: d.Rounds, MaxLeaves: d.MaxLeaves,
@@ -115,6 +129,7 @@ func (a *App) trainingJobRow(c echo.Context, j TrainJobStatus) web.TrainingJobRo
 func trainingFormFrom(c echo.Context, f web.TrainingForm) web.TrainingForm {
 	get := func(k string) string { return c.FormValue(k) }
 	f.Data, f.Target, f.ID, f.Algo, f.Model, f.Deploy = get("data"), get("target"), get("id"), get("algo"), get("model"), get("deploy")
+	f.Source, f.Query = get("source"), get("query")
 	for k, dst := range map[string]*int{"rounds": &f.Rounds, "max_leaves": &f.MaxLeaves, "max_depth": &f.MaxDepth,
 		"early_stopping": &f.EarlyStopping, "logistic_max_iter": &f.LogisticMaxIter} {
 		if n, err := strconv.Atoi(get(k)); err == nil {

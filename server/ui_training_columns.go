@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"driftd/server/flows"
+	"driftd/train"
 )
 
 // columnsError is why the columns of a data file could not be read, with
@@ -29,9 +32,18 @@ func (e *columnsError) Error() string { return e.msg }
 // rules of a training job: relative paths are inside the data directory,
 // absolute ones must lie in it or in DRIFTD_TRAIN_DATA_DIRS. Errors are
 // JSON {"error", "field": "data"}: 400 for a bad or forbidden path, 404 for
-// a missing file.
+// a missing file. ?query=SQL answers {"query", "columns"} with the columns
+// the query returns on the server's database (planned, not run); errors
+// are 400s on field "query".
 func (a *App) uiTrainingColumns(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if q := c.QueryParam("query"); q != "" {
+		cols, err := a.queryColumns(c.Request().Context(), q)
+		if err != nil {
+			return c.JSON(http.StatusBadRequest, apiError{Error: err.Error(), Field: "query"})
+		}
+		return c.JSON(http.StatusOK, map[string]any{"query": q, "columns": cols})
+	}
 	p, cols, err := a.dataColumns(c.QueryParam("data"))
 	if err != nil {
 		var ce *columnsError
@@ -41,6 +53,29 @@ func (a *App) uiTrainingColumns(c echo.Context) error {
 		return c.JSON(ce.status, apiError{Error: ce.msg, Field: "data"})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"data": p, "columns": cols})
+}
+
+// databaseName is the server's database for training queries as the UI
+// shows it (password redacted), "" when none is configured.
+func (a *App) databaseName() string {
+	return train.RedactDSN(a.cfg.DatabaseURL)
+}
+
+// queryColumns returns the columns a training query returns on the
+// server's database, waiting at most 10 seconds for it; errors name the
+// query's problem (never the password).
+func (a *App) queryColumns(ctx context.Context, query string) ([]string, error) {
+	dsn := a.cfg.DatabaseURL
+	if dsn == "" {
+		return nil, fmt.Errorf("query: training from a query needs a database: set %s on the server", flows.DatabaseURLEnv)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cols, err := train.QueryColumns(ctx, dsn, query)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	return cols, nil
 }
 
 // dataColumns resolves a server-side data path as training does and reads

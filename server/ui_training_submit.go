@@ -1,6 +1,8 @@
 package server
 
 import (
+	"os"
+
 	"github.com/labstack/echo/v4"
 )
 
@@ -13,8 +15,9 @@ var algoFormFields = map[string][]string{
 }
 
 // submitTrainingForm queues a training job from the Training page's form:
-// submitTraining with the other algorithm's fields dropped and, for a
-// logistic run, the iteration bound as the job's round budget so its
+// submitTraining with the other algorithm's fields dropped, the fields of
+// the data source not chosen ("source": file or query) dropped, and, for
+// a logistic run, the iteration bound as the job's round budget so its
 // progress reads against it. Errors are as submitTraining's.
 func (a *App) submitTrainingForm(c echo.Context) (TrainJobStatus, error) {
 	form, err := c.FormParams() // parses the form once; readTrainRequest sees the same values
@@ -32,9 +35,22 @@ func (a *App) submitTrainingForm(c echo.Context) (TrainJobStatus, error) {
 			}
 		}
 	}
+	source := form.Get("source")
+	switch source {
+	case "query":
+		form.Del("data")
+		form.Del("test")
+	case "file":
+		form.Del("query")
+		form.Del("test_query")
+	}
 	req, err := a.readTrainRequest(c)
 	if err != nil {
 		return TrainJobStatus{}, err
+	}
+	if source == "query" && req.upload != "" { // a file chosen, then the query
+		os.Remove(req.upload)
+		req.Data, req.upload, req.uploadName = "", "", ""
 	}
 	if n := req.Params["logistic_max_iter"]; algo == "logistic" && n != nil {
 		req.Params["rounds"] = n

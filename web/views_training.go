@@ -9,16 +9,21 @@ import (
 type TrainingView struct {
 	// CanTrain is true for operators and admins, who see the form.
 	CanTrain bool
+	// Database is the server's database for training queries as shown
+	// (password redacted); "" when none is configured, and the form then
+	// offers files only.
+	Database string
 	// Environments are the deployment environments offered after training.
 	Environments []string
 	// Error is a refused submission's reason, shown above the form.
 	Error string
 	// Form holds the values the form shows.
 	Form TrainingForm
-	// Columns are the columns of the data file in Form.Data, when it could be
-	// read: the target and id fields are then selects of them.
+	// Columns are the columns of the data file in Form.Data (or of
+	// Form.Query), when they could be read: the target and id fields are
+	// then selects of them.
 	Columns []string
-	// ColumnsError says why the columns of Form.Data could not be read.
+	// ColumnsError says why the columns of Form.Data (or Form.Query) could not be read.
 	ColumnsError string
 	// Jobs are the running, queued and recently ended jobs.
 	Jobs []TrainingJobRow
@@ -32,10 +37,12 @@ type TrainingView struct {
 // TrainingForm is the content of the training form.
 type TrainingForm struct {
 	Data, Target, ID, Algo, Model, Deploy string
-	Rounds, MaxLeaves, MaxDepth           int
-	EarlyStopping, LogisticMaxIter        int
-	LearningRate, LogisticC               float64
-	Register                              bool
+	// Source is "query" when the data is Query's rows, else a file.
+	Source, Query                  string
+	Rounds, MaxLeaves, MaxDepth    int
+	EarlyStopping, LogisticMaxIter int
+	LearningRate, LogisticC        float64
+	Register                       bool
 }
 
 // TrainingJobRow is one training job in the jobs table.

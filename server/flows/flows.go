@@ -74,6 +74,7 @@ type Deps struct {
 	DriftBins          int      // bins of reference profiles (0 = drift's default)
 	DataDir            string   // server-side CSV paths must resolve inside it...
 	TrainDataDirs      []string // ...or one of these
+	DatabaseURL        string   // DSN of training queries (DRIFTD_DATABASE_URL; "" = none)
 	Live               Live     // may be nil (then drift-check live and pipeline fail with a clear error)
 	Retrain            RetrainDefaults
 }

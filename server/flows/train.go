@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	"driftd/registry"
 	"driftd/scheduler"
@@ -40,9 +42,11 @@ type TrainResult struct {
 func trainFlow(d Deps) scheduler.Flow {
 	s := scheduler.TypeString
 	params := []scheduler.Param{
-		{Name: "data", Type: s, Required: true, Help: "training CSV file on the server (inside the data directory or DRIFTD_TRAIN_DATA_DIRS)"},
+		{Name: "data", Type: s, Help: "training CSV or Parquet file on the server (inside the data directory or DRIFTD_TRAIN_DATA_DIRS); required unless query"},
+		{Name: "query", Type: s, Help: "PostgreSQL query whose rows are the training data, instead of data; it runs read-only on the server's DRIFTD_DATABASE_URL"},
 		{Name: "data_name", Type: s, Hidden: true, Help: "the name of an uploaded data file, for messages"},
-		{Name: "test", Type: s, Help: "test CSV file: validation set and reported metrics (default: a valid_fraction split of data)"},
+		{Name: "test", Type: s, Help: "test CSV or Parquet file: validation set and reported metrics (default: a valid_fraction split of data)"},
+		{Name: "test_query", Type: s, Help: "PostgreSQL query of the test set, instead of test"},
 		{Name: "target", Type: s, Required: true, Help: "the column to learn"},
 		{Name: "id", Type: s, Help: "id column carried to predictions, not learned"},
 		{Name: "categorical", Type: s, Help: "comma-separated columns forced categorical"},
@@ -60,7 +64,7 @@ func trainFlow(d Deps) scheduler.Flow {
 	params = append(params, scheduler.Param{Name: "run_id", Type: s, Hidden: true, Help: "the experiment run to record into"})
 	return scheduler.Flow{
 		Name:        FlowTrain,
-		Description: "Train a GBDT or logistic model from a CSV file, record it as an experiment run, register it and optionally deploy it.",
+		Description: "Train a GBDT or logistic model from a CSV or Parquet file or a PostgreSQL query, record it as an experiment run, register it and optionally deploy it.",
 		Params:      params,
 		Queue:       QueueTraining,
 		Validate:    d.validateTrain,
@@ -102,17 +106,25 @@ func trainFlow(d Deps) scheduler.Flow {
 	}
 }
 
-// validateTrain checks the train flow's params: values, files, model name
-// and deployment.
-func (d Deps) validateTrain(_ context.Context, p scheduler.Params) error {
+// validateTrain checks the train flow's params: values, files or
+// queries, model name and deployment.
+func (d Deps) validateTrain(ctx context.Context, p scheduler.Params) error {
 	j, err := d.trainJob(p)
 	if err != nil {
 		return err
 	}
-	if err := d.checkDataFile("data", j.Spec.Data); err != nil {
+	if j.Spec.Query != "" {
+		if err := checkQuery(ctx, "query", j.Spec.DSN, j.Spec.Query, j.Spec.CSV); err != nil {
+			return err
+		}
+	} else if err := d.checkDataFile("data", j.Spec.Data); err != nil {
 		return err
 	}
-	if j.Spec.Test != "" {
+	if j.Spec.TestQuery != "" {
+		if err := checkQuery(ctx, "test_query", j.Spec.DSN, j.Spec.TestQuery, j.Spec.CSV); err != nil {
+			return err
+		}
+	} else if j.Spec.Test != "" {
 		if err := d.checkDataFile("test", j.Spec.Test); err != nil {
 			return err
 		}
@@ -126,6 +138,28 @@ func (d Deps) validateTrain(_ context.Context, p scheduler.Params) error {
 		}
 		if !j.Register {
 			return scheduler.Errorf("params.deploy", "deploying needs register: true")
+		}
+	}
+	return nil
+}
+
+// checkQuery checks params.<field>, a training query: a database must be
+// configured, and the server must plan the query (not run it) into
+// columns that hold the target, id and categorical columns. It waits at
+// most 10 seconds for the server.
+func checkQuery(ctx context.Context, field, dsn, query string, opts train.CSVOptions) error {
+	if dsn == "" {
+		return scheduler.Errorf("params."+field, "training from a query needs a database: set %s on the server", DatabaseURLEnv)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cols, err := train.QueryColumns(ctx, dsn, query)
+	if err != nil {
+		return scheduler.Errorf("params."+field, "%v", err)
+	}
+	for _, c := range append([]string{opts.Target, opts.ID}, opts.Categorical...) {
+		if c != "" && !slices.Contains(cols, c) {
+			return scheduler.Errorf("params."+field, "the query returns no column %q (it returns %s)", c, strings.Join(cols, ", "))
 		}
 	}
 	return nil

@@ -1,8 +1,10 @@
 package flows
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,10 +25,14 @@ import (
 // training parameters. It is shared by `driftd train` and the server's
 // training runner, so both produce the same model file.
 type TrainSpec struct {
-	// Data is the training CSV file.
+	// Data is the training CSV (or Parquet) file.
 	Data string
-	// Test is an optional test CSV file used as the validation set.
+	// Test is an optional test CSV (or Parquet) file used as the validation set.
 	Test string
+	// Query, when set, is a PostgreSQL query whose rows are the training
+	// data instead of Data; TestQuery, when set, gives the test set
+	// instead of Test. Both run on the server of DSN.
+	DSN, Query, TestQuery string
 	// CSV controls reading Data (Name defaults to Data; Regression is set
 	// from Params.Objective).
 	CSV train.CSVOptions
@@ -67,30 +73,32 @@ type TrainOutcome struct {
 	LoadSeconds, FitSeconds float64
 }
 
-// TrainModel reads spec.Data (and spec.Test), splits a validation set, trains
-// a model calling progress once per round, evaluates it, and attaches the
-// drift reference profile ("drift.profile") and the dataset fingerprint
-// ("dataset.json"). Errors name the file and line where the data is bad.
+// TrainModel reads spec.Data or spec.Query (and spec.Test or
+// spec.TestQuery), splits a validation set, trains a model calling
+// progress once per round, evaluates it, and attaches the drift reference
+// profile ("drift.profile") and the dataset fingerprint ("dataset.json").
+// Errors name the file and line, or the query's row and column, where the
+// data is bad.
 func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round)) (*TrainOutcome, error) {
 	t0 := time.Now()
 	opts := spec.CSV
 	if opts.Name == "" {
-		opts.Name = spec.Data
+		opts.Name = cmp.Or(spec.Data, "query")
 	}
 	opts.Regression = spec.Params.Objective == "regression"
-	full, err := train.ReadDataFileContext(ctx, spec.Data, "", opts) // CSV, or Parquet by its extension
+	full, err := spec.read(ctx, spec.Data, spec.Query, opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkObjective(spec.Params.Objective, full); err != nil {
-		return nil, fmt.Errorf("%s: %w", spec.Data, err)
+		return nil, fmt.Errorf("%s: %w", opts.Name, err)
 	}
 	var tr, va *train.Dataset
 	metricsOn := "validation"
-	if spec.Test != "" {
+	if spec.Test != "" || spec.TestQuery != "" {
 		topts := testOptions(opts, full)
-		topts.Name = spec.Test
-		if va, err = train.ReadDataFileContext(ctx, spec.Test, "", topts); err != nil {
+		topts.Name = cmp.Or(spec.Test, "test query")
+		if va, err = spec.read(ctx, spec.Test, spec.TestQuery, topts); err != nil {
 			return nil, err
 		}
 		tr, metricsOn = full, "test"
@@ -138,13 +146,28 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 	if out.Calibration, err = attachCalibratedProfile(m, tr, va, scores, spec.DriftBins); err != nil {
 		return nil, err
 	}
-	if err := attachFingerprint(m, spec.Data, tr, va, spec.Test == ""); err != nil {
+	split := spec.Test == "" && spec.TestQuery == ""
+	if spec.Query != "" {
+		err = attachQueryFingerprint(m, spec.Query, tr, va, split)
+	} else {
+		err = attachFingerprint(m, spec.Data, tr, va, split)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if out.Artifact, err = m.MarshalBinary(); err != nil {
 		return nil, fmt.Errorf("encode model: %w", err)
 	}
 	return out, nil
+}
+
+// read reads a data set: the query when there is one (on spec.DSN), else
+// the CSV or Parquet file path (by its extension).
+func (spec TrainSpec) read(ctx context.Context, path, query string, opts train.CSVOptions) (*train.Dataset, error) {
+	if query != "" {
+		return train.ReadQuery(ctx, spec.DSN, query, opts)
+	}
+	return train.ReadDataFileContext(ctx, path, "", opts)
 }
 
 // checkObjective rejects an objective that contradicts the target.
@@ -306,9 +329,11 @@ func attachCalibratedProfile(m *train.Model, tr, va *train.Dataset, scores []flo
 }
 
 // DatasetFingerprint is the "dataset.json" attachment of a model: the training
-// file's hash and size and the row counts of the split.
+// file's hash and size (for a query: the query and the hash of the data it
+// returned) and the row counts of the split.
 type DatasetFingerprint struct {
 	File      string   `json:"file"`
+	Query     string   `json:"query,omitempty"`
 	SHA256    string   `json:"sha256"`
 	Bytes     int64    `json:"bytes"`
 	Rows      int      `json:"rows"`
@@ -332,8 +357,20 @@ func attachFingerprint(m *train.Model, path string, tr, va *train.Dataset, split
 	if err != nil {
 		return fmt.Errorf("fingerprint %s: %w", path, err)
 	}
-	fp := DatasetFingerprint{File: filepath.Base(path), SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n,
-		Rows: tr.Rows, Names: tr.Names, TrainRows: tr.Rows, Split: split}
+	fp := DatasetFingerprint{File: filepath.Base(path), SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n}
+	return attachFingerprintJSON(m, fp, tr, va, split)
+}
+
+// attachQueryFingerprint attaches the fingerprint of data read by a
+// query: the query and the hash of the data it returned (which changes
+// with the tables while the query stays).
+func attachQueryFingerprint(m *train.Model, query string, tr, va *train.Dataset, split bool) error {
+	return attachFingerprintJSON(m, DatasetFingerprint{File: "query", Query: query, SHA256: hashDatasets(tr, va)}, tr, va, split)
+}
+
+// attachFingerprintJSON completes fp with the split's counts and attaches it.
+func attachFingerprintJSON(m *train.Model, fp DatasetFingerprint, tr, va *train.Dataset, split bool) error {
+	fp.Rows, fp.Names, fp.TrainRows, fp.Split = tr.Rows, tr.Names, tr.Rows, split
 	if va != nil && split {
 		fp.Rows += va.Rows
 		fp.ValidRows = va.Rows
@@ -348,6 +385,56 @@ func attachFingerprint(m *train.Model, path string, tr, va *train.Dataset, split
 	}
 	m.Attach("dataset.json", b)
 	return nil
+}
+
+// hashDatasets returns the SHA-256 of the data sets' columns, targets and
+// ids in order (numbers as IEEE bits, categories as their levels' text).
+func hashDatasets(sets ...*train.Dataset) string {
+	h := sha256.New()
+	buf := make([]byte, 0, 64<<10)
+	flush := func(need int) {
+		if len(buf)+need > cap(buf) {
+			h.Write(buf)
+			buf = buf[:0]
+		}
+	}
+	num := func(v float64) {
+		flush(8)
+		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+	}
+	str := func(s string) {
+		flush(8)
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(len(s)))
+		h.Write(buf)
+		buf = buf[:0]
+		h.Write([]byte(s))
+	}
+	for _, ds := range sets {
+		if ds == nil {
+			continue
+		}
+		for j, name := range ds.Names {
+			str(name)
+			for _, v := range ds.Num[j] {
+				num(v)
+			}
+			for _, c := range ds.Codes[j] {
+				if c < 0 {
+					num(math.NaN())
+				} else {
+					str(ds.Levels[j][c])
+				}
+			}
+		}
+		for _, v := range ds.Target {
+			num(v)
+		}
+		for _, id := range ds.IDs {
+			str(id)
+		}
+	}
+	h.Write(buf)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // RoundLine formats one round as `driftd train` prints it on stderr.

@@ -141,8 +141,13 @@ func TrainParams(p scheduler.Params) (TrainSpec, error) {
 	if p.String("target") == "" {
 		return TrainSpec{}, scheduler.Errorf("params.target", "required: the column to learn")
 	}
-	if p.String("data") == "" {
-		return TrainSpec{}, scheduler.Errorf("params.data", "required: a CSV path on the server or an uploaded file")
+	switch data, query := p.String("data"), strings.TrimSpace(p.String("query")); {
+	case data != "" && query != "":
+		return TrainSpec{}, scheduler.Errorf("params.query", "give data or query, not both")
+	case data == "" && query == "":
+		return TrainSpec{}, scheduler.Errorf("params.data", "required: a CSV or Parquet path on the server, an uploaded file, or a query")
+	case p.String("test") != "" && p.String("test_query") != "":
+		return TrainSpec{}, scheduler.Errorf("params.test_query", "give test or test_query, not both")
 	}
 	tp := train.DefaultParams()
 	tp.Algo, tp.Objective = p.String("algo"), p.String("objective")
@@ -173,16 +178,28 @@ func TrainParams(p scheduler.Params) (TrainSpec, error) {
 	if name == "" {
 		name = p.String("data")
 	}
-	return TrainSpec{Data: p.String("data"), Test: p.String("test"), ValidFraction: frac, Seed: tp.Seed, Params: tp,
+	if p.String("query") != "" {
+		name = "query"
+	}
+	return TrainSpec{Data: p.String("data"), Test: p.String("test"), Query: p.String("query"), TestQuery: p.String("test_query"),
+		ValidFraction: frac, Seed: tp.Seed, Params: tp,
 		CSV: train.CSVOptions{Delimiter: ',', Target: p.String("target"), ID: p.String("id"),
 			Categorical: splitList(p.String("categorical")), Name: name}}, nil
 }
+
+// DatabaseURLEnv is the server setting that holds the DSN training
+// queries run on (Deps.DatabaseURL); a flow's params never carry a DSN, so
+// its password is stored nowhere.
+const DatabaseURLEnv = "DRIFTD_DATABASE_URL"
 
 // trainJob validates the params that need no file system and returns the job.
 func (d Deps) trainJob(p scheduler.Params) (TrainJob, error) {
 	spec, err := TrainParams(p)
 	if err != nil {
 		return TrainJob{}, err
+	}
+	if spec.Query != "" || spec.TestQuery != "" {
+		spec.DSN = d.DatabaseURL
 	}
 	j := TrainJob{Spec: spec, Model: p.String("model"), Experiment: p.String("experiment"), Register: true, Deploy: p.String("deploy")}
 	if j.Model == "" {
@@ -213,6 +230,10 @@ func (j TrainJob) runParams() map[string]string {
 		"min_samples_leaf": strconv.Itoa(p.MinSamplesLeaf), "lambda": ftoa(p.Lambda), "min_split_gain": ftoa(p.MinSplitGain),
 		"subsample": ftoa(p.Subsample), "colsample": ftoa(p.Colsample), "grow": p.Grow, "early_stopping": strconv.Itoa(p.EarlyStopping),
 		"seed": strconv.FormatInt(p.Seed, 10), "logistic_c": ftoa(p.LogisticC), "logistic_max_iter": strconv.Itoa(p.LogisticMaxIter),
+		"query": s.Query, "test_query": s.TestQuery,
+	}
+	if s.Query != "" || s.TestQuery != "" {
+		out["database"] = train.RedactDSN(s.DSN)
 	}
 	for k, v := range out {
 		if v == "" {
