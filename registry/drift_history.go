@@ -53,10 +53,24 @@ type DriftPoint struct {
 	// Performance is the window's performance estimated without labels and
 	// realised from joined labels; nil when the check had neither.
 	Performance *PerformancePoint `json:"performance,omitempty"`
+	// Multivariate is the window's PCA reconstruction error and the band it
+	// keeps without drift; nil when the version has no PCA.
+	Multivariate *MultivariatePoint `json:"multivariate,omitempty"`
 	// Points is how many checks this point stands for: 1, or more for a
 	// downsampled point, which holds their maximum PSIs and the verdict of
 	// the last of them.
 	Points int `json:"points"`
+}
+
+// MultivariatePoint is a check's multivariate drift: the window's mean
+// PCA reconstruction error, the band it keeps without drift (Lo, Hi; nil
+// when unknown) and whether it left it. A downsampled point keeps the
+// largest error, the last band and any drift.
+type MultivariatePoint struct {
+	Error   float64  `json:"error"`
+	Lo      *float64 `json:"lo,omitempty"`
+	Hi      *float64 `json:"hi,omitempty"`
+	Drifted bool     `json:"drifted,omitempty"`
 }
 
 // PerformancePoint is a check's model performance: estimated without
@@ -399,7 +413,7 @@ func downsampleDrift(pts []DriftPoint, max int) []DriftPoint {
 			mergeDriftPoint(&out[len(out)-1], p)
 			continue
 		}
-		p.Features = maps(p.Features)
+		p.Features = cloneFeatures(p.Features)
 		out = append(out, p)
 	}
 	return out
@@ -425,6 +439,13 @@ func mergeDriftPoint(agg *DriftPoint, p DriftPoint) {
 	slices.Sort(agg.Drifted)
 	agg.Alert = agg.Alert || p.Alert
 	agg.Performance = mergePerformance(agg.Performance, p.Performance)
+	if m := p.Multivariate; m != nil {
+		c := *m
+		if a := agg.Multivariate; a != nil {
+			c.Error, c.Drifted = math.Max(a.Error, m.Error), a.Drifted || m.Drifted
+		}
+		agg.Multivariate = &c
+	}
 	agg.Time, agg.Version, agg.WindowRecords = p.Time, p.Version, p.WindowRecords
 	agg.DriftShare, agg.DriftedFeatures, agg.DatasetDrift, agg.Retrain = p.DriftShare, p.DriftedFeatures, p.DatasetDrift, p.Retrain
 	agg.Points += p.Points
@@ -453,8 +474,8 @@ func mergePerformance(a, b *PerformancePoint) *PerformancePoint {
 	return &c
 }
 
-// maps copies a map, so merging never writes into a decoded point's map.
-func maps(m map[string]float64) map[string]float64 {
+// cloneFeatures copies a map, so merging never writes into a decoded point's map.
+func cloneFeatures(m map[string]float64) map[string]float64 {
 	out := make(map[string]float64, len(m))
 	for k, v := range m {
 		out[k] = v

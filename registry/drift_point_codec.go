@@ -25,6 +25,8 @@ import (
 //	uvarint n, n × (string name, float64 PSI): the features, sorted by name
 //	performance (flag 16): uint16 mask of the present figures (bit i = figure
 //	  i of perfFigures), a float64 per present figure, byte drop, uvarint labels
+//	multivariate (flag 32): float64 error, byte (1 lo, 2 hi, 4 drifted),
+//	  float64 lo and hi when present
 //
 // A string is a uvarint length and its bytes; floats are little-endian.
 const driftPointFormat = 2
@@ -35,6 +37,7 @@ const (
 	flagAlert
 	flagPredPSI
 	flagPerf
+	flagMultivariate
 )
 
 // perfFigures lists the optional figures of a PerformancePoint in their
@@ -67,6 +70,9 @@ func appendDriftPoint(b []byte, p DriftPoint) []byte {
 	}
 	if p.Performance != nil {
 		flags |= flagPerf
+	}
+	if p.Multivariate != nil {
+		flags |= flagMultivariate
 	}
 	b = append(b, flags)
 	if pred != nil {
@@ -108,6 +114,27 @@ func appendDriftPoint(b []byte, p DriftPoint) []byte {
 		}
 		b = append(b, drop)
 		b = binary.AppendUvarint(b, uint64(max(pp.Labels, 0)))
+	}
+	if m := p.Multivariate; m != nil {
+		f64(finiteOr0(m.Error))
+		lo, hi := finitePtr(m.Lo), finitePtr(m.Hi)
+		var bits byte
+		if lo != nil {
+			bits |= 1
+		}
+		if hi != nil {
+			bits |= 2
+		}
+		if m.Drifted {
+			bits |= 4
+		}
+		b = append(b, bits)
+		if lo != nil {
+			f64(*lo)
+		}
+		if hi != nil {
+			f64(*hi)
+		}
 	}
 	return b
 }
@@ -240,6 +267,29 @@ func decodePointV2(v []byte, p *DriftPoint, feature string, verdicts bool) error
 		}
 		pp.Drop = drop[0] != 0
 		p.Performance = pp
+	}
+	if flags[0]&flagMultivariate != 0 {
+		m := &MultivariatePoint{Error: r.f64()}
+		bits := r.raw(1)
+		if r.err != nil {
+			return r.err
+		}
+		if bits[0]&^7 != 0 {
+			return fmt.Errorf("multivariate flags %#x unknown", bits[0])
+		}
+		if bits[0]&1 != 0 {
+			x := r.f64()
+			m.Lo = &x
+		}
+		if bits[0]&2 != 0 {
+			x := r.f64()
+			m.Hi = &x
+		}
+		m.Drifted = bits[0]&4 != 0
+		p.Multivariate = m
+	}
+	if flags[0]&^(2*flagMultivariate-1) != 0 {
+		return fmt.Errorf("flags %#x name unknown parts", flags[0])
 	}
 	if r.err != nil {
 		return r.err

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"math"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -114,7 +115,7 @@ func (r *driftRecorder) record(ev drift.Event, mon *drift.Monitor) {
 	}
 	slices.Sort(drifted)
 	perf := performancePoint(ev.Estimated, mon)
-	state := fmt.Sprint(ev.Version, ev.Alert, ev.Retrain, ev.DatasetDrift, drifted, perf != nil && perf.Drop)
+	state := fmt.Sprint(ev.Version, ev.Alert, ev.Retrain, ev.DatasetDrift, drifted, perf != nil && perf.Drop, ev.Multivariate != nil && ev.Multivariate.Drifted)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || (state == r.state && ev.Time.Sub(r.last) < r.interval) {
@@ -124,6 +125,10 @@ func (r *driftRecorder) record(ev drift.Event, mon *drift.Monitor) {
 	p := registry.DriftPoint{Time: ev.Time, Version: ev.Version, WindowRecords: ev.WindowRecords, MaxPSI: ev.MaxPSI,
 		PredictionPSI: finite(ev.PredictionPSI), DriftShare: ev.DriftShare, DriftedFeatures: ev.DriftedFeatures,
 		DatasetDrift: ev.DatasetDrift, Retrain: ev.Retrain, Alert: ev.Alert, Features: feats, Drifted: drifted, Performance: perf}
+	if mv := ev.Multivariate; mv != nil && !math.IsNaN(mv.Error) {
+		lo, hi := mv.Lo, mv.Hi
+		p.Multivariate = &registry.MultivariatePoint{Error: mv.Error, Lo: &lo, Hi: &hi, Drifted: mv.Drifted}
+	}
 	select {
 	case r.queue <- p:
 	default:

@@ -125,6 +125,10 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 				AUCLo: b.AUC.Lo, AUCHi: b.AUC.Hi, AUCMean: b.AUC.Mean}
 		}
 	}
+	if mv := ev.Multivariate; mv != nil {
+		v.Multivariate = &web.MultivariateView{Error: mv.Error, RefError: mv.RefError, Lo: mv.Lo, Hi: mv.Hi, Drifted: mv.Drifted,
+			Components: mv.Components, Dimensions: mv.Dimensions, Records: mv.Records}
+	}
 	v.Time, v.WindowRecords = ev.Time, ev.WindowRecords
 	v.PredictionPSI, v.DriftShare, v.MaxPSI, v.DriftedFeatures = ev.PredictionPSI, ev.DriftShare, ev.MaxPSI, ev.DriftedFeatures
 	v.DatasetDrift, v.Retrain, v.Alert = ev.DatasetDrift, ev.Retrain, ev.Alert

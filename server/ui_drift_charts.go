@@ -126,6 +126,37 @@ func performanceChart(pts []registry.DriftPoint) *web.TimeChart {
 	return c
 }
 
+// multivariateChart draws the kept checks' PCA reconstruction error inside
+// the band it keeps without drift; nil when no kept check has one.
+func multivariateChart(pts []registry.DriftPoint) *web.TimeChart {
+	errLine := web.Line{Name: "reconstruction error"}
+	band := web.Band{Name: "expected without drift"}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, p := range pts {
+		m := p.Multivariate
+		if m == nil {
+			continue
+		}
+		errLine.Points = append(errLine.Points, web.TimePoint{T: p.Time, V: m.Error})
+		lo, hi = math.Min(lo, m.Error), math.Max(hi, m.Error)
+		if m.Lo != nil && m.Hi != nil {
+			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: *m.Lo})
+			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: *m.Hi})
+			lo, hi = math.Min(lo, *m.Lo), math.Max(hi, *m.Hi)
+		}
+	}
+	if len(errLine.Points) == 0 {
+		return nil
+	}
+	c := &web.TimeChart{Label: "Multivariate drift: reconstruction error over time", Lines: []web.Line{errLine}}
+	if len(band.Lo) > 0 {
+		c.Bands = []web.Band{band}
+	}
+	pad := math.Max((hi-lo)*0.1, 0.01*math.Abs(hi))
+	c.Min, c.Max = math.Max(0, lo-pad), hi+pad
+	return c
+}
+
 // driftCharts fills in the Drift page's PSI bars, the feature looked at
 // closely (?feature=, else the largest PSI) and the history charts and
 // events. Features arrive sorted by PSI, largest first.
@@ -204,6 +235,9 @@ func (a *App) driftCharts(ctx context.Context, v *web.DriftView, ev drift.Event,
 	}
 	if v.Estimated != nil {
 		v.Estimated.Chart = performanceChart(pts)
+	}
+	if v.Multivariate != nil {
+		v.Multivariate.Chart = multivariateChart(verdicts)
 	}
 	v.Events = driftEvents(verdicts, 20)
 }

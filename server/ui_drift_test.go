@@ -71,7 +71,15 @@ func TestUIDriftChartsAndHistory(t *testing.T) {
 	if sum := contrib[0] + contrib[1] + contrib[2]; err != nil || math.Abs(weighted-sum) > 2e-4 {
 		t.Errorf("weighted PSI %v (%v), want the sum of the contributions %v", weighted, err, sum)
 	}
-	byPSI := s.mustGet("/drift?rank=psi")
+	// Multivariate drift: the shifted records sit far from the reference's
+	// joint structure; the kept checks draw the error inside its band.
+	if got := nodeText(mustTestID(t, doc, "multivariate")); !strings.Contains(got, "Multivariate drift drifted reconstruction error") || !strings.Contains(got, "expected ") {
+		t.Errorf("multivariate = %q", got)
+	}
+	uiWaitFor(t, "the multivariate chart from the kept checks", 10*time.Second, func() bool {
+		return byTestID(s.mustGet("/drift"), "multivariate-chart") != nil
+	})
+		byPSI := s.mustGet("/drift?rank=psi")
 	descending("PSI", column(byPSI, "psi"))
 	if got := attrOf(mustTestID(t, byPSI, "drift-live"), "data-refresh"); !strings.Contains(got, "rank=psi") {
 		t.Errorf("ranked by PSI, the live part refreshes from %q, losing the ranking", got)

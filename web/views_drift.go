@@ -76,6 +76,9 @@ type DriftView struct {
 	// Estimated is the window's performance estimated without labels (CBPE)
 	// from the calibrated scores; nil when the version has no calibrator.
 	Estimated *EstimatedView
+	// Multivariate is the window's PCA reconstruction error against its
+	// band; nil when the version's profile has no PCA.
+	Multivariate *MultivariateView
 	// Feeds says what fed this version's monitor since it was loaded: the
 	// Kafka scorer (records of FeaturesTopic) and HTTP scoring (rows of
 	// /predict and /invocations; ServingDrift is false when
@@ -345,3 +348,19 @@ func DriftURL(v *DriftView, feature string) string {
 	}
 	return u
 }
+
+// MultivariateView is the Drift page's multivariate drift: the window's
+// mean PCA reconstruction error, the reference's, and the band the error
+// keeps without drift at this window size (NaN edges when unknown).
+type MultivariateView struct {
+	Error, RefError, Lo, Hi float64
+	Drifted                 bool
+	Components, Dimensions  int
+	Records                 int
+	// Chart is the error over the kept checks with its band; nil without
+	// kept history.
+	Chart *TimeChart
+}
+
+// HasBand reports whether the error's band is known.
+func (m *MultivariateView) HasBand() bool { return !math.IsNaN(m.Lo) && !math.IsNaN(m.Hi) }
