@@ -43,6 +43,7 @@ func commands() map[string]command {
 		"version":     {"print the version", runVersion},
 		"healthcheck": {"exit 0 when a running server answers /healthz (for container health checks)", runHealthcheck},
 		"train":       {"train a GBDT or logistic model from a CSV file and write the model file", runTrain},
+		"import":      {"convert an XGBoost or LightGBM model into a driftd model file with its drift reference", runImport},
 		"predict":     {"score a CSV file with a model file", runPredict},
 		"drift":       {"compare a current CSV with a reference CSV: PSI and tests per feature", runDrift},
 		"gen":         {"write synthetic feature data as CSV, optionally drifted", runGen},

@@ -50,6 +50,9 @@ func (a *App) apiVersionArtifact(c echo.Context) error {
 // body the run's artifact named by ?artifact= (default "model") is registered instead.
 // Optional ?version= and ?description=. Answers 201 with the version.
 func (a *App) apiVersionRegister(c echo.Context) error {
+	if c.QueryParam("format") != "" { // an XGBoost or LightGBM model file: see apiVersionImport
+		return a.apiVersionImport(c)
+	}
 	ctx := userContext(c)
 	body, err := a.readUpload(c, "artifact")
 	if err != nil {

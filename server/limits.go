@@ -28,13 +28,14 @@ const (
 // and training CSV uploads. Every other route under /api/ gets jsonBodyLimit,
 // every other route formBodyLimit, so a new route is small until listed here.
 var routeBodyLimits = map[string]int64{
-	"POST /api/v1/models/:name/versions": uploadBodyLimit,
-	"PUT /api/v1/runs/:id/artifacts/*":   uploadBodyLimit,
-	"POST /api/v1/train":                 uploadBodyLimit, // multipart CSV upload
-	"POST /training":                     uploadBodyLimit, // the Training page's CSV upload
-	"POST /kafka/topics/:topic/produce":  jsonBodyLimit,   // the Topic page's test message
-	"POST /api/v1/models/:name/predict":  servingBodyLimit,
-	"POST /invocations":                  servingBodyLimit, // MLflow's scoring route
+	"POST /api/v1/models/:name/versions":        uploadBodyLimit,
+	"POST /api/v1/models/:name/versions/import": uploadBodyLimit, // an XGBoost or LightGBM model and its reference data
+	"PUT /api/v1/runs/:id/artifacts/*":          uploadBodyLimit,
+	"POST /api/v1/train":                        uploadBodyLimit, // multipart CSV upload
+	"POST /training":                            uploadBodyLimit, // the Training page's CSV upload
+	"POST /kafka/topics/:topic/produce":         jsonBodyLimit,   // the Topic page's test message
+	"POST /api/v1/models/:name/predict":         servingBodyLimit,
+	"POST /invocations":                         servingBodyLimit, // MLflow's scoring route
 }
 
 // bodyLimit returns the largest body accepted by the route of method and

@@ -32,6 +32,7 @@ func (a *App) routes(e *echo.Echo) {
 	api.PATCH("/models/:name", a.apiModelUpdate)
 	api.GET("/models/:name/versions", a.apiVersionList)
 	api.POST("/models/:name/versions", a.apiVersionRegister)
+	api.POST("/models/:name/versions/import", a.apiVersionImport) // an XGBoost or LightGBM model and its reference data
 	api.GET("/models/:name/versions/:version", a.apiVersionGet)
 	api.DELETE("/models/:name/versions/:version", a.apiVersionDelete)
 	api.GET("/models/:name/versions/:version/artifact", a.apiVersionArtifact)
@@ -106,6 +107,7 @@ func (a *App) routes(e *echo.Echo) {
 	ui.GET("/settings", a.uiSettings)
 	ui.POST("/settings/users", a.uiUserAdd, requireRole(RoleAdmin))
 	ui.GET("/models/:name", a.uiModel)
+	ui.GET("/models/:name/versions/:version", a.uiModelVersion) // where it came from, parameters, importance
 	ui.POST("/models/:name/deploy", a.uiDeploy, requireRole(RoleOperator))
 	ui.POST("/models/:name/rollback", a.uiRollback, requireRole(RoleOperator))
 	ui.POST("/models/:name/approve", a.uiApprove, requireRole(RoleOperator))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -15,11 +16,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"driftd/registry"
+	"driftd/server/flows"
+	"driftd/train"
 	"driftd/web"
 )
 
 // keyMetrics are the metrics the version table prefers, in order; each is
-// looked up as is and with the valid_ and test_ prefixes training uses.
+// looked up as is, with the valid_ and test_ prefixes training uses and the
+// reference_ prefix of imports.
 var keyMetrics = []string{"auc", "accuracy", "macro_f1", "f1", "rmse", "mae", "r2", "logloss", "loss"}
 
 // pickMetrics chooses up to n key metrics of a version, falling back to the
@@ -27,7 +31,7 @@ var keyMetrics = []string{"auc", "accuracy", "macro_f1", "f1", "rmse", "mae", "r
 func pickMetrics(m map[string]float64, n int) []web.KV {
 	var out []web.KV
 	for _, k := range keyMetrics {
-		for _, name := range []string{"valid_" + k, k, "test_" + k} {
+		for _, name := range []string{"valid_" + k, k, "test_" + k, flows.MetricsOnReference + "_" + k} {
 			if x, ok := m[name]; ok && len(out) < n {
 				out = append(out, web.KV{Key: name, Value: ftoa4(x)})
 				break
@@ -147,7 +151,7 @@ func (a *App) renderModel(c echo.Context, status int, msg, errMsg string) error 
 		row := web.VersionRow{Version: ver.Version, Algo: ver.Algo, Created: ver.Created, CreatedBy: ver.CreatedBy,
 			Status: ver.Status, Environments: ver.Environments, Aliases: ver.Aliases, RunID: ver.RunID,
 			Description: ver.Description, ArtifactSize: ver.ArtifactSize, HasProfile: ver.ProfileSize > 0,
-			Features: len(ver.Schema), Rows: ver.Fingerprint.Rows}
+			Features: len(ver.Schema), Rows: ver.Fingerprint.Rows, Source: versionSource(ver)}
 		row.Metrics = pickMetrics(ver.Metrics, 4)
 		v.Versions = append(v.Versions, row)
 		if ver.Status == registry.StatusReady {
@@ -167,6 +171,99 @@ func (a *App) renderModel(c echo.Context, status int, msg, errMsg string) error 
 	}
 	p := a.page(c, "models", "Model "+m.Name)
 	return renderStatus(c, status, p, web.ModelBody(p, v))
+}
+
+// versionSource says where a version came from, from the "source" its
+// model file records: "XGBoost import", "LightGBM import", or "driftd
+// training" for a model driftd trained (which records none).
+func versionSource(v registry.Version) string {
+	src, _ := v.Params["source"].(string)
+	switch src {
+	case flows.ImportXGBoost, flows.ImportLightGBM:
+		return flows.SourceTitle(src) + " import"
+	}
+	return "driftd training"
+}
+
+// uiModelVersion shows one version: where it came from, its parameters
+// (for an import, as read from the model file), all its metrics, its
+// inputs and its feature importance, read from the model file.
+func (a *App) uiModelVersion(c echo.Context) error {
+	ctx := c.Request().Context()
+	name := c.Param("name")
+	ver, err := a.store.GetVersion(ctx, name, c.Param("version"))
+	if err != nil {
+		return err
+	}
+	row := web.VersionRow{Version: ver.Version, Algo: ver.Algo, Created: ver.Created, CreatedBy: ver.CreatedBy,
+		Status: ver.Status, Environments: ver.Environments, Aliases: ver.Aliases, RunID: ver.RunID,
+		Description: ver.Description, ArtifactSize: ver.ArtifactSize, HasProfile: ver.ProfileSize > 0,
+		Features: len(ver.Schema), Rows: ver.Fingerprint.Rows, Source: versionSource(ver)}
+	row.Objective, _ = ver.Params["objective"].(string)
+	v := web.ModelVersionView{Model: name, Version: row, Fingerprint: ver.Fingerprint.SHA256}
+	for _, k := range sortedKeys(ver.Params) {
+		v.Params = append(v.Params, web.KV{Key: k, Value: paramString(ver.Params[k])})
+	}
+	for _, k := range sortedKeys(ver.Metrics) {
+		v.Metrics = append(v.Metrics, web.KV{Key: k, Value: strconv.FormatFloat(ver.Metrics[k], 'g', 6, 64)})
+	}
+	for _, f := range ver.Schema {
+		typ := f.Type
+		if len(f.Levels) > 0 {
+			typ += fmt.Sprintf(" (%d levels)", len(f.Levels))
+		}
+		v.Inputs = append(v.Inputs, web.KV{Key: f.Name, Value: typ})
+	}
+	art, err := a.store.Artifact(ctx, name, ver.Version)
+	if err != nil {
+		return err
+	}
+	if m, err := train.Decode(art); err == nil {
+		v.Importance, v.ImportanceKind = importanceChart(flows.Importance(m))
+	} else {
+		a.logger.Warn("decode model for its page", "model", name, "version", ver.Version, "err", err)
+	}
+	p := a.page(c, "models", "Model "+name+" "+ver.Version)
+	return a.renderPage(c, p, web.ModelVersionBody(v))
+}
+
+// importanceChart draws feature importance, largest first: total split
+// gain for trees, mean absolute standardised coefficient for logistic
+// models. It returns nil when there is neither.
+func importanceChart(imp map[string]map[string]float64) (*web.HBarChart, string) {
+	for _, kind := range []string{"gain", "abs_coef"} {
+		vals := imp[kind]
+		if len(vals) == 0 {
+			continue
+		}
+		label := map[string]string{"gain": "total split gain", "abs_coef": "mean |standardised coefficient|"}[kind]
+		ch := &web.HBarChart{Label: "feature importance: " + label}
+		for _, f := range sortedKeys(vals) {
+			ch.Bars = append(ch.Bars, web.HBar{Label: f, Value: vals[f], Text: ftoa4(vals[f])})
+		}
+		sort.SliceStable(ch.Bars, func(i, j int) bool { return ch.Bars[i].Value > ch.Bars[j].Value })
+		ch.Bars = ch.Bars[:min(len(ch.Bars), importanceBars)]
+		return ch, label
+	}
+	return nil, ""
+}
+
+// paramString formats a parameter in full: strings as they are, numbers
+// with every digit, anything else as JSON.
+func paramString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // previousVersions replays a model's deployment history (newest first, as

@@ -23,16 +23,39 @@ type ModelsView struct {
 type VersionRow struct {
 	Version, Algo, Objective string
 	// Metrics are the key training metrics (auc, accuracy, rmse, ...).
-	Metrics             []KV
-	Created             time.Time
-	CreatedBy, Status   string
-	Environments        []string
-	Aliases             []string
-	RunID, Description  string
+	Metrics            []KV
+	Created            time.Time
+	CreatedBy, Status  string
+	Environments       []string
+	Aliases            []string
+	RunID, Description string
+	// Source says where the version came from: "driftd training",
+	// "XGBoost import" or "LightGBM import".
+	Source              string
 	ArtifactSize        int64
 	HasProfile          bool
 	Features, Rows      int
 	FingerprintChecksum string
+}
+
+// ModelVersionView is the view model of one version's page: where it came
+// from, its parameters as recorded (for an import, as read from the model
+// file), metrics, inputs and feature importance.
+type ModelVersionView struct {
+	Model   string
+	Version VersionRow
+	// Params are the version's parameters, sorted by name.
+	Params []KV
+	// Metrics are all the version's metrics, sorted by name.
+	Metrics []KV
+	// Inputs are the model's features in model order: name and type.
+	Inputs []KV
+	// Importance is the feature importance bar chart (nil when the model
+	// has none); ImportanceKind says what it measures.
+	Importance     *HBarChart
+	ImportanceKind string
+	// Fingerprint is the reference (or training) data's SHA-256.
+	Fingerprint string
 }
 
 // HistoryRow is one deployment history entry.
