@@ -137,6 +137,7 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		{"compare", "/runs/compare?id=" + runs[0].ID + "&id=" + other, "compare-params", 200},
 		{"models", "/models", "models", 200},
 		{"model", "/models/" + name, "versions", 200},
+		{"version", "/models/" + name + "/versions/1.1.0", "version-facts", 200},
 		{"drift", "/drift", "drift-features", 200},
 		{"kafka", "/kafka", "topics", 200},
 		{"topic", "/kafka/topics/" + a.pipeline.Topics().Features, "messages", 200},

@@ -380,9 +380,9 @@ func (c TimeChart) Component() templ.Component {
 			}
 			var pts strings.Builder
 			lo, hi := b.Lo, b.Hi
-			if len(lo) == 1 { // one check: a short bar a few units wide
-				lo = []TimePoint{{lo[0].T.Add(-time.Second), lo[0].V}, {lo[0].T.Add(time.Second), lo[0].V}}
-				hi = []TimePoint{{hi[0].T.Add(-time.Second), hi[0].V}, {hi[0].T.Add(time.Second), hi[0].V}}
+			if len(lo) == 1 { // one check: its band across the chart
+				lo = []TimePoint{{from, lo[0].V}, {to, lo[0].V}}
+				hi = []TimePoint{{from, hi[0].V}, {to, hi[0].V}}
 			}
 			for _, p := range hi {
 				pts.WriteString(f1(x(p.T)) + "," + f1(y(p.V)) + " ")
