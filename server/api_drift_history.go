@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"math"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"

@@ -79,7 +79,7 @@ func TestUIDriftChartsAndHistory(t *testing.T) {
 	uiWaitFor(t, "the multivariate chart from the kept checks", 10*time.Second, func() bool {
 		return byTestID(s.mustGet("/drift"), "multivariate-chart") != nil
 	})
-		byPSI := s.mustGet("/drift?rank=psi")
+	byPSI := s.mustGet("/drift?rank=psi")
 	descending("PSI", column(byPSI, "psi"))
 	if got := attrOf(mustTestID(t, byPSI, "drift-live"), "data-refresh"); !strings.Contains(got, "rank=psi") {
 		t.Errorf("ranked by PSI, the live part refreshes from %q, losing the ranking", got)

@@ -177,7 +177,7 @@ func (p Params) asMap(obj string) map[string]any {
 	if p.autoLeaf {
 		rule = "auto"
 	}
-	return map[string]any{"min_samples_leaf_rule": rule,"algo": "gbdt", "objective": obj, "rounds": p.Rounds, "learning_rate": p.LearningRate,
+	return map[string]any{"min_samples_leaf_rule": rule, "algo": "gbdt", "objective": obj, "rounds": p.Rounds, "learning_rate": p.LearningRate,
 		"max_leaves": p.MaxLeaves, "max_depth": p.MaxDepth, "max_bins": p.MaxBins,
 		"min_child_weight": p.MinChildWeight, "min_samples_leaf": p.MinSamplesLeaf, "lambda": p.Lambda,
 		"min_split_gain": p.MinSplitGain, "subsample": p.Subsample, "colsample": p.Colsample,

@@ -11,7 +11,7 @@ import (
 func TestAutoMinSamplesLeaf(t *testing.T) {
 	for _, tc := range []struct {
 		rows, set, want int
-		rule         string
+		rule            string
 	}{
 		{rows: 150, set: AutoMinSamplesLeaf, want: 1, rule: "auto"},
 		{rows: 1200, set: AutoMinSamplesLeaf, want: 6, rule: "auto"},
