@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,5 +177,50 @@ func TestTrainReadsParquet(t *testing.T) {
 	}
 	if ma, mb := a.Metrics(), b.Metrics(); fmt.Sprint(ma) != fmt.Sprint(mb) {
 		t.Errorf("metrics differ: CSV %v, Parquet %v", ma, mb)
+	}
+}
+
+// TestPredictWritesParquet checks that `driftd predict` writes Parquet for
+// an --out ending in .parquet, or with --out-format parquet: the same
+// columns and values as its CSV output, as driftd reads them back.
+func TestPredictWritesParquet(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.bin")
+	if _, stderr, code := runTrainArgs(t, "--data", "testdata/train_binary.csv", "--target", "label", "--id", "id", "--rounds", "5", "--out", model); code != 0 {
+		t.Fatalf("train exit %d: %s", code, stderr)
+	}
+	predict := func(args ...string) {
+		t.Helper()
+		var o, e bytes.Buffer
+		if code := runPredict(context.Background(), append([]string{"--model", model, "--data", "testdata/train_binary.csv"}, args...), &o, &e); code != 0 {
+			t.Fatalf("predict %v: exit %d: %s", args, code, e.String())
+		}
+	}
+	csvOut, pqOut, odd := filepath.Join(dir, "p.csv"), filepath.Join(dir, "p.parquet"), filepath.Join(dir, "p.out")
+	predict("--out", csvOut)
+	predict("--out", pqOut)
+	predict("--out", odd, "--out-format", "parquet")
+	opts := train.CSVOptions{ID: "id", Categorical: []string{"label"}}
+	want, err := train.ReadCSVFile(csvOut, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{pqOut, odd} {
+		got, err := train.ReadDataFileContext(context.Background(), p, "parquet", opts)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if fmt.Sprint(got.Names, got.Levels, got.Codes, got.IDs) != fmt.Sprint(want.Names, want.Levels, want.Codes, want.IDs) {
+			t.Fatalf("%s: columns %v, the CSV's %v", p, got.Names, want.Names)
+		}
+		for r, x := range got.Num[0] {
+			if math.Abs(x-want.Num[0][r]) > 1e-7 { // the CSV has 8 digits
+				t.Fatalf("%s row %d: score %v, the CSV's %v", p, r+1, x, want.Num[0][r])
+			}
+		}
+	}
+	var e bytes.Buffer
+	if code := runPredict(context.Background(), []string{"--model", model, "--data", "testdata/train_binary.csv", "--out", odd, "--out-format", "orc"}, &bytes.Buffer{}, &e); code != 2 {
+		t.Errorf("--out-format orc: exit %d, want 2: %s", code, e.String())
 	}
 }

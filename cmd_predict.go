@@ -24,7 +24,8 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	data := fs.String("data", "", "CSV or Parquet file to score (required unless --query)")
 	query := fs.String("query", "", "PostgreSQL query whose rows to score, instead of --data (needs --dsn or $"+dsnEnv+")")
 	dsn := dsnFlag(fs)
-	out := fs.String("out", "", "predictions CSV to write (default: stdout)")
+	out := fs.String("out", "", "predictions file to write, CSV or Parquet (default: CSV on stdout)")
+	outFormat := fs.String("out-format", "", "format of --out: csv or parquet (default: parquet for a .parquet file, else csv)")
 	id := fs.String("id", "", "id column copied to the output (default: the model's training id column, when present in the data)")
 	delim := fs.String("delimiter", ",", "CSV field delimiter (one character)")
 	format := fs.String("format", "", "format of --data: csv or parquet (default: parquet for a .parquet file, else csv)")
@@ -48,7 +49,12 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "driftd predict: %v\n", err)
 		return 2
 	}
-	if err := predictCommand(ctx, *modelPath, src, *out, *id, []rune(*delim)[0], *jsonOut, stdout, stderr); err != nil {
+	outFmt, err := train.DataFormat(*out, *outFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "driftd predict: --out-format: %v\n", err)
+		return 2
+	}
+	if err := predictCommand(ctx, *modelPath, src, *out, outFmt, *id, []rune(*delim)[0], *jsonOut, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "driftd predict: %v\n", err)
 		return 1
 	}
@@ -63,7 +69,7 @@ type predictSummary struct {
 	RowsPerSecond  float64 `json:"rows_per_second"`
 }
 
-func predictCommand(ctx context.Context, modelPath string, src dataSource, out, id string, delim rune, jsonOut bool, stdout, stderr io.Writer) error {
+func predictCommand(ctx context.Context, modelPath string, src dataSource, out, outFormat, id string, delim rune, jsonOut bool, stdout, stderr io.Writer) error {
 	b, err := os.ReadFile(modelPath)
 	if err != nil {
 		return fmt.Errorf("read model: %w", err)
@@ -111,7 +117,12 @@ func predictCommand(ctx context.Context, modelPath string, src dataSource, out, 
 		w = fh
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
-	if err := writePredictions(bw, m, ds, pr, byte(delim)); err != nil {
+	if outFormat == train.FormatParquet {
+		err = writePredictionsParquet(bw, m, ds, pr)
+	} else {
+		err = writePredictions(bw, m, ds, pr, byte(delim))
+	}
+	if err != nil {
 		return fmt.Errorf("write predictions: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -210,7 +221,9 @@ func writePredictions(w *bufio.Writer, m *train.Model, ds *train.Dataset, pr *tr
 				line = strconv.AppendFloat(line, pr.Proba[i*k+c], 'g', 8, 64)
 				line = append(line, delim)
 			}
-			line = appendCSVField(line, classes[int(pr.Score[i])], delim)
+			if c := pr.Score[i]; c >= 0 && int(c) < len(classes) { // NaN (no score) leaves the label empty
+				line = appendCSVField(line, classes[int(c)], delim)
+			}
 		default:
 			line = strconv.AppendFloat(line, pr.Score[i], 'g', -1, 64)
 		}

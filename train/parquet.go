@@ -2,13 +2,16 @@ package train
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -52,9 +55,14 @@ func ReadDataFileContext(ctx context.Context, path, format string, opts CSVOptio
 
 // ReadParquetFileContext reads a Parquet file into a Dataset with CSV's
 // rules (see CSVOptions; Delimiter and InferRows do not apply): integer,
-// float and boolean columns are numeric, string and byte-array columns
-// categorical, nulls missing. Nested and repeated columns are refused.
-// Errors name the file, the row group and the column.
+// decimal, float and boolean (0/1) columns are numeric; timestamps and
+// dates are numbers of seconds since the Unix epoch (times of day, since
+// midnight); string, enum, UUID and other byte-array columns categorical
+// (dictionary-encoded strings are made once per dictionary); nulls are
+// missing. Integer columns read as an ID or forced categorical keep their
+// exact digits. Nested, repeated and interval columns, and infinite values,
+// are refused. Errors name the file, the column and, where a value is at
+// fault, the row group and the row.
 func ReadParquetFileContext(ctx context.Context, path string, opts CSVOptions) (*Dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -72,8 +80,35 @@ func ReadParquetFileContext(ctx context.Context, path string, opts CSVOptions) (
 }
 
 // ReadParquet reads Parquet data of size bytes from r; see
-// ReadParquetFileContext.
-func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, opts CSVOptions) (ds *Dataset, err error) {
+// ReadParquetFileContext. Column chunks are read in parallel, by
+// GOMAXPROCS goroutines, each decoded page straight into the dataset's
+// columns; the result (and the error, for a bad file) is the one a
+// sequential read gives. It stops with an error wrapping ctx.Err() soon
+// after ctx ends. Reading bench/train's 1M × 28 set so (213 MB, snappy,
+// written by DuckDB) took 0.55 s and 255 MB at peak, against 1.9 s and
+// 396 MB for the same data as CSV, on 2 shared cores (bench/parquet/run.sh).
+func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, opts CSVOptions) (*Dataset, error) {
+	return readParquet(ctx, r, size, opts, pqConfig{workers: runtime.GOMAXPROCS(0), minCells: pqMinCells, cellsPerByte: pqCellsPerByte})
+}
+
+const (
+	// pqMinCells is how many values (rows × columns) a file of any size
+	// may claim and have allocated up front, and pqCellsPerByte how many
+	// more per byte of the file; see readParquet.
+	pqMinCells     = 1 << 22
+	pqCellsPerByte = 64
+)
+
+// pqConfig tunes readParquet (tests vary it).
+type pqConfig struct {
+	// workers is the number of goroutines decoding column chunks.
+	workers int
+	// minCells and cellsPerByte: see pqMinCells.
+	minCells, cellsPerByte int64
+}
+
+// readParquet is ReadParquet with cfg.
+func readParquet(ctx context.Context, r io.ReaderAt, size int64, opts CSVOptions, cfg pqConfig) (ds *Dataset, err error) {
 	name := opts.Name
 	if name == "" {
 		name = "input"
@@ -84,134 +119,117 @@ func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, opts CSVOptions
 			ds, err = nil, fmt.Errorf("%s: corrupt parquet file: %v", name, p)
 		}
 	}()
-	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true))
+	pf, err := parquet.OpenFile(r, size, parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true))
 	if err != nil {
 		return nil, fmt.Errorf("%s: open parquet: %w", name, err)
 	}
-	fields := pf.Schema().Fields()
-	cols := make([]rawColumn, len(fields))
-	for i, fd := range fields {
-		if !fd.Leaf() || fd.Repeated() {
-			return nil, fmt.Errorf("%s: column %q is nested or repeated: only flat columns can be read", name, fd.Name())
-		}
-		kind := fd.Type().Kind()
-		switch kind {
-		case parquet.Boolean, parquet.Int32, parquet.Int64, parquet.Float, parquet.Double:
-		case parquet.ByteArray, parquet.FixedLenByteArray:
-			cols[i].isStr = true
-		default:
-			return nil, fmt.Errorf("%s: column %q has type %s, which driftd does not read", name, fd.Name(), kind)
-		}
-		cols[i].name = fd.Name()
+	specs, err := pqSpecs(name, pf.Schema().Fields(), opts)
+	if err != nil {
+		return nil, err
 	}
-	rows := 0
-	for _, rg := range pf.RowGroups() {
-		rows += int(rg.NumRows())
+	groups := pf.RowGroups()
+	// offs[g] is the file row where row group g starts.
+	offs := make([]int, len(groups)+1)
+	for g, rg := range groups {
+		n := rg.NumRows()
+		if n < 0 || n > int64(math.MaxInt-offs[g]) {
+			return nil, fmt.Errorf("%s: row group %d: the footer says %d rows", name, g, n)
+		}
+		if k := len(rg.ColumnChunks()); k != len(specs) {
+			return nil, fmt.Errorf("%s: row group %d has %d columns, the schema %d", name, g, k, len(specs))
+		}
+		offs[g+1] = offs[g] + int(n)
 	}
-	if rows != int(pf.NumRows()) || rows < 0 {
+	rows := offs[len(groups)]
+	if int64(rows) != pf.NumRows() {
 		return nil, fmt.Errorf("%s: the row groups hold %d rows, the footer says %d", name, rows, pf.NumRows())
 	}
-	// Capacity from the footer only up to a bound: a corrupt footer must
-	// not allocate gigabytes before the data says otherwise.
-	capRows := min(rows, 1<<20)
-	for i := range cols {
-		if cols[i].isStr {
-			cols[i].str, cols[i].valid = make([]string, 0, capRows), make([]bool, 0, capRows)
-		} else {
-			cols[i].num = make([]float64, 0, capRows)
+	cols := make([]rawColumn, len(specs))
+	// The columns are allocated whole from the footer's row count, and
+	// each column chunk is decoded straight into its rows, when that count
+	// is plausible for the file's size: at least one byte per 64 values, or
+	// a few million values. Otherwise (a corrupt footer, or a file of
+	// constant columns) they grow as values are decoded, one chunk after
+	// the other: the footer alone must not allocate gigabytes.
+	whole := len(specs) == 0 || int64(rows) <= (cfg.cellsPerByte*max(size, 0)+cfg.minCells)/int64(len(specs))
+	workers := cfg.workers
+	for i, s := range specs {
+		c := &cols[i]
+		c.name, c.isStr = s.name, s.isStr()
+		switch {
+		case !whole:
+			workers = 1
+		case c.isStr:
+			c.str, c.valid = make([]string, rows), make([]bool, rows)
+		default:
+			c.num = make([]float64, rows)
 		}
 	}
-	buf := make([]parquet.Value, 1024)
-	for g, rg := range pf.RowGroups() {
-		chunks := rg.ColumnChunks()
-		if len(chunks) != len(cols) {
-			return nil, fmt.Errorf("%s: row group %d has %d columns, the schema %d", name, g, len(chunks), len(cols))
+	// One task per column chunk, row group after row group.
+	nc := len(specs)
+	err = runPQTasks(workers, len(groups)*nc, func(d *pqDecoder, i int) error {
+		g, c := i/max(nc, 1), i%max(nc, 1)
+		w := pqWindow{col: &cols[c], first: offs[g], pos: offs[g], end: offs[g+1]}
+		if err := d.decodeChunk(ctx, groups[g].ColumnChunks()[c], &specs[c], &w); err != nil {
+			return fmt.Errorf("%s: row group %d (rows %d-%d), column %q: %w", name, g, offs[g]+1, offs[g+1], specs[c].name, err)
 		}
-		for ci, ch := range chunks {
-			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			want := colLen(&cols[ci]) + int(rg.NumRows())
-			if err := readChunk(ch, &cols[ci], buf); err != nil {
-				return nil, fmt.Errorf("%s: row group %d, column %q: %w", name, g, cols[ci].name, err)
-			}
-			if got := colLen(&cols[ci]); got != want {
-				return nil, fmt.Errorf("%s: row group %d, column %q: %d values for %d rows", name, g, cols[ci].name, got-want+int(rg.NumRows()), rg.NumRows())
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return buildDataset(name, cols, rows, opts, func(row int, column, format string, args ...any) error {
-		return fmt.Errorf("%s: row %d, column %q: %s", name, row+1, column, fmt.Sprintf(format, args...))
+		g := sort.SearchInts(offs, row+1) - 1
+		return fmt.Errorf("%s: row %d (row group %d), column %q: %s", name, row+1, g, column, fmt.Sprintf(format, args...))
 	})
 }
 
-// colLen returns how many values c holds.
-func colLen(c *rawColumn) int {
-	if c.isStr {
-		return len(c.valid)
+// runPQTasks runs tasks 0..n-1 on workers goroutines, each with its own
+// decoder, handing them out in order. After a task fails, the later ones
+// that have not started are skipped; the error returned is that of the
+// first failed task, so it is the one a sequential run meets. A panic in
+// the library (a corrupt file) is the task's error.
+func runPQTasks(workers, n int, task func(d *pqDecoder, i int) error) error {
+	workers = max(1, min(workers, n))
+	errs := make([]error, n)
+	var next, stop atomic.Int64
+	stop.Store(int64(n))
+	run := func(d *pqDecoder, i int) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("corrupt parquet data: %v", p)
+			}
+		}()
+		return task(d, i)
 	}
-	return len(c.num)
-}
-
-// readChunk appends a column chunk's values to c.
-func readChunk(ch parquet.ColumnChunk, c *rawColumn, buf []parquet.Value) error {
-	pages := ch.Pages()
-	defer pages.Close()
-	for {
-		p, err := pages.ReadPage()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			d := &pqDecoder{}
+			for {
+				i := next.Add(1) - 1
+				if i >= stop.Load() {
+					return
+				}
+				if errs[i] = run(d, int(i)); errs[i] == nil {
+					continue
+				}
+				d = &pqDecoder{} // a panic may have left it half-way
+				for s := stop.Load(); i < s && !stop.CompareAndSwap(s, i); s = stop.Load() {
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
-		vr := p.Values()
-		for {
-			n, err := vr.ReadValues(buf)
-			for _, v := range buf[:n] {
-				appendValue(c, v)
-			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				parquet.Release(p)
-				return err
-			}
-		}
-		parquet.Release(p)
 	}
-}
-
-// appendValue appends one value to c; nulls are missing.
-func appendValue(c *rawColumn, v parquet.Value) {
-	if c.isStr {
-		if v.IsNull() {
-			c.str, c.valid = append(c.str, ""), append(c.valid, false)
-			return
-		}
-		c.str, c.valid = append(c.str, string(v.ByteArray())), append(c.valid, true)
-		return
-	}
-	x := math.NaN()
-	if !v.IsNull() {
-		switch v.Kind() {
-		case parquet.Boolean:
-			x = 0
-			if v.Boolean() {
-				x = 1
-			}
-		case parquet.Int32:
-			x = float64(v.Int32())
-		case parquet.Int64:
-			x = float64(v.Int64())
-		case parquet.Float:
-			x = float64(v.Float())
-		case parquet.Double:
-			x = v.Double()
-		}
-	}
-	c.num = append(c.num, x)
+	return nil
 }
 
 // ParquetColumns returns the top-level column names of a Parquet file.

@@ -27,10 +27,15 @@ func (c *rawColumn) missing(i int) bool {
 	return math.IsNaN(c.num[i])
 }
 
-// text returns row i of c as text (numbers formatted like strconv 'g').
+// text returns row i of c as text: numbers in the shortest form that
+// reads back the same, integers without an exponent (1000000, as a CSV
+// file would hold it, not 1e+06).
 func (c *rawColumn) text(i int) string {
 	if c.isStr {
 		return c.str[i]
+	}
+	if x := c.num[i]; x == math.Trunc(x) && math.Abs(x) < 1e21 {
+		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
 	return strconv.FormatFloat(c.num[i], 'g', -1, 64)
 }
@@ -140,50 +145,78 @@ func buildTarget(ds *Dataset, source string, c *rawColumn, opts CSVOptions, rowE
 		}
 		return nil
 	}
+	// The distinct labels in order of first appearance (keyed by the
+	// number's bits for a numeric column: formatting every row's number
+	// as text cost more than the rest of a Parquet read), and each row's.
 	var labels []string
-	seen := map[string]float64{}
-	for i := range ds.Rows {
-		s := c.text(i)
-		if _, ok := seen[s]; !ok {
-			if len(seen) >= maxClasses {
-				return rowErr(i, c.name, "target column %q: more than %d distinct labels; use the regression objective", c.name, maxClasses)
-			}
-			seen[s] = 0
-			if !c.isStr {
-				seen[s] = c.num[i]
-			}
-			labels = append(labels, s)
-		}
+	var values []float64
+	rowLabel := make([]int32, ds.Rows)
+	tooMany := func(i int) error {
+		return rowErr(i, c.name, "target column %q: more than %d distinct labels; use the regression objective", c.name, maxClasses)
 	}
 	if c.isStr {
-		sort.Strings(labels)
+		seen := map[string]int32{}
+		for i, s := range c.str[:ds.Rows] {
+			k, ok := seen[s]
+			if !ok {
+				if len(labels) >= maxClasses {
+					return tooMany(i)
+				}
+				k = int32(len(labels))
+				seen[s], labels = k, append(labels, s)
+			}
+			rowLabel[i] = k
+		}
 	} else {
-		sort.Slice(labels, func(i, j int) bool { return seen[labels[i]] < seen[labels[j]] })
+		seen := map[uint64]int32{}
+		for i, x := range c.num[:ds.Rows] {
+			k, ok := seen[math.Float64bits(x)]
+			if !ok {
+				if len(labels) >= maxClasses {
+					return tooMany(i)
+				}
+				k = int32(len(labels))
+				seen[math.Float64bits(x)], labels, values = k, append(labels, c.text(i)), append(values, x)
+			}
+			rowLabel[i] = k
+		}
 	}
-	index := map[string]int{}
+	// order lists the labels' indexes in class order.
+	order := make([]int, len(labels))
+	for i := range order {
+		order[i] = i
+	}
+	if c.isStr {
+		sort.Slice(order, func(a, b int) bool { return labels[order[a]] < labels[order[b]] })
+	} else {
+		sort.Slice(order, func(a, b int) bool { return values[order[a]] < values[order[b]] })
+	}
+	class := make([]int, len(labels))
 	if fixed := opts.TargetLevels; fixed != nil {
-		for _, l := range labels {
+		for _, li := range order {
+			l := labels[li]
 			k := slices.Index(fixed, l)
 			if k < 0 && !c.isStr {
-				k = slices.IndexFunc(fixed, func(f string) bool { v, err := strconv.ParseFloat(f, 64); return err == nil && v == seen[l] })
+				k = slices.IndexFunc(fixed, func(f string) bool { v, err := strconv.ParseFloat(f, 64); return err == nil && v == values[li] })
 			}
 			if k < 0 {
 				return fmt.Errorf("%s: target column %q: label %q is not one of the classes %q", source, c.name, l, fixed)
 			}
-			index[l] = k
+			class[li] = k
 		}
 		ds.TargetLevels = slices.Clone(fixed)
 	} else {
-		if len(labels) < 2 {
-			return fmt.Errorf("%s: target column %q has only one class %q; classification needs at least two", source, c.name, labels)
+		sorted := make([]string, len(order))
+		for i, li := range order {
+			sorted[i], class[li] = labels[li], i
 		}
-		for i, l := range labels {
-			index[l] = i
+		if len(sorted) < 2 {
+			return fmt.Errorf("%s: target column %q has only one class %q; classification needs at least two", source, c.name, sorted)
 		}
-		ds.TargetLevels = labels
+		ds.TargetLevels = sorted
 	}
-	for i := range ds.Rows {
-		ds.Target[i] = float64(index[c.text(i)])
+	for i, k := range rowLabel {
+		ds.Target[i] = float64(class[k])
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
 )
 
 // pqRow is the fixture's schema: every type driftd maps, with nulls
@@ -185,8 +186,8 @@ func TestReadParquetErrors(t *testing.T) {
 	}{
 		{"nested", nested.Bytes(), CSVOptions{}, `f.parquet: column "addr" is nested or repeated`},
 		{"no such target", good, CSVOptions{Target: "label"}, `f.parquet: no column "label"`},
-		{"missing target", good, CSVOptions{Target: "plan"}, `f.parquet: row 2, column "plan": target column "plan": missing value`},
-		{"string as number", good, CSVOptions{Target: "churn", Numeric: []string{"plan"}}, `f.parquet: row 1, column "plan": value "basic" is not a number`},
+		{"missing target", good, CSVOptions{Target: "plan"}, `f.parquet: row 2 (row group 0), column "plan": target column "plan": missing value`},
+		{"string as number", good, CSVOptions{Target: "churn", Numeric: []string{"plan"}}, `f.parquet: row 1 (row group 0), column "plan": value "basic" is not a number`},
 		{"one class", mustParquet(t, nullTarget[:1], 1), CSVOptions{Target: "churn"}, `has only one class`},
 		{"truncated", good[:len(good)/2], CSVOptions{}, "f.parquet: "},
 		{"not parquet", []byte("age,churn\n1,2\n"), CSVOptions{}, "f.parquet: open parquet"},
@@ -237,23 +238,41 @@ func TestReadDataFileByExtension(t *testing.T) {
 	}
 }
 
-// FuzzReadParquet checks that no input panics the reader or yields a
-// dataset whose columns disagree with its row count.
+// FuzzReadParquet checks that no input panics the reader, yields a
+// dataset whose columns disagree with its row count or hold an infinity,
+// or reads differently with one goroutine and with three. Seeds: files of
+// this library and DuckDB's fixtures (testdata/parquet).
 func FuzzReadParquet(f *testing.F) {
 	f.Add(mustParquet(f, fixtureRows(20), 8))
 	f.Add(mustParquet(f, fixtureRows(3), 1))
 	f.Add([]byte("PAR1"))
+	for _, name := range []string{"groups_zstd.parquet", "types_zstd.parquet", "infinite.parquet", "nested.parquet", "interval.parquet", "uint_delta.parquet"} {
+		f.Add(pqFixture(f, name))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ds, err := ReadParquet(context.Background(), bytes.NewReader(b), int64(len(b)), CSVOptions{Name: "fuzz.parquet"})
+		opts := CSVOptions{Name: "fuzz.parquet"}
+		ds, err := readParquet(context.Background(), bytes.NewReader(b), int64(len(b)), opts, pqDefaults(1))
+		par, perr := readParquet(context.Background(), bytes.NewReader(b), int64(len(b)), opts, pqDefaults(3))
+		if fmt.Sprint(err) != fmt.Sprint(perr) {
+			t.Fatalf("sequential error %v, parallel %v", err, perr)
+		}
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz.parquet") {
 				t.Fatalf("error does not name the file: %v", err)
 			}
 			return
 		}
+		if d := pqExactDiff(par, ds); d != "" {
+			t.Fatalf("parallel read differs: %s", d)
+		}
 		for i := range ds.Names {
 			if n := len(ds.Num[i]) + len(ds.Codes[i]); n != ds.Rows {
 				t.Fatalf("column %s has %d values for %d rows", ds.Names[i], n, ds.Rows)
+			}
+			for _, x := range ds.Num[i] {
+				if math.IsInf(x, 0) {
+					t.Fatalf("column %s holds an infinity", ds.Names[i])
+				}
 			}
 		}
 	})
@@ -283,5 +302,65 @@ func TestReadParquetCorruptFiles(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("mutation %d: the read did not end within 10s", i)
 		}
+	}
+}
+
+// bigLabelRow has integer class labels that 'g' formatting would print
+// with an exponent.
+type bigLabelRow struct {
+	X float64 `parquet:"x"`
+	Y int64   `parquet:"y"`
+}
+
+// TestReadParquetIntegerLabels checks that integer classes read from
+// Parquet are named as the CSV reader names them (1000000, not 1e+06).
+func TestReadParquetIntegerLabels(t *testing.T) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[bigLabelRow](&buf)
+	rows := []bigLabelRow{{1, 2000000}, {2, 1000000}, {3, 2000000}, {4, 30000000}}
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadParquet(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), CSVOptions{Target: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ReadCSV(strings.NewReader("x,y\n1,2000000\n2,1000000\n3,2000000\n4,30000000\n"), CSVOptions{Target: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := pqDatasetDiff(got, want); d != "" || fmt.Sprint(got.TargetLevels) != "[1000000 2000000 30000000]" {
+		t.Errorf("classes %v: %s", got.TargetLevels, d)
+	}
+}
+
+// int96Row has a legacy INT96 timestamp (Impala's and Spark's).
+type int96Row struct {
+	T deprecated.Int96 `parquet:"t"`
+	Y int32            `parquet:"y"`
+}
+
+// TestReadParquetInt96 checks that an INT96 timestamp (nanoseconds of the
+// day, then the Julian day) reads as seconds since the Unix epoch.
+func TestReadParquetInt96(t *testing.T) {
+	// 2024-01-01T00:00:00.5Z: Julian day 2460311, half a second into it.
+	nanos := uint64(500_000_000)
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[int96Row](&buf)
+	if _, err := w.Write([]int96Row{{T: deprecated.Int96{uint32(nanos), uint32(nanos >> 32), 2460311}, Y: 1}, {Y: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ReadParquet(context.Background(), bytes.NewReader(buf.Bytes()), int64(buf.Len()), CSVOptions{Target: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ds.Num[0]; got[0] != 1704067200.5 || got[1] != -2440588*86400 {
+		t.Errorf("INT96 as seconds: %v, want [1704067200.5 %v]", got, -2440588*86400)
 	}
 }
