@@ -7,10 +7,22 @@ import (
 	"strings"
 )
 
-// Filter is a parsed run search expression: conditions joined by AND, e.g.
-// `metrics.auc > 0.8 and params.algo = 'gbdt' and status = finished`.
+// Filter is a parsed run search expression: comparisons joined by AND and
+// OR, AND binding tighter than OR, grouped with parentheses, e.g.
+// `metrics.auc > 0.8 and (params.algo = 'gbdt' or tags.team = 'risk')`.
+// The zero Filter matches every run.
 type Filter struct {
-	Conds []Cond
+	// Root is the expression; nil for an empty filter.
+	Root *Expr
+}
+
+// Expr is one node of a filter: a comparison (Op "") or the AND or OR of
+// two or more sub-expressions. The parser flattens nested nodes of the
+// same operator, so an "and" node never has an "and" argument.
+type Expr struct {
+	Op   string  // "", "and" or "or"
+	Cond Cond    // the comparison, when Op is ""
+	Args []*Expr // the operands, when Op is "and" or "or"
 }
 
 // Cond is one comparison of a run field with a literal.
@@ -26,43 +38,138 @@ type Cond struct {
 // attribute names accepted in filters.
 var filterAttrs = map[string]bool{"status": true, "name": true, "experiment_id": true, "id": true, "created_by": true}
 
+// maxFilterDepth bounds how deeply parentheses nest, so that a hostile
+// filter cannot exhaust the parser's stack.
+const maxFilterDepth = 32
+
 // ParseFilter parses a run search expression. Grammar:
 //
-//	filter := cond { "and" cond }
+//	filter := or
+//	or     := and { "or" and }
+//	and    := unary { "and" unary }
+//	unary  := "(" or ")" | cond
 //	cond   := field op literal
 //	field  := ("metrics"|"params"|"tags"|"attributes") "." key | attribute
 //	key    := [A-Za-z0-9_./-]+ | "`" any text without backquote "`"
 //	op     := "=" | "==" | "!=" | "<" | "<=" | ">" | ">="
 //	literal:= number | 'text' | "text" | bare word
 //
-// Errors are *FieldError for field "filter" naming the 1-based column.
+// AND and OR are case-insensitive. Errors are *FieldError for field
+// "filter" naming the 1-based column.
 func ParseFilter(s string) (Filter, error) {
 	p := &filterParser{s: s}
-	var f Filter
 	p.space()
 	if p.eof() {
-		return f, nil
+		return Filter{}, nil
 	}
+	e, err := p.or(0)
+	if err != nil {
+		return Filter{}, err
+	}
+	p.space()
+	switch {
+	case p.eof():
+		return Filter{Root: e}, nil
+	case p.s[p.i] == ')':
+		return Filter{}, p.errAt(p.i, "')' closes no '('")
+	}
+	return Filter{}, p.errAt(p.i, "expected AND or OR, got %q", p.near(p.i))
+}
+
+// or parses conditions joined by OR.
+func (p *filterParser) or(depth int) (*Expr, error) {
+	return p.joined("or", depth, p.and)
+}
+
+// and parses conditions joined by AND.
+func (p *filterParser) and(depth int) (*Expr, error) {
+	return p.joined("and", depth, p.unary)
+}
+
+// joined parses operands joined by the keyword op and flattens them into
+// one node (or returns the only operand).
+func (p *filterParser) joined(op string, depth int, operand func(int) (*Expr, error)) (*Expr, error) {
+	first, err := operand(depth)
+	if err != nil {
+		return nil, err
+	}
+	args := []*Expr{first}
 	for {
+		p.space()
+		if !p.keyword(op) {
+			break
+		}
+		p.space()
+		if p.eof() {
+			return nil, p.errAt(p.i, "expected a condition after %s", strings.ToUpper(op))
+		}
+		next, err := operand(depth)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, next)
+	}
+	if len(args) == 1 {
+		return first, nil
+	}
+	e := &Expr{Op: op}
+	for _, a := range args {
+		if a.Op == op {
+			e.Args = append(e.Args, a.Args...)
+		} else {
+			e.Args = append(e.Args, a)
+		}
+	}
+	return e, nil
+}
+
+// unary parses a parenthesised expression or one condition.
+func (p *filterParser) unary(depth int) (*Expr, error) {
+	p.space()
+	if p.eof() || p.s[p.i] != '(' {
+		start := p.i
+		if w := p.word(); strings.EqualFold(w, "and") || strings.EqualFold(w, "or") {
+			return nil, p.errAt(start, "expected a condition, got %s", strings.ToUpper(w))
+		}
+		p.i = start
 		c, err := p.cond()
 		if err != nil {
-			return Filter{}, err
+			return nil, err
 		}
-		f.Conds = append(f.Conds, c)
-		p.space()
-		if p.eof() {
-			return f, nil
-		}
-		start := p.i
-		w := p.word()
-		if !strings.EqualFold(w, "and") {
-			return Filter{}, p.errAt(start, "expected AND, got %q", p.near(start))
-		}
-		p.space()
-		if p.eof() {
-			return Filter{}, p.errAt(p.i, "expected a condition after AND")
-		}
+		return &Expr{Cond: c}, nil
 	}
+	open := p.i
+	if depth >= maxFilterDepth {
+		return nil, p.errAt(open, "parentheses nested deeper than %d", maxFilterDepth)
+	}
+	p.i++
+	p.space()
+	switch {
+	case p.eof():
+		return nil, p.errAt(p.i, "expected a condition after '('")
+	case p.s[p.i] == ')':
+		return nil, p.errAt(open, "empty parentheses")
+	}
+	e, err := p.or(depth + 1)
+	if err != nil {
+		return nil, err
+	}
+	p.space()
+	if p.eof() || p.s[p.i] != ')' {
+		return nil, p.errAt(p.i, "expected AND, OR or ')' to close the '(' of column %d, got %q", open+1, p.near(p.i))
+	}
+	p.i++
+	return e, nil
+}
+
+// keyword consumes the word w (any case) when it comes next.
+func (p *filterParser) keyword(w string) bool {
+	start := p.i
+	if strings.EqualFold(p.word(), w) {
+		return true
+	}
+	p.i = start
+	return false
 }
 
 type filterParser struct {
@@ -191,13 +298,30 @@ func (p *filterParser) cond() (Cond, error) {
 	return c, nil
 }
 
-// String formats f so that ParseFilter(f.String()) yields an equal Filter.
+// String formats f so that ParseFilter(f.String()) yields an equal Filter;
+// an OR inside an AND is parenthesised.
 func (f Filter) String() string {
-	parts := make([]string, len(f.Conds))
-	for i, c := range f.Conds {
-		parts[i] = c.Kind + ".`" + c.Key + "` " + c.Op + " " + quoteLiteral(c.Value)
+	if f.Root == nil {
+		return ""
 	}
-	return strings.Join(parts, " and ")
+	return f.Root.string("")
+}
+
+// string formats e as an operand of an expression whose operator is parent.
+func (e *Expr) string(parent string) string {
+	if e.Op == "" {
+		c := e.Cond
+		return c.Kind + ".`" + c.Key + "` " + c.Op + " " + quoteLiteral(c.Value)
+	}
+	parts := make([]string, len(e.Args))
+	for i, a := range e.Args {
+		parts[i] = a.string(e.Op)
+	}
+	s := strings.Join(parts, " "+e.Op+" ")
+	if parent == "and" && e.Op == "or" {
+		return "(" + s + ")"
+	}
+	return s
 }
 
 func quoteLiteral(v string) string {
@@ -207,14 +331,30 @@ func quoteLiteral(v string) string {
 	return `"` + v + `"`
 }
 
-// Match reports whether run r satisfies every condition; a missing key never matches.
+// Match reports whether run r satisfies the filter; a comparison with a
+// key the run lacks is false.
 func (f Filter) Match(r *Run) bool {
-	for _, c := range f.Conds {
-		if !c.match(r) {
-			return false
+	return f.Root == nil || f.Root.match(r)
+}
+
+func (e *Expr) match(r *Run) bool {
+	switch e.Op {
+	case "and":
+		for _, a := range e.Args {
+			if !a.match(r) {
+				return false
+			}
 		}
+		return true
+	case "or":
+		for _, a := range e.Args {
+			if a.match(r) {
+				return true
+			}
+		}
+		return false
 	}
-	return true
+	return e.Cond.match(r)
 }
 
 func (c Cond) match(r *Run) bool {

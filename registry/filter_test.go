@@ -22,8 +22,8 @@ func TestParseFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f, err := ParseFilter(tt.in)
-		if err != nil || !reflect.DeepEqual(f.Conds, tt.want) {
-			t.Errorf("ParseFilter(%q) = %+v, %v; want %+v", tt.in, f.Conds, err, tt.want)
+		if got := andConds(t, f); err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseFilter(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
 	}
 }
@@ -37,7 +37,7 @@ func TestParseFilterErrors(t *testing.T) {
 		{"metrics. > 1", "column 9: empty key"},
 		{"params.algo < gbdt", "column 13: operator < needs a number"},
 		{"colour = red", "column 1: unknown attribute \"colour\""},
-		{"metrics.auc > 1 or metrics.f1 > 1", "column 17: expected AND"},
+		{"metrics.auc > 1 xor metrics.f1 > 1", "column 17: expected AND or OR"},
 		{"metrics.auc > 1 and", "column 20: expected a condition after AND"},
 		{"params.a = 'x", "column 12: unterminated string"},
 		{"metrics.`x > 1", "column 9: unterminated backquoted key"},
@@ -58,9 +58,33 @@ func TestParseFilterErrors(t *testing.T) {
 	}
 }
 
+// andConds returns the comparisons of a filter that is one comparison or
+// an AND of comparisons (nil for the empty filter).
+func andConds(tb testing.TB, f Filter) []Cond {
+	tb.Helper()
+	switch {
+	case f.Root == nil:
+		return nil
+	case f.Root.Op == "":
+		return []Cond{f.Root.Cond}
+	case f.Root.Op != "and":
+		tb.Fatalf("filter %s is not an AND of comparisons", f)
+	}
+	var out []Cond
+	for _, a := range f.Root.Args {
+		if a.Op != "" {
+			tb.Fatalf("filter %s is not an AND of comparisons", f)
+		}
+		out = append(out, a.Cond)
+	}
+	return out
+}
+
 func FuzzParseFilter(f *testing.F) {
 	for _, s := range []string{"metrics.auc > 0.8", "params.algo = 'gbdt' and status = running",
-		"metric.`a b` <= -1e9", `tags.x != "y'z"`, "attributes.id = 3", "and", "metrics.", "'", "`"} {
+		"metric.`a b` <= -1e9", `tags.x != "y'z"`, "attributes.id = 3", "and", "metrics.", "'", "`",
+		"metrics.auc > 0.8 and (params.algo = 'gbdt' or tags.team = 'risk')", "a = 1 or b = 2 and c = 3", "((status = x))",
+		"(metrics.a > 1 or (params.b = 2 and (tags.c = 3 or name = d)))", "(", ")", "()", "status = a or", "(status = a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -75,10 +99,12 @@ func FuzzParseFilter(f *testing.F) {
 		if err != nil {
 			t.Fatalf("String() %q of %q does not parse: %v", flt.String(), s, err)
 		}
-		if !reflect.DeepEqual(again, flt) && !(len(again.Conds) == 0 && len(flt.Conds) == 0) {
+		if !reflect.DeepEqual(again, flt) {
 			t.Fatalf("round trip of %q:\n%+v\n%+v", s, flt, again)
 		}
-		r := &Run{Metrics: map[string]MetricPoint{"auc": {Value: 0.9}}, Params: map[string]string{"algo": "gbdt"}}
-		_ = flt.Match(r)
+		r := &Run{Metrics: map[string]MetricPoint{"auc": {Value: 0.9}}, Params: map[string]string{"algo": "gbdt"}, Status: RunRunning}
+		if flt.Match(r) != again.Match(r) {
+			t.Fatalf("%q and its String() %q match differently", s, flt.String())
+		}
 	})
 }

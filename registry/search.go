@@ -56,9 +56,9 @@ func (s *Store) searchRuns(q RunQuery) ([]Run, error) {
 	out := []Run{}
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
-			var rec runRecord
-			if err := jsonField(v, &rec); err != nil {
-				return fmt.Errorf("decode run %x: %w", k, err)
+			rec, err := s.runs.shared(k, v) // read only: the kept ones are cloned below
+			if err != nil {
+				return err
 			}
 			if (q.ExperimentID == "" || rec.ExperimentID == q.ExperimentID) &&
 				(q.Status == "" || rec.Status == q.Status) && f.Match(&rec.Run) {
@@ -73,6 +73,9 @@ func (s *Store) searchRuns(q RunQuery) ([]Run, error) {
 	sort.SliceStable(out, func(i, j int) bool { return less(&out[i], &out[j]) })
 	if len(out) > q.Limit {
 		out = out[:q.Limit]
+	}
+	for i := range out { // the caller's own maps, not the cache's
+		out[i] = runRecord{Run: out[i]}.clone().Run
 	}
 	return out, nil
 }

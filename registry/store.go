@@ -84,6 +84,7 @@ type Store struct {
 	subs    map[int]*subscription
 	nextSub int
 	info    map[string]string // "model\x00env" -> current model_info series name
+	runs    *runCache         // decoded runs, for searches
 }
 
 // Open opens (creating if needed) the registry file at path. A file locked by another
@@ -113,7 +114,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s := &Store{path: path, now: opts.Now, envSet: map[string]bool{}, log: opts.Logger.With("component", "registry"),
 		metrics: opts.Metrics, maxLogs: opts.MaxLogLines, depth: opts.StackDepth,
-		subs: map[int]*subscription{}, info: map[string]string{}}
+		subs: map[int]*subscription{}, info: map[string]string{}, runs: newRunCache()}
 	for _, e := range opts.Environments {
 		if err := validName("environment", e); err != nil {
 			return nil, fmt.Errorf("open registry %s: %w", path, err)

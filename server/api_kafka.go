@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -93,7 +94,11 @@ type messageJSON struct {
 }
 
 // apiKafkaMessages browses a partition: ?partition=0&offset=N (from offset N)
-// or ?newest=N (the last N records, the default with N=20); &limit= caps the count.
+// or ?newest=N (the last N records, the default with N=20); &limit= caps the
+// count. &filter= keeps the records that satisfy an expression of the
+// message browser ("plan = pro and x1 > 3"), scanning at most topicScanMax
+// records from the offset forward (or from the end backward); "scanned"
+// says how many were read and "next" where a forward scan stopped.
 func (a *App) apiKafkaMessages(c echo.Context) error {
 	topic := c.Param("topic")
 	info, err := a.requireTopic(c, topic)
@@ -125,6 +130,9 @@ func (a *App) apiKafkaMessages(c echo.Context) error {
 		}
 		from = -int64(n)
 	}
+	if expr := strings.TrimSpace(c.QueryParam("filter")); expr != "" {
+		return a.apiKafkaMessagesFiltered(c, info, int32(part), from, limit, expr)
+	}
 	page, err := a.pipeline.Admin().Browse(c.Request().Context(), topic, int32(part), from, limit)
 	if err != nil {
 		return err
@@ -135,7 +143,38 @@ func (a *App) apiKafkaMessages(c echo.Context) error {
 	}
 	// partial: the read ran out of time before the range's end (compacted or
 	// deleted offsets never arrive); next: where the following page starts.
-	return c.JSON(http.StatusOK, map[string]any{"topic": topic, "partition": part, "messages": out, "partial": page.Partial, "next": page.Next})
+	return c.JSON(http.StatusOK, map[string]any{"topic": topic, "partition": part, "messages": out, "partial": page.Partial,
+		"next": page.Next, "scanned": len(page.Messages)})
+}
+
+// apiKafkaMessagesFiltered answers a filtered read of one partition: from
+// offset from forward, or (from < 0) from the end backward; the messages
+// in offset order either way.
+func (a *App) apiKafkaMessagesFiltered(c echo.Context, info *stream.TopicInfo, part int32, from int64, limit int, expr string) error {
+	f, err := parseMsgFilter(expr)
+	if err != nil {
+		return badRequest("filter", "%s", strings.TrimPrefix(err.Error(), "filter: "))
+	}
+	var p stream.PartitionInfo
+	for _, x := range info.Partitions {
+		if x.ID == part {
+			p = x
+		}
+	}
+	pos, forward := cursor{part: from}, from >= 0
+	if !forward {
+		pos = nil
+	}
+	page, err := browseMerged(c.Request().Context(), a.pipeline.Admin(), info.Name, []stream.PartitionInfo{p}, pos, forward, limit, f.match, topicScanMax)
+	if err != nil {
+		return err
+	}
+	out := make([]messageJSON, 0, len(page.Messages))
+	for i := len(page.Messages) - 1; i >= 0; i-- { // the page is newest first
+		out = append(out, toMessageJSON(page.Messages[i]))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"topic": info.Name, "partition": part, "messages": out, "partial": page.Partial,
+		"next": page.Next[part], "scanned": page.Scanned, "filter": f.String()})
 }
 
 func toMessageJSON(m stream.Message) messageJSON {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 )
 
@@ -38,7 +39,24 @@ func TestAPIKafkaMessagesPage(t *testing.T) {
 	if len(page.Messages) != 1 || page.Messages[0].Offset != 2 || page.Next != 3 {
 		t.Fatalf("second page: %+v; want offset 2 only, next 3", page)
 	}
-	for _, q := range []string{"?partition=99", "?partition=x", "?offset=-4"} {
+	// A filter scans the partition: from an offset forward, or from the end.
+	var filtered struct {
+		Messages []struct {
+			Offset int64           `json:"offset"`
+			Value  json.RawMessage `json:"value"`
+		} `json:"messages"`
+		Next    int64 `json:"next"`
+		Scanned int   `json:"scanned"`
+	}
+	a.apiJSON(t, http.MethodGet, fmt.Sprintf("/api/v1/kafka/topics/%s/messages?partition=%d&offset=0&limit=1&filter=%s", topic, part, url.QueryEscape("id ~ R1")), nil, http.StatusOK, &filtered)
+	if len(filtered.Messages) != 1 || filtered.Messages[0].Offset != 1 || filtered.Next != 2 || filtered.Scanned != 2 {
+		t.Errorf("forward filtered read: %+v", filtered)
+	}
+	a.apiJSON(t, http.MethodGet, fmt.Sprintf("/api/v1/kafka/topics/%s/messages?partition=%d&filter=%s", topic, part, url.QueryEscape("id != r1")), nil, http.StatusOK, &filtered)
+	if len(filtered.Messages) != 2 || filtered.Messages[0].Offset != 0 || filtered.Messages[1].Offset != 2 || filtered.Scanned != 3 {
+		t.Errorf("filtered read from the end: %+v", filtered)
+	}
+	for _, q := range []string{"?partition=99", "?partition=x", "?offset=-4", "?filter=id+%3E+x"} {
 		status, body := a.do(t, http.MethodGet, "/api/v1/kafka/topics/"+topic+"/messages"+q, a.token, "", nil)
 		if status < 400 || status >= 500 || !bytes.Contains(body, []byte(`"error"`)) {
 			t.Errorf("%s: %d %s; want 4xx with a JSON error", q, status, body)

@@ -58,6 +58,7 @@ type App struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 	cancel    context.CancelFunc
+	lag       *lagSampler // the consumer groups' lag over time (Kafka page)
 }
 
 // Options are the dependencies of an App that tests may replace.
@@ -200,6 +201,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("listen on DRIFTD_ADDR %s: %w", a.cfg.Addr, err)
 	}
 	a.listener = ln
+	a.lag = a.newLagSampler()
+	if a.pipeline != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.lag.run(ctx)
+		}()
+	}
 	a.echo = a.newEcho()
 	a.srv = &http.Server{
 		Handler:           a.echo,

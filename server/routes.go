@@ -139,4 +139,15 @@ func (a *App) routes(e *echo.Echo) {
 			ui.GET(s.Path, h)
 		}
 	}
+
+	// ---- Flow runs list, bulk actions and log download; Kafka follow and lag history (issue 18) ----
+	ui.GET("/flow-runs", a.uiFlowRuns) // ?flow=&state=&page=&format=csv
+	ui.POST("/flow-runs/cancel", a.uiFlowRunsBulk("cancel"), requireRole(RoleOperator))
+	ui.POST("/flow-runs/retry", a.uiFlowRunsBulk("retry"), requireRole(RoleOperator))
+	ui.GET("/flow-runs/:id/logs.txt", a.uiFlowRunLogsText) // ?level=&q=
+	api.POST("/flow-runs/cancel", a.apiFlowRunsBulk("cancel"), requireRole(RoleOperator))
+	api.POST("/flow-runs/retry", a.apiFlowRunsBulk("retry"), requireRole(RoleOperator))
+	ui.GET("/kafka/topics/:topic/follow", a.uiTopicFollow) // ?after=partition:offset,...&partition=&filter=
+	ui.GET("/kafka/lag", a.uiKafkaLag(a.lag))              // ?range=1h|6h|24h&fragment=1; sampled once a minute
+	// ---- end of issue 18 block ----
 }

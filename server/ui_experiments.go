@@ -1,9 +1,7 @@
 package server
 
 import (
-	"encoding/csv"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -223,14 +221,7 @@ func writeRunsCSV(c echo.Context, experiment string, runs []registry.Run) error 
 	pk, mk := slices.Sorted(mapsKeys(params)), slices.Sorted(mapsKeys(metrics))
 	header := append([]string{"run_id", "name", "title", "status", "start", "end", "duration_seconds", "versions"}, prefixed("params.", pk)...)
 	header = append(header, prefixed("metrics.", mk)...)
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", "runs-"+safeFileName(experiment)+".csv"))
-	c.Response().WriteHeader(http.StatusOK)
-	w := csv.NewWriter(c.Response())
-	if err := w.Write(header); err != nil {
-		return fmt.Errorf("write runs csv: %w", err)
-	}
+	rows := make([][]string, 0, len(runs))
 	for _, r := range runs {
 		end, dur := "", ""
 		if r.End != nil {
@@ -248,15 +239,9 @@ func writeRunsCSV(c echo.Context, experiment string, runs []registry.Run) error 
 			}
 			row = append(row, cell)
 		}
-		if err := w.Write(row); err != nil {
-			return fmt.Errorf("write runs csv: %w", err)
-		}
+		rows = append(rows, row)
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return fmt.Errorf("write runs csv: %w", err)
-	}
-	return nil
+	return writeCSV(c, "runs-"+experiment+".csv", header, rows)
 }
 
 // safeFileName keeps letters, digits, '-', '_' and '.' of s.

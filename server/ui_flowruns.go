@@ -19,24 +19,32 @@ import (
 // flowRunLogTail is how many log lines a run's page shows.
 const flowRunLogTail = 300
 
-// uiFlowRun shows one flow run. With ?fragment=1 it answers only the part
-// that changes while the run goes, which web/static/app.js polls until the
-// run has ended.
+// uiFlowRun shows one flow run; ?level= and ?q= filter its log. With
+// ?fragment=1 it answers only the parts that change while the run goes,
+// which web/static/app.js polls until the run has ended.
 func (a *App) uiFlowRun(c echo.Context) error {
+	f, err := parseLogFilter(c)
+	if err != nil {
+		return err
+	}
 	v, err := a.flowRunView(c)
 	if err != nil {
+		return err
+	}
+	pv := web.FlowRunPage{Run: v, CanRetry: canOperate(c) && scheduler.Terminal(v.State) && v.State != scheduler.StateCompleted}
+	if pv.Logs, err = a.flowRunLogs(c, v.ID, f); err != nil && !errors.Is(err, scheduler.ErrNotFound) {
 		return err
 	}
 	p := a.page(c, "pipeline", "Flow run "+v.ID)
 	if c.QueryParam("fragment") == "1" {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return render(c.Request().Context(), c, http.StatusOK, web.FlowRunLive(p, v))
+		return render(c.Request().Context(), c, http.StatusOK, web.FlowRunLive(p, pv))
 	}
-	v.Message = c.QueryParam("msg")
-	return a.renderPage(c, p, web.FlowRunBody(p, v))
+	pv.Run.Message = c.QueryParam("msg")
+	return a.renderPage(c, p, web.FlowRunBody(p, pv))
 }
 
-// flowRunView reads the run of the request's :id with its logs.
+// flowRunView reads the run of the request's :id.
 func (a *App) flowRunView(c echo.Context) (web.FlowRunView, error) {
 	if a.engine == nil {
 		return web.FlowRunView{}, echo.NewHTTPError(http.StatusServiceUnavailable, "the run engine is not running")
@@ -50,15 +58,11 @@ func (a *App) flowRunView(c echo.Context) (web.FlowRunView, error) {
 		}
 		return web.FlowRunView{}, err
 	}
-	logs, err := a.engine.Logs(ctx, id, flowRunLogTail)
-	if err != nil && !errors.Is(err, scheduler.ErrNotFound) {
-		return web.FlowRunView{}, err
-	}
 	now := a.now()
 	v := web.FlowRunView{ID: r.ID, Flow: r.Flow, Queue: r.Queue, State: r.State, Trigger: triggerText(r.Trigger),
 		TriggerReason: r.Trigger.Reason, ScheduleID: r.ScheduleID, Attempts: r.Attempts, MaxAttempts: r.MaxAttempts,
 		Timeout: r.Timeout, Created: r.CreatedAt, Started: r.StartedAt, Ended: r.EndedAt, Duration: r.Duration(now),
-		Error: r.Error, Logs: logs, Now: now,
+		Error: r.Error, Now: now,
 		CanCancel: !scheduler.Terminal(r.State) && canOperate(c)}
 	if v.ScheduleID == "" {
 		v.ScheduleID = r.Trigger.ScheduleID

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -25,9 +24,11 @@ const (
 	browseMax     = 200
 )
 
-// uiKafka shows topics with offsets, consumer groups with lag and the scorer.
+// uiKafka shows topics with offsets, consumer groups with lag and the
+// scorer, and loads the consumer lag charts. ?format=csv&table=topics (or
+// groups) downloads that table.
 func (a *App) uiKafka(c echo.Context) error {
-	var v web.KafkaView
+	v := web.KafkaView{LagURL: "/kafka/lag?fragment=1"}
 	if a.pipeline == nil || a.pipeline.Admin() == nil {
 		v.Error = "The Kafka pipeline is not running."
 		return a.renderPage(c, a.page(c, "kafka", "Kafka"), web.KafkaBody(v))
@@ -62,7 +63,61 @@ func (a *App) uiKafka(c echo.Context) error {
 		v.Groups = append(v.Groups, row)
 	}
 	v.Error = strings.Join(errs, "; ")
+	if c.QueryParam("format") == "csv" {
+		if v.Error != "" {
+			return echo.NewHTTPError(http.StatusBadGateway, v.Error)
+		}
+		switch t := c.QueryParam("table"); t {
+		case "topics":
+			return writeTopicsCSV(c, v.Topics)
+		case "groups":
+			return writeGroupsCSV(c, v.Groups)
+		default:
+			return badRequest("table", "%q: must be topics or groups", t)
+		}
+	}
 	return a.renderPage(c, a.page(c, "kafka", "Kafka"), web.KafkaBody(v))
+}
+
+// writeTopicsCSV answers the topic list as CSV: one row per topic, with
+// each partition's offsets and each consumer group's lag on it.
+func writeTopicsCSV(c echo.Context, topics []web.TopicRow) error {
+	rows := make([][]string, 0, len(topics))
+	for _, t := range topics {
+		var offs, lags []string
+		for _, p := range t.Partitions {
+			offs = append(offs, fmt.Sprintf("%d:%d-%d", p.ID, p.Low, p.High))
+		}
+		var total int64
+		for _, l := range t.Lags {
+			lags = append(lags, fmt.Sprintf("%s=%d", l.Group, l.Lag))
+			total += l.Lag
+		}
+		rows = append(rows, []string{t.Name, t.Role, strconv.Itoa(len(t.Partitions)), strconv.FormatInt(t.Messages, 10),
+			strconv.FormatInt(total, 10), strings.Join(lags, " "), strings.Join(offs, " ")})
+	}
+	return writeCSV(c, "kafka-topics.csv", []string{"topic", "used_for", "partitions", "messages", "consumer_lag", "lag_by_group", "offsets_low_high"}, rows)
+}
+
+// writeGroupsCSV answers the consumer groups as CSV: one row per group and
+// partition it has offsets on (a group without any: one row).
+func writeGroupsCSV(c echo.Context, groups []web.GroupRow) error {
+	var rows [][]string
+	for _, g := range groups {
+		head := []string{g.Group, g.State, strconv.Itoa(g.Members), strconv.FormatInt(g.TotalLag, 10)}
+		if len(g.Lag) == 0 {
+			rows = append(rows, append(head, "", "", "", "", ""))
+		}
+		for _, l := range g.Lag {
+			committed := ""
+			if l.Committed >= 0 {
+				committed = strconv.FormatInt(l.Committed, 10)
+			}
+			rows = append(rows, append(slices.Clone(head), l.Topic, strconv.Itoa(int(l.Partition)), committed,
+				strconv.FormatInt(l.End, 10), strconv.FormatInt(l.Lag, 10)))
+		}
+	}
+	return writeCSV(c, "kafka-consumer-groups.csv", []string{"group", "state", "members", "total_lag", "topic", "partition", "committed", "end", "lag"}, rows)
 }
 
 // topicLags sums, per consumer group that reads topic, its lag over the
@@ -89,203 +144,6 @@ func topicLags(groups []stream.GroupInfo, topic string) []web.GroupLag {
 func topicRoles(t stream.Topics) map[string]string {
 	return map[string]string{t.Features: "features (scored)", t.Predictions: "predictions", t.Labels: "labels",
 		t.DriftEvents: "drift events", t.DeadLetter: "dead letter"}
-}
-
-// uiTopic is the message browser of one topic. Its state is in the URL:
-// ?partition= (empty: all partitions merged, newest first), ?from= (an
-// offset of that partition; empty for the newest records), ?before= and
-// ?after= (the merged view's older and newer pages), ?at= (a time to seek
-// to), ?limit= (at most 200), and ?field=&value= (keep the messages of the
-// page whose JSON field has that value).
-func (a *App) uiTopic(c echo.Context) error {
-	return a.renderTopic(c, http.StatusOK, c.QueryParam("msg"), "")
-}
-
-// renderTopic renders the message browser with a message or an error.
-func (a *App) renderTopic(c echo.Context, status int, msg, errMsg string) error {
-	if a.pipeline == nil || a.pipeline.Admin() == nil {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "the Kafka pipeline is not running")
-	}
-	ctx := c.Request().Context()
-	name := c.Param("topic")
-	topics, err := a.pipeline.Admin().Topics(ctx)
-	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
-	}
-	var topic *stream.TopicInfo
-	for i := range topics {
-		if topics[i].Name == name {
-			topic = &topics[i]
-		}
-	}
-	if topic == nil {
-		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("topic %q does not exist", name))
-	}
-	q, problems := parseTopicQuery(c, topic)
-	v := web.TopicView{Topic: name, All: q.all, Partition: q.partition, From: q.fromText, Limit: q.limit,
-		At: q.atText, Field: q.field, Value: q.value, Message: msg, Error: errMsg,
-		CanProduce: roleRank[currentUser(c).Role] >= roleRank[RoleOperator]}
-	parts := append([]stream.PartitionInfo(nil), topic.Partitions...)
-	sort.Slice(parts, func(i, j int) bool { return parts[i].ID < parts[j].ID })
-	for _, p := range parts {
-		v.Partitions = append(v.Partitions, web.PartitionRow{ID: p.ID, Low: p.Low, High: p.High, Leader: p.Leader})
-		if p.ID == q.partition {
-			v.Low, v.High = p.Low, p.High
-		}
-	}
-	if len(problems) == 0 && !q.at.IsZero() {
-		offs, err := a.pipeline.Admin().OffsetsAt(ctx, name, q.at)
-		pos := cursor(offs)
-		if err != nil {
-			problems = append(problems, err.Error())
-		} else if q.all {
-			q.pos, q.newer = pos, true
-		} else {
-			q.from = pos[q.partition]
-		}
-	}
-	var msgs []stream.Message
-	if len(problems) > 0 {
-		status = http.StatusBadRequest
-	} else if q.all {
-		page, err := browseMerged(ctx, a.pipeline.Admin(), name, parts, q.pos, q.newer, q.limit)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("read %s: %v", name, err))
-		}
-		msgs, v.Partial = page.Messages, page.Partial
-		if page.Older != nil {
-			v.OlderURL = topicURL(name, q, url.Values{"before": {page.Older.String()}})
-		}
-		if page.Newer != nil {
-			v.NewerURL = topicURL(name, q, url.Values{"after": {page.Newer.String()}})
-			v.NewestURL = topicURL(name, q, nil)
-		}
-	} else {
-		page, err := a.pipeline.Admin().Browse(ctx, name, q.partition, q.from, q.limit)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("read %s/%d: %v", name, q.partition, err))
-		}
-		msgs, v.Partial = page.Messages, page.Partial
-		first := page.Next
-		if len(msgs) > 0 {
-			first = msgs[0].Offset
-		}
-		part := strconv.Itoa(int(q.partition))
-		if first > v.Low {
-			v.OlderURL = topicURL(name, q, url.Values{"partition": {part}, "from": {strconv.FormatInt(max(v.Low, first-int64(q.limit)), 10)}})
-		}
-		if page.Next < v.High {
-			v.NewerURL = topicURL(name, q, url.Values{"partition": {part}, "from": {strconv.FormatInt(page.Next, 10)}})
-			v.NewestURL = topicURL(name, q, url.Values{"partition": {part}})
-		}
-		slices.Reverse(msgs) // newest first, like the merged view
-	}
-	v.Read = len(msgs)
-	for _, m := range msgs {
-		if q.field != "" {
-			if got, ok := fieldValue(m.Value, q.field); !ok || got != q.value {
-				continue
-			}
-		}
-		v.Messages = append(v.Messages, messageRow(m))
-	}
-	if len(problems) > 0 {
-		v.Error = strings.TrimPrefix(v.Error+"; "+strings.Join(problems, "; "), "; ")
-	}
-	p := a.page(c, "kafka", "Topic "+name)
-	return renderStatus(c, status, p, web.TopicBody(p, v))
-}
-
-// topicQuery is the message browser's parsed URL.
-type topicQuery struct {
-	all       bool
-	partition int32
-	from      int64 // per partition; < 0 for the newest -from records
-	fromText  string
-	pos       cursor // merged view
-	newer     bool
-	limit     int
-	at        time.Time
-	atText    string
-	field     string
-	value     string
-}
-
-// parseTopicQuery reads the browser's URL, returning what was wrong with it.
-func parseTopicQuery(c echo.Context, topic *stream.TopicInfo) (topicQuery, []string) {
-	q := topicQuery{all: true, limit: browseDefault, field: strings.TrimSpace(c.QueryParam("field")), value: c.QueryParam("value")}
-	var problems []string
-	if s := c.QueryParam("partition"); s != "" && s != "all" {
-		n, err := strconv.ParseInt(s, 10, 32)
-		if err != nil || !hasPartition(topic, int32(n)) {
-			problems = append(problems, fmt.Sprintf("partition: %q is not a partition of %s (0 to %d)", s, topic.Name, len(topic.Partitions)-1))
-		} else {
-			q.all, q.partition = false, int32(n)
-		}
-	}
-	if s := c.QueryParam("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > browseMax {
-			problems = append(problems, fmt.Sprintf("limit: %q must be a number from 1 to %d", s, browseMax))
-		} else {
-			q.limit = n
-		}
-	}
-	q.from = int64(-q.limit)
-	if s := strings.TrimSpace(c.QueryParam("from")); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		switch {
-		case err != nil || n < 0:
-			problems = append(problems, fmt.Sprintf("from: %q must be an offset (a whole number ≥ 0), or empty for the newest messages", s))
-		case q.all:
-			problems = append(problems, "from: offsets belong to one partition; choose a partition to page by offset, or seek all partitions by time")
-		default:
-			q.from, q.fromText = n, s
-		}
-	}
-	for _, k := range []string{"before", "after"} {
-		if s := c.QueryParam(k); s != "" {
-			pos, err := parseCursor(s, topic.Partitions)
-			if err != nil {
-				problems = append(problems, k+": "+err.Error())
-			} else {
-				q.pos, q.newer = pos, k == "after"
-			}
-		}
-	}
-	if s := strings.TrimSpace(c.QueryParam("at")); s != "" {
-		t, err := parseSeekTime(s)
-		if err != nil {
-			problems = append(problems, "at: "+err.Error())
-		} else {
-			q.at, q.atText = t, s
-		}
-	}
-	return q, problems
-}
-
-// topicURL links to the message browser keeping the page size and the
-// filter; set replaces the position.
-func topicURL(name string, q topicQuery, set url.Values) string {
-	v := url.Values{}
-	if q.limit != browseDefault {
-		v.Set("limit", strconv.Itoa(q.limit))
-	}
-	if q.field != "" {
-		v.Set("field", q.field)
-		v.Set("value", q.value)
-	}
-	if !q.all {
-		v.Set("partition", strconv.Itoa(int(q.partition)))
-	}
-	for k, vals := range set {
-		v[k] = vals
-	}
-	u := "/kafka/topics/" + url.PathEscape(name)
-	if len(v) > 0 {
-		u += "?" + v.Encode()
-	}
-	return u
 }
 
 // hasPartition reports whether the topic has partition id.

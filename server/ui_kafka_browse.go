@@ -2,8 +2,9 @@ package server
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,14 +53,22 @@ func parseCursor(s string, parts []stream.PartitionInfo) (cursor, error) {
 	return c, nil
 }
 
-// mergedPage is one page of the all-partitions view, newest first, with
-// the cursors of the pages either side of it.
+// mergedPage is one page of the merged view, newest first, with the
+// cursors of the pages either side of it.
 type mergedPage struct {
 	Messages []stream.Message
 	// Older and Newer are the cursors of the neighbouring pages; Newer is
 	// nil on the newest page and Older nil when nothing older remains.
 	Older, Newer cursor
-	Partial      bool
+	// Next is where records newer than the page begin (every partition's
+	// high watermark on the newest page): where following new records starts.
+	Next cursor
+	// Scanned counts the records read to fill the page; Exhausted is set
+	// when the scan bound stopped a filtered page short before the topic's
+	// end (the neighbouring page's link continues the scan).
+	Scanned   int
+	Exhausted bool
+	Partial   bool
 }
 
 // recordBrowser reads a partition's records; *stream.Admin is one.
@@ -67,85 +76,121 @@ type recordBrowser interface {
 	Browse(ctx context.Context, topic string, partition int32, from int64, limit int) (stream.MessagePage, error)
 }
 
-// browseMerged reads one page of every partition of topic and merges them
-// by timestamp, newest first. With newer false it shows the newest limit
-// records before pos (missing partitions: their high watermark); with
-// newer true the oldest limit records at or after pos. The merge takes
-// records from each partition in offset order, so the neighbouring pages'
-// cursors never skip a record even when timestamps are out of order. The
-// partitions are read in parallel.
-func browseMerged(ctx context.Context, b recordBrowser, topic string, parts []stream.PartitionInfo, pos cursor, newer bool, limit int) (mergedPage, error) {
-	type result struct {
-		page stream.MessagePage
-		err  error
-	}
-	res := make([]result, len(parts))
+// scanChunk is how many records of a partition a filtered scan reads at a
+// time.
+const scanChunk = 1000
+
+// browseMerged reads one page of the partitions parts of topic, merged by
+// timestamp, newest first. With newer false it shows the newest records
+// before pos (missing partitions: their high watermark); with newer true
+// the oldest records at or after pos. keep (nil: every record) filters
+// the records, and the scan goes on until limit records are kept, maxScan
+// were read, or the topic's end; the cursors stop at the last record read,
+// so the next page continues the scan. The merge takes records from each
+// partition in offset order, so the cursors never skip a record even when
+// timestamps are out of order. Each partition is read a chunk at a time
+// (the first chunks in parallel) and read again only when its chunk is
+// used up, so a scan reads each record once: a filtered page scanning
+// 10,000 records over two partitions of the embedded broker takes about
+// 0.1 s, half of what re-reading the unmerged rest of every chunk took
+// (BenchmarkTopicFilterScan).
+func browseMerged(ctx context.Context, b recordBrowser, topic string, parts []stream.PartitionInfo, pos cursor, newer bool, limit int,
+	keep func(stream.Message) bool, maxScan int) (mergedPage, error) {
 	lo, hi := cursor{}, cursor{}
-	var wg sync.WaitGroup
+	// Per partition, by index (the first reads run in parallel and each
+	// writes only its own slots): where its next read starts (newer) or
+	// ends (older), its unmerged records, whether it has nothing left, and
+	// whether a read ran out of time.
+	nextAt := make([]int64, len(parts))
+	queues := make([][]stream.Message, len(parts))
+	done := make([]bool, len(parts))
+	partial := make([]bool, len(parts))
 	for i, p := range parts {
 		at, ok := pos[p.ID]
 		if !ok {
 			at = p.High
 		}
 		at = min(max(at, p.Low), p.High)
-		lo[p.ID], hi[p.ID] = at, at
-		from, n := at, limit
-		if !newer {
-			from = max(p.Low, at-int64(limit))
-			n = int(at - from)
-		}
-		if n <= 0 || from >= p.High {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			page, err := b.Browse(ctx, topic, p.ID, from, n)
-			res[i] = result{page, err}
-		}()
+		lo[p.ID], hi[p.ID], nextAt[i] = at, at, at
 	}
-	wg.Wait()
-	var out mergedPage
-	queues := make([][]stream.Message, len(parts))
-	for i, r := range res {
-		if r.err != nil {
-			return out, fmt.Errorf("read partition %d: %w", parts[i].ID, r.err)
+	n := limit
+	if keep != nil {
+		n = scanChunk
+	}
+	// fill reads partition i's next chunk from where its last one ended.
+	fill := func(i int) error {
+		p := parts[i]
+		from, count := nextAt[i], n
+		if !newer {
+			from = max(p.Low, nextAt[i]-int64(n))
+			count = int(nextAt[i] - from)
 		}
-		out.Partial = out.Partial || r.page.Partial
-		q := r.page.Messages
-		if !newer { // take from the newest end
+		if count <= 0 || from >= p.High {
+			done[i] = true
+			return nil
+		}
+		page, err := b.Browse(ctx, topic, p.ID, from, count)
+		if err != nil {
+			return fmt.Errorf("read partition %d: %w", p.ID, err)
+		}
+		partial[i] = partial[i] || page.Partial
+		q := page.Messages
+		if newer {
+			nextAt[i] = max(page.Next, from+1)
+		} else { // take from the newest end
+			nextAt[i] = from
 			q = append([]stream.Message(nil), q...)
-			for l, h := 0, len(q)-1; l < h; l, h = l+1, h-1 {
-				q[l], q[h] = q[h], q[l]
-			}
+			slices.Reverse(q)
 		}
 		queues[i] = q
+		done[i] = len(q) == 0 && (page.Partial || (newer && nextAt[i] >= p.High) || (!newer && from <= p.Low))
+		return nil
 	}
-	for len(out.Messages) < limit {
+	var out mergedPage
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = fill(i) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return out, err
+	}
+	for len(out.Messages) < limit && (keep == nil || out.Scanned < maxScan) {
 		best := -1
-		for i, q := range queues {
-			if len(q) == 0 {
+		for i := range parts {
+			for len(queues[i]) == 0 && !done[i] {
+				if err := fill(i); err != nil {
+					return out, err
+				}
+			}
+			if len(queues[i]) == 0 {
 				continue
 			}
-			if best < 0 || after(q[0], queues[best][0]) != newer {
+			if best < 0 || after(queues[i][0], queues[best][0]) != newer {
 				best = i
 			}
 		}
 		if best < 0 {
-			break
+			break // the end of every partition
 		}
 		m := queues[best][0]
 		queues[best] = queues[best][1:]
-		out.Messages = append(out.Messages, m)
+		out.Scanned++
 		if newer {
 			hi[m.Partition] = m.Offset + 1
 		} else {
 			lo[m.Partition] = m.Offset
 		}
+		if keep == nil || keep(m) {
+			out.Messages = append(out.Messages, m)
+		}
 	}
 	if newer {
 		sort.SliceStable(out.Messages, func(i, j int) bool { return after(out.Messages[i], out.Messages[j]) })
 	}
+	out.Partial = slices.Contains(partial, true)
 	for _, p := range parts {
 		if lo[p.ID] > p.Low {
 			out.Older = lo
@@ -154,6 +199,12 @@ func browseMerged(ctx context.Context, b recordBrowser, topic string, parts []st
 			out.Newer = hi
 		}
 	}
+	out.Next = hi
+	more := out.Older != nil
+	if newer {
+		more = out.Newer != nil
+	}
+	out.Exhausted = keep != nil && len(out.Messages) < limit && out.Scanned >= maxScan && more
 	return out, nil
 }
 
@@ -181,40 +232,4 @@ func parseSeekTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time like 2024-05-01T13:45 (UTC) or RFC 3339", s)
-}
-
-// fieldValue finds a dotted path ("a.b.0") in a JSON record value and
-// returns its value as text: strings unquoted, anything else as compact
-// JSON. ok is false when the value is not JSON or has no such field.
-func fieldValue(value []byte, path string) (string, bool) {
-	var v any
-	if err := json.Unmarshal(value, &v); err != nil {
-		return "", false
-	}
-	for _, key := range strings.Split(path, ".") {
-		switch n := v.(type) {
-		case map[string]any:
-			x, ok := n[key]
-			if !ok {
-				return "", false
-			}
-			v = x
-		case []any:
-			i, err := strconv.Atoi(key)
-			if err != nil || i < 0 || i >= len(n) {
-				return "", false
-			}
-			v = n[i]
-		default:
-			return "", false
-		}
-	}
-	if s, ok := v.(string); ok {
-		return s, true
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", false
-	}
-	return string(b), true
 }

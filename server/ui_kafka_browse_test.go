@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func TestBrowseMergedPages(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			page, err := browseMerged(ctx, f, "t", parts, tc.pos, tc.newer, tc.limit)
+			page, err := browseMerged(ctx, f, "t", parts, tc.pos, tc.newer, tc.limit, nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +89,7 @@ func TestBrowseMergedPages(t *testing.T) {
 	seen := map[string]int{}
 	var pos cursor
 	for i := 0; i < 20; i++ {
-		page, err := browseMerged(ctx, f, "t", parts, pos, false, 2)
+		page, err := browseMerged(ctx, f, "t", parts, pos, false, 2, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,8 +132,11 @@ func TestParseCursor(t *testing.T) {
 	}
 }
 
-func TestFieldValue(t *testing.T) {
-	rec := []byte(`{"plan":"pro","x1":5,"nested":{"ok":true,"list":[1,"b"]},"nil":null}`)
+func TestJSONPath(t *testing.T) {
+	var doc any
+	if err := json.Unmarshal([]byte(`{"plan":"pro","x1":5,"nested":{"ok":true,"list":[1,"b"]},"nil":null,"a.b":"dotted"}`), &doc); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		path, want string
 		ok         bool
@@ -145,15 +149,96 @@ func TestFieldValue(t *testing.T) {
 		{"nil", "null", true},
 		{"missing", "", false},
 		{"plan.deeper", "", false},
+		{"a.b", "dotted", true},
+		{"nested", `{"list":[1,"b"],"ok":true}`, true},
 	}
 	for _, tc := range cases {
-		got, ok := fieldValue(rec, tc.path)
+		got, ok := jsonPath(doc, tc.path)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("fieldValue(%q) = %q %v, want %q %v", tc.path, got, ok, tc.want, tc.ok)
+			t.Errorf("jsonPath(%q) = %q %v, want %q %v", tc.path, got, ok, tc.want, tc.ok)
 		}
 	}
-	if _, ok := fieldValue([]byte("not json"), "a"); ok {
-		t.Error("a non-JSON value has a field")
+}
+
+func TestBrowseMergedFiltered(t *testing.T) {
+	// 3 partitions of 1,000 records; record i (partition i%3, offset i/3,
+	// written at i ms) carries plan=pro when i is a multiple of 97, so
+	// matches lie in every partition.
+	f := fakeBrowser{parts: map[int32][]stream.Message{}}
+	var parts []stream.PartitionInfo
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	pro := map[string]bool{}
+	for p := int32(0); p < 3; p++ {
+		for o := 0; o < 1000; o++ {
+			i := o*3 + int(p)
+			plan := "basic"
+			if i%97 == 0 {
+				plan = "pro"
+				pro[fmt.Sprintf("%d/%d", p, o)] = true
+			}
+			f.parts[p] = append(f.parts[p], stream.Message{Partition: p, Offset: int64(o), Timestamp: t0.Add(time.Duration(i) * time.Millisecond),
+				Value: []byte(`{"plan":"` + plan + `"}`)})
+		}
+		parts = append(parts, stream.PartitionInfo{ID: p, High: 1000})
+	}
+	flt, err := parseMsgFilter("plan = pro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// A page of 5 matches, newest first, found across partitions.
+	page, err := browseMerged(ctx, f, "t", parts, nil, false, 5, flt.match, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(page.Messages); got != "0/970 2/937 1/905 0/873 2/840" {
+		t.Errorf("first matches %q", got)
+	}
+	if page.Exhausted || page.Scanned != 3000-2522 {
+		t.Errorf("scanned %d (exhausted %v), want down to the 5th match, record 2522", page.Scanned, page.Exhausted)
+	}
+	// Paging on shows every match once, in order, and nothing else.
+	seen := map[string]bool{}
+	var pos cursor = nil
+	for pages := 0; pages < 20; pages++ {
+		page, err := browseMerged(ctx, f, "t", parts, pos, false, 5, flt.match, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page.Messages {
+			k := fmt.Sprintf("%d/%d", m.Partition, m.Offset)
+			if seen[k] || !pro[k] {
+				t.Errorf("page %d shows %s (seen before %v, pro %v)", pages, k, seen[k], pro[k])
+			}
+			seen[k] = true
+		}
+		if page.Older == nil {
+			break
+		}
+		pos = page.Older
+	}
+	if len(seen) != len(pro) {
+		t.Errorf("paged through %d matches, want %d", len(seen), len(pro))
+	}
+
+	// A bound smaller than the distance between matches stops the scan,
+	// and its cursor continues from where it stopped.
+	page, err = browseMerged(ctx, f, "t", parts, nil, false, 5, flt.match, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !page.Exhausted || page.Scanned != 100 || len(page.Messages) != 1 || page.Older == nil {
+		t.Fatalf("bounded scan: %d scanned, %d kept, exhausted %v, older %v", page.Scanned, len(page.Messages), page.Exhausted, page.Older)
+	}
+	page, err = browseMerged(ctx, f, "t", parts, page.Older, false, 1, flt.match, 10000)
+	if err != nil || ids(page.Messages) != "2/937" {
+		t.Errorf("continued scan: %q %v", ids(page.Messages), err)
+	}
+	// Forward from a position (newer pages, Follow): oldest matches first, shown newest first.
+	page, err = browseMerged(ctx, f, "t", parts, cursor{0: 0, 1: 0, 2: 0}, true, 2, flt.match, 10000)
+	if err != nil || ids(page.Messages) != "1/32 0/0" || page.Next.String() != "0:33,1:33,2:32" {
+		t.Errorf("forward scan: %q next %s %v", ids(page.Messages), page.Next, err)
 	}
 }
 

@@ -138,16 +138,28 @@ func TestUITopicMergedBrowser(t *testing.T) {
 		t.Errorf("paged through %d messages in %d pages, want 16 in 4", len(seen), pages)
 	}
 
-	// The field filter keeps the page's messages whose field has the value.
-	doc = s.mustGet("/kafka/topics/" + topic + "?field=plan&value=pro")
-	if n := len(messageIDs(doc)); n != 8 {
-		t.Errorf("plan=pro keeps %d messages, want 8", n)
+	// The filter keeps the messages whose field has the value, scanning
+	// the topic for them (the older field=&value= form is the same filter).
+	for _, q := range []string{"?field=plan&value=pro", "?filter=" + url.QueryEscape("plan = pro")} {
+		doc = s.mustGet("/kafka/topics/" + topic + q)
+		if n := len(messageIDs(doc)); n != 8 {
+			t.Errorf("%s keeps %d messages, want 8", q, n)
+		}
+		if f := nodeText(mustTestID(t, doc, "browse-filter")); !strings.Contains(f, "8 messages match plan = pro ; 16 scanned") {
+			t.Errorf("filter summary = %q", f)
+		}
+		if v := attrOf(mustTestID(t, doc, "browse-filter-input"), "value"); v != "plan = pro" {
+			t.Errorf("the filter is not kept in the form: %q", v)
+		}
 	}
-	if f := nodeText(mustTestID(t, doc, "browse-filter")); !strings.Contains(f, "8 of the 16") {
-		t.Errorf("filter summary = %q", f)
+	// A page of 3 matches scans only as far as the third.
+	doc = s.mustGet("/kafka/topics/" + topic + "?limit=3&filter=" + url.QueryEscape("plan = pro"))
+	if n := len(messageIDs(doc)); n != 3 || pagerLink(doc, "pager-older") == "" {
+		t.Errorf("a page of 3 matches shows %d, older link %q", n, pagerLink(doc, "pager-older"))
 	}
-	if v := attrOf(mustTestID(t, doc, "browse-field"), "value"); v != "plan" {
-		t.Errorf("the field filter is not kept in the form: %q", v)
+	older := s.mustGet(pagerLink(doc, "pager-older"))
+	if n := len(messageIDs(older)); n != 3 {
+		t.Errorf("the next 3 matches: %d", n)
 	}
 
 	// Seeking by time shows the records at or after it, across partitions.

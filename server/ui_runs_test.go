@@ -64,6 +64,9 @@ func TestUIRunList(t *testing.T) {
 	base := "/experiments/" + exp.ID
 
 	doc := s.mustGet(base)
+	if help := nodeText(mustTestID(t, doc, "run-filter-help")); !strings.Contains(help, " or ") || !strings.Contains(help, "(params.algo = gbdt or tags.team = 'risk')") {
+		t.Errorf("the filter help shows no OR example: %q", help)
+	}
 	if n := len(allByTestIDPrefix(doc, "compare-")) - 2; n != runPageSize { // minus compare-form and compare-submit
 		t.Errorf("first page shows %d runs, want %d", n, runPageSize)
 	}
@@ -88,7 +91,10 @@ func TestUIRunList(t *testing.T) {
 		{"sort by a parameter, lowest first", "?sort=" + url.QueryEscape("params.rounds asc"), 200, "gbdt · 10 rounds · lr 0.1 · 31 leaves · churn.csv", runPageSize},
 		{"filter by parameter", "?q=" + url.QueryEscape("params.algo = logistic"), 200, "logistic · C 0.5 · churn.csv", 1},
 		{"filter by metric and sort", "?q=" + url.QueryEscape("metrics.valid_auc >= 0.75") + "&sort=" + url.QueryEscape("metrics.valid_auc asc"), 200, "gbdt · 60 rounds · lr 0.1 · 31 leaves · churn.csv", 5},
+		{"filter with or, and binding first", "?q=" + url.QueryEscape("params.algo = logistic or params.rounds >= 60 and params.rounds < 62") + "&sort=" + url.QueryEscape("params.rounds asc"), 200, "gbdt · 60 rounds · lr 0.1 · 31 leaves · churn.csv", 3},
+		{"filter with or in parentheses", "?q=" + url.QueryEscape("params.learning_rate = 0.1 and (params.rounds = 64 or params.rounds = 10)") + "&sort=" + url.QueryEscape("params.rounds desc"), 200, "gbdt · 64 rounds · lr 0.1 · 31 leaves · churn.csv", 2},
 		{"a malformed filter is explained", "?q=" + url.QueryEscape("metrics.auc >"), 400, "", 0},
+		{"an unclosed parenthesis is explained", "?q=" + url.QueryEscape("(params.algo = gbdt or status = finished"), 400, "", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -371,7 +371,14 @@ func (c TimeChart) Component() templ.Component {
 		tt, layout := TimeTicks(from, to, 6)
 		for _, t := range tt {
 			s.printf(`<line class="tickmark" x1="%s" y1="%s" x2="%s" y2="%s"/>`, f1(x(t)), f1(y0), f1(x(t)), f1(y0+4))
-			s.printf(`<text class="tick" x="%s" y="%s" text-anchor="middle">%s</text>`, f1(x(t)), f1(y0+15), esc(t.UTC().Format(layout)))
+			anchor := "middle" // a label at an edge stays inside the chart
+			switch {
+			case x(t) > x1-30:
+				anchor = "end"
+			case x(t) < x0+30:
+				anchor = "start"
+			}
+			s.printf(`<text class="tick" x="%s" y="%s" text-anchor="%s">%s</text>`, f1(x(t)), f1(y0+15), anchor, esc(t.UTC().Format(layout)))
 		}
 		s.printf(`<line class="axis" x1="%s" y1="%s" x2="%s" y2="%s"/>`, f1(x0), f1(y0), f1(x1), f1(y0))
 		for _, b := range c.Bands {

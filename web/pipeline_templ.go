@@ -98,7 +98,7 @@ func PipelineBody(p Page, v PipelineView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "</section></div><section class=\"card\"><h2>Recent runs</h2>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "</section></div><section class=\"card\"><h2 class=\"with-tools\">Recent runs <a href=\"/flow-runs\" class=\"button-link\" data-testid=\"all-flow-runs\">All runs: filter, export, cancel or retry</a></h2>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

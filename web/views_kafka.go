@@ -56,6 +56,8 @@ type KafkaView struct {
 	Topics []TopicRow
 	Groups []GroupRow
 	Scorer ScorerView
+	// LagURL is the fragment of the consumer lag charts, loaded by the page.
+	LagURL string
 	// Error is shown when the cluster could not be read.
 	Error string
 }
@@ -89,16 +91,24 @@ type TopicView struct {
 	Limit int
 	// At is the time the page was sought to, as typed ("" for none).
 	At string
-	// Field and Value filter the page to records whose JSON field has the value.
-	Field, Value string
+	// Filter keeps the records whose key, headers or JSON value satisfy
+	// it ("" for every record).
+	Filter string
 	// Low and High are the offsets of the chosen partition.
 	Low, High int64
-	// Messages are the records shown, newest first; Read counts the records
-	// read for the page before the field filter.
-	Messages []MessageRow
-	Read     int
+	// Messages are the records shown, newest first; Scanned counts the
+	// records read to find them, and Exhausted says a filtered scan
+	// stopped at its bound before filling the page (the pager continues it).
+	Messages  []MessageRow
+	Scanned   int
+	Exhausted bool
 	// OlderURL, NewerURL and NewestURL link to the neighbouring pages ("" when there is none).
 	OlderURL, NewerURL, NewestURL string
+	// FollowURL, on the newest page, is polled for newer records from the
+	// cursor FollowAfter ("partition:offset,...").
+	FollowURL, FollowAfter string
+	// CSVURL downloads the page as CSV.
+	CSVURL string
 	// Partial is set when the read ran out of time before reaching the
 	// partition's end (a compacted topic, deleted records, a slow broker).
 	Partial bool
@@ -106,4 +116,59 @@ type TopicView struct {
 	CanProduce bool
 	Message    string
 	Error      string
+}
+
+// FollowView is one answer to the message browser's Follow poll: the new
+// records, newest first, and the cursor of the next poll.
+type FollowView struct {
+	Messages []MessageRow
+	After    string
+	// Skipped counts the records left out of a backlog too long to show;
+	// Scanned the records read.
+	Skipped int64
+	Scanned int
+}
+
+// FollowMax is how many rows the message browser keeps while following.
+const FollowMax = 500
+
+// LagView is the view model of the consumer lag charts: one chart per
+// consumer group, a line per topic it reads.
+type LagView struct {
+	Charts []LagChart
+	// Range is the span shown ("1h", "6h" or "24h"); Ranges the choices.
+	Range  string
+	Ranges []string
+	// Step is the sampling interval, for the explanation.
+	Step string
+	// Since is when the server began sampling; Dropped counts the
+	// group/topic series left out beyond the bound.
+	Since   string
+	Dropped int
+}
+
+// LagChart is the lag of one consumer group over time.
+type LagChart struct {
+	Group string
+	// Now is the group's latest total lag over its topics.
+	Now   int64
+	Chart TimeChart
+}
+
+// Intro says what the lag charts show and since when.
+func (v LagView) Intro() string {
+	s := "Each group's lag per topic (records behind), sampled every " + v.Step + " by the server and kept in memory for 24 hours"
+	if v.Since != "" {
+		s += " (since " + v.Since + ")"
+	}
+	return s + "."
+}
+
+// listSep ends item i of n in a list: a comma between items, a full stop
+// after the last.
+func listSep(i, n int) string {
+	if i == n-1 {
+		return "."
+	}
+	return ", "
 }
