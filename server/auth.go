@@ -68,6 +68,8 @@ type authenticator struct {
 	// userMu serialises this process's read-modify-write of users, so that a
 	// logout and a password change of the same user cannot undo each other.
 	userMu sync.Mutex
+	// basic remembers verified Basic logins of MLflow clients (requireMLflow).
+	basic *basicCache
 }
 
 // newAuthenticator resolves the API token (configured, or generated into
@@ -108,6 +110,7 @@ func newAuthenticator(ctx context.Context, cfg Config, users userStore, logger *
 		return nil, fmt.Errorf("read session key: %w", err)
 	}
 	a.sessionKey = key
+	a.basic = newBasicCache(key, a.now)
 	return a, nil
 }
 

@@ -28,14 +28,16 @@ const (
 // and training CSV uploads. Every other route under /api/ gets jsonBodyLimit,
 // every other route formBodyLimit, so a new route is small until listed here.
 var routeBodyLimits = map[string]int64{
-	"POST /api/v1/models/:name/versions":        uploadBodyLimit,
-	"POST /api/v1/models/:name/versions/import": uploadBodyLimit, // an XGBoost or LightGBM model and its reference data
-	"PUT /api/v1/runs/:id/artifacts/*":          uploadBodyLimit,
-	"POST /api/v1/train":                        uploadBodyLimit, // multipart CSV upload
-	"POST /training":                            uploadBodyLimit, // the Training page's CSV upload
-	"POST /kafka/topics/:topic/produce":         jsonBodyLimit,   // the Topic page's test message
-	"POST /api/v1/models/:name/predict":         servingBodyLimit,
-	"POST /invocations":                         servingBodyLimit, // MLflow's scoring route
+	"POST /api/v1/models/:name/versions":             uploadBodyLimit,
+	"POST /api/v1/models/:name/versions/import":      uploadBodyLimit, // an XGBoost or LightGBM model and its reference data
+	"PUT /api/v1/runs/:id/artifacts/*":               uploadBodyLimit,
+	"POST /api/v1/train":                             uploadBodyLimit, // multipart CSV upload
+	"POST /training":                                 uploadBodyLimit, // the Training page's CSV upload
+	"POST /kafka/topics/:topic/produce":              jsonBodyLimit,   // the Topic page's test message
+	"POST /api/v1/models/:name/predict":              servingBodyLimit,
+	"POST /invocations":                              servingBodyLimit, // MLflow's scoring route
+	"PUT /api/2.0/mlflow-artifacts/artifacts/*":      uploadBodyLimit,  // MLflow's artifact proxy
+	"PUT /ajax-api/2.0/mlflow-artifacts/artifacts/*": uploadBodyLimit,
 }
 
 // bodyLimit returns the largest body accepted by the route of method and
@@ -48,7 +50,7 @@ func (a *App) bodyLimit(method, pattern string) int64 {
 	case ok && limit == servingBodyLimit:
 		limit = a.cfg.ServingMaxBodyBytes
 	case ok:
-	case strings.HasPrefix(pattern, "/api/"):
+	case strings.HasPrefix(pattern, "/api/"), strings.HasPrefix(pattern, "/ajax-api/"):
 		limit = jsonBodyLimit
 	default:
 		limit = formBodyLimit

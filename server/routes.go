@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"driftd/server/mlflow"
 	"driftd/web"
 )
 
@@ -85,6 +86,7 @@ func (a *App) routes(e *echo.Echo) {
 	api.POST("/schedules/:id/run", a.apiScheduleRun)
 	api.POST("/models/:name/approve", a.apiApprove)
 	api.GET("/retrain/decisions", a.apiRetrainDecisions)
+	mlflow.Register(e, mlflow.Deps{Store: a.store, Auth: a.auth.requireMLflow, Writer: requireRole(RoleOperator), User: func(c echo.Context) string { return currentUser(c).Name }, Logger: a.logger.With("component", "mlflow"), MaxArtifactBytes: min(a.cfg.MaxBodyBytes, mlflow.DefaultMaxArtifactBytes)}) // MLflow REST API 2.0 under /api/2.0/mlflow and /ajax-api/2.0/mlflow (issue 13)
 
 	// UI: login, then pages; every form carries a CSRF token.
 	csrf := middleware.CSRFWithConfig(middleware.CSRFConfig{

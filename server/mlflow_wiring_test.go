@@ -1,0 +1,102 @@
+package server
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestMLflowWiring checks the MLflow API on the real server: the API token
+// and Basic users with their roles, MLflow-shaped refusals, body limits of
+// the artifact proxy and of /ajax-api, and that a run logged through MLflow is
+// one of driftd's runs.
+func TestMLflowWiring(t *testing.T) {
+	app := mustStartApp(t, testConfig(t))
+	basicAuth := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	call := func(method, path, auth, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(method, app.base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatalf("%s %s: answer not a JSON object: %v", method, path, err)
+		}
+		return resp.StatusCode, out
+	}
+	token := "Bearer " + app.token
+	admin := basicAuth("admin", "correct-horse")
+	if st, out := call(http.MethodPost, "/api/v1/users", token, `{"username":"val","password":"viewer-pass","role":"viewer"}`); st != http.StatusCreated {
+		t.Fatalf("create viewer: %d %v", st, out)
+	}
+	viewer := basicAuth("val", "viewer-pass")
+	steps := []struct {
+		name, method, path, auth, body string
+		want                           int
+		wantCode                       string
+	}{
+		{"token creates an experiment", http.MethodPost, "/api/2.0/mlflow/experiments/create", token, `{"name":"churn"}`, 200, ""},
+		{"no credentials", http.MethodGet, "/api/2.0/mlflow/experiments/get?experiment_id=1", "", "", 401, "UNAUTHENTICATED"},
+		{"wrong password", http.MethodGet, "/api/2.0/mlflow/experiments/get?experiment_id=1", basicAuth("admin", "nope"), "", 401, "UNAUTHENTICATED"},
+		{"admin by Basic creates a run", http.MethodPost, "/api/2.0/mlflow/runs/create", admin, `{"experiment_id":"1","run_name":"from-mlflow"}`, 200, ""},
+		{"viewer reads", http.MethodGet, "/api/2.0/mlflow/runs/get?run_id=1", viewer, "", 200, ""},
+		{"viewer searches", http.MethodPost, "/ajax-api/2.0/mlflow/runs/search", viewer, `{"experiment_ids":["1"]}`, 200, ""},
+		{"viewer may not write", http.MethodPost, "/api/2.0/mlflow/runs/log-parameter", viewer, `{"run_id":"1","key":"a","value":"1"}`, 403, "PERMISSION_DENIED"},
+		{"large batch under /ajax-api", http.MethodPost, "/ajax-api/2.0/mlflow/runs/log-batch", admin, bigBatch(), 200, ""},
+	}
+	for _, st := range steps {
+		status, out := call(st.method, st.path, st.auth, st.body)
+		if status != st.want || (st.wantCode != "" && out["error_code"] != st.wantCode) {
+			t.Fatalf("%s: %d %v, want %d %s", st.name, status, out, st.want, st.wantCode)
+		}
+	}
+	// Twenty calls with Basic auth: the cache keeps them clear of bcrypt and the login limiter.
+	for i := 0; i < 20; i++ {
+		if status, out := call(http.MethodGet, "/api/2.0/mlflow/runs/get?run_id=1", admin, ""); status != 200 {
+			t.Fatalf("Basic call %d: %d %v", i, status, out)
+		}
+	}
+	// A 6 MiB artifact through the proxy (over the JSON limit, under the upload limit).
+	req, _ := http.NewRequest(http.MethodPut, app.base+"/api/2.0/mlflow-artifacts/artifacts/1/1/artifacts/data.bin", bytes.NewReader(make([]byte, 6<<20)))
+	req.Header.Set("Authorization", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("6 MiB upload: %d", resp.StatusCode)
+	}
+	// The run is driftd's: /api/v1 sees its name, creator, artifact and batch.
+	status, b := app.do(t, http.MethodGet, "/api/v1/runs/1", app.token, "", nil)
+	if status != 200 || !strings.Contains(string(b), `"name":"from-mlflow"`) || !strings.Contains(string(b), `"created_by":"admin"`) ||
+		!strings.Contains(string(b), `"data.bin":6291456`) || !strings.Contains(string(b), `"m0"`) {
+		t.Fatalf("driftd's view of the MLflow run: %d %s", status, b)
+	}
+}
+
+func bigBatch() string {
+	var sb strings.Builder
+	sb.WriteString(`{"run_id":"1","metrics":[`)
+	for i := 0; i < 1000; i++ {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		sb.WriteString(`{"key":"m0","value":0.123456789,"timestamp":1772366400000,"step":` + strings.Repeat("1", 1+i%9) + `}`)
+	}
+	sb.WriteString(`]}`)
+	return sb.String()
+}
