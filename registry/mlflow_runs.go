@@ -308,8 +308,8 @@ func (s *Store) checkBatch(b RunBatch) ([]MetricPoint, map[string]string, error)
 	return pts, params, nil
 }
 
-// appendPoints stores metric points of run r (key) and updates its latest values,
-// as LogMetrics does.
+// appendPoints stores metric points of run r (key) and updates its latest
+// values; LogMetrics and LogRunBatch write through it.
 func appendPoints(tx *bbolt.Tx, key []byte, r *runRecord, pts []MetricPoint) error {
 	if len(pts) == 0 {
 		return nil

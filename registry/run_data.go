@@ -69,30 +69,7 @@ func (s *Store) LogMetrics(ctx context.Context, id string, points []MetricPoint)
 		pts[i] = p
 	}
 	_, err := s.updateRun("log_metric", id, func(tx *bbolt.Tx, key []byte, r *runRecord) error {
-		rb, err := tx.Bucket(bucketMetricPoints).CreateBucketIfNotExists(key)
-		if err != nil {
-			return err
-		}
-		if r.Metrics == nil {
-			r.Metrics = map[string]MetricPoint{}
-		}
-		for _, p := range pts {
-			mb, err := rb.CreateBucketIfNotExists([]byte(p.Key))
-			if err != nil {
-				return err
-			}
-			seq, err := mb.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := mb.Put(pointKey(p.Step, seq), encodePoint(p)); err != nil {
-				return err
-			}
-			if old, ok := r.Metrics[p.Key]; !ok || p.Step > old.Step || (p.Step == old.Step && !p.Time.Before(old.Time)) {
-				r.Metrics[p.Key] = p
-			}
-		}
-		return nil
+		return appendPoints(tx, key, r, pts)
 	})
 	return err
 }

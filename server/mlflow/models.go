@@ -85,23 +85,29 @@ func (a *api) modelGet(c echo.Context) (any, error) {
 	return a.registeredModel(a.ctx(c), req.Name)
 }
 
-// modelSearch answers registered-models/search ?filter=&max_results=&order_by=
-// &page_token= with {"registered_models", "next_page_token"}, by name by default.
-func (a *api) modelSearch(c echo.Context) (any, error) {
+// searchArgs reads a registry search's filter, order and paging (the
+// fields registered-models/search and model-versions/search share).
+func searchArgs(c echo.Context, l pageLimits, s schema) (offset, n int, f Filter, order []OrderKey, err error) {
 	var req struct {
 		Filter     string  `json:"filter"`
 		MaxResults optInt  `json:"max_results"`
 		OrderBy    strList `json:"order_by"`
 		PageToken  string  `json:"page_token"`
 	}
-	if err := bind(c, &req); err != nil {
-		return nil, err
+	if err = bind(c, &req); err != nil {
+		return
 	}
-	offset, n, err := page(req.MaxResults, req.PageToken, modelsPaging)
-	if err != nil {
-		return nil, err
+	if offset, n, err = page(req.MaxResults, req.PageToken, l); err != nil {
+		return
 	}
-	f, order, err := parseSearch(modelsSchema, req.Filter, req.OrderBy)
+	f, order, err = parseSearch(s, req.Filter, req.OrderBy)
+	return
+}
+
+// modelSearch answers registered-models/search ?filter=&max_results=&order_by=
+// &page_token= with {"registered_models", "next_page_token"}, by name by default.
+func (a *api) modelSearch(c echo.Context) (any, error) {
+	offset, n, f, order, err := searchArgs(c, modelsPaging, modelsSchema)
 	if err != nil {
 		return nil, err
 	}

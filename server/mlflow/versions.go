@@ -107,20 +107,7 @@ func (a *api) versionGet(c echo.Context) (any, error) {
 // &page_token= with {"model_versions", "next_page_token"}; by name, then newest
 // version first, by default.
 func (a *api) versionSearch(c echo.Context) (any, error) {
-	var req struct {
-		Filter     string  `json:"filter"`
-		MaxResults optInt  `json:"max_results"`
-		OrderBy    strList `json:"order_by"`
-		PageToken  string  `json:"page_token"`
-	}
-	if err := bind(c, &req); err != nil {
-		return nil, err
-	}
-	offset, n, err := page(req.MaxResults, req.PageToken, versionsPaging)
-	if err != nil {
-		return nil, err
-	}
-	f, order, err := parseSearch(versionsSchema, req.Filter, req.OrderBy)
+	offset, n, f, order, err := searchArgs(c, versionsPaging, versionsSchema)
 	if err != nil {
 		return nil, err
 	}
