@@ -40,7 +40,7 @@ func BenchmarkUIPages(b *testing.B) {
 		"/", "/drift", "/models", "/models/" + name, "/models/" + name + "/versions/1.0.99",
 		"/experiments", "/experiments/" + ids.experiment, "/experiments/" + ids.experiment + "?sort=metrics.valid_auc&q=" + "metrics.valid_auc+>+0.5",
 		"/runs/" + ids.run, "/runs/compare?id=" + ids.run + "&id=" + ids.other,
-		"/kafka", "/kafka/topics/" + a.pipeline.Topics().Features, "/training", "/pipeline", "/schedules", "/settings",
+		"/kafka", "/kafka/topics/" + a.pipeline.Topics().Features, "/training", "/pipeline", "/flow-runs", "/schedules", "/settings",
 	}
 	for _, path := range pages {
 		b.Run(path, func(b *testing.B) {
