@@ -86,6 +86,32 @@ func TestMLflowWiring(t *testing.T) {
 		!strings.Contains(string(b), `"data.bin":6291456`) || !strings.Contains(string(b), `"m0"`) {
 		t.Fatalf("driftd's view of the MLflow run: %d %s", status, b)
 	}
+	// The Experiments page shows it like a run of driftd's own, until MLflow deletes it.
+	s := uiLogin(t, app, "admin", "correct-horse")
+	if got := nodeText(mustTestID(t, s.mustGet("/experiments/1"), "runs")); !strings.Contains(got, "from-mlflow") {
+		t.Fatalf("the experiment page does not list the MLflow run: %q", got)
+	}
+	if st, out := call(http.MethodPost, "/api/2.0/mlflow/runs/delete", token, `{"run_id":"1"}`); st != 200 {
+		t.Fatalf("delete run: %d %v", st, out)
+	}
+	if _, _, body := s.get("/experiments/1"); strings.Contains(body, "from-mlflow") || !strings.Contains(body, "This experiment has no runs yet") {
+		t.Errorf("a run deleted through MLflow is still listed")
+	}
+	if st, out := call(http.MethodPost, "/api/2.0/mlflow/runs/restore", token, `{"run_id":"1"}`); st != 200 {
+		t.Fatalf("restore run: %d %v", st, out)
+	}
+	if got := nodeText(mustTestID(t, s.mustGet("/experiments/1"), "runs")); !strings.Contains(got, "from-mlflow") {
+		t.Errorf("a restored run is not listed again: %q", got)
+	}
+	if byTestID(s.mustGet("/experiments"), "experiment-1") == nil {
+		t.Fatal("the experiments page does not list churn")
+	}
+	if st, out := call(http.MethodPost, "/api/2.0/mlflow/experiments/delete", token, `{"experiment_id":"1"}`); st != 200 {
+		t.Fatalf("delete experiment: %d %v", st, out)
+	}
+	if byTestID(s.mustGet("/experiments"), "experiment-1") != nil {
+		t.Error("an experiment deleted through MLflow is still listed")
+	}
 }
 
 func bigBatch() string {

@@ -27,6 +27,18 @@ const (
 	logTail = 200
 )
 
+// liveRuns drops the runs deleted through the MLflow API (they stay in the
+// store, restorable there).
+func liveRuns(l registry.Lifecycle, runs []registry.Run) []registry.Run {
+	out := runs[:0]
+	for i := range runs {
+		if !l.RunDeleted(&runs[i]) {
+			out = append(out, runs[i])
+		}
+	}
+	return out
+}
+
 // uiExperiments lists the experiments with their run counts.
 func (a *App) uiExperiments(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -34,12 +46,20 @@ func (a *App) uiExperiments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	life, err := a.store.Lifecycle(ctx) // experiments and runs deleted through the MLflow API
+	if err != nil {
+		return err
+	}
 	var v web.ExperimentsView
 	for _, e := range exps {
+		if life.Experiments[e.ID].Deleted {
+			continue
+		}
 		runs, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Limit: runListMax})
 		if err != nil {
 			return err
 		}
+		runs = liveRuns(life, runs)
 		v.Experiments = append(v.Experiments, web.ExperimentRow{ID: e.ID, Name: e.Name, Description: e.Description, Created: e.Created, Runs: len(runs)})
 	}
 	return a.renderPage(c, a.page(c, "experiments", "Experiments"), web.ExperimentsBody(v))
@@ -60,10 +80,15 @@ func (a *App) uiExperiment(c echo.Context) error {
 	v := web.ExperimentView{Experiment: web.ExperimentRow{ID: e.ID, Name: e.Name, Description: e.Description, Created: e.Created},
 		Tags: sortedKV(e.Tags), Query: q, Sort: sortBy, Page: 1}
 	status := http.StatusOK
+	life, err := a.store.Lifecycle(ctx) // runs deleted through the MLflow API are not listed
+	if err != nil {
+		return err
+	}
 	all, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Limit: runListMax})
 	if err != nil {
 		return err
 	}
+	all = liveRuns(life, all)
 	v.Experiment.Runs = len(all)
 	runs, err := a.store.SearchRuns(ctx, registry.RunQuery{ExperimentID: e.ID, Filter: q, OrderBy: sortBy, Limit: runListMax})
 	var fe *registry.FieldError
@@ -72,6 +97,7 @@ func (a *App) uiExperiment(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	runs = liveRuns(life, runs)
 	if c.QueryParam("format") == "csv" && status == http.StatusOK {
 		return writeRunsCSV(c, e.Name, runs)
 	}
