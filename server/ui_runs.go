@@ -169,19 +169,7 @@ func (a *App) runImportance(ctx context.Context, r registry.Run) (*web.HBarChart
 			}
 		}
 	}
-	for _, kind := range []string{"gain", "abs_coef"} {
-		if vals := imp[kind]; len(vals) > 0 {
-			label := map[string]string{"gain": "total split gain", "abs_coef": "mean |standardised coefficient|"}[kind]
-			ch := &web.HBarChart{Label: "feature importance: " + label}
-			for _, f := range sortedKeys(vals) {
-				ch.Bars = append(ch.Bars, web.HBar{Label: f, Value: vals[f], Text: ftoa4(vals[f])})
-			}
-			sort.SliceStable(ch.Bars, func(i, j int) bool { return ch.Bars[i].Value > ch.Bars[j].Value })
-			ch.Bars = ch.Bars[:min(len(ch.Bars), importanceBars)]
-			return ch, label
-		}
-	}
-	return nil, ""
+	return importanceChart(imp)
 }
 
 // uiRunCompare shows 2 to 5 runs side by side (?id=..&id=..): parameters

@@ -526,3 +526,40 @@ func cellMsg(name string, f []byte, err error) string {
 	}
 	return fmt.Sprintf("column %q: value %s is not a number (the column is numeric from its first rows; force it with a categorical override)", name, valueForError(f))
 }
+
+// Subset returns the rows of ds listed in rows (in that order) as a new
+// data set sharing ds's names, kinds and levels.
+func (ds *Dataset) Subset(rows []int) *Dataset {
+	out := &Dataset{Names: ds.Names, Kinds: ds.Kinds, Levels: ds.Levels, TargetLevels: ds.TargetLevels, Rows: len(rows)}
+	out.Num = make([][]float64, len(ds.Num))
+	out.Codes = make([][]int32, len(ds.Codes))
+	for j := range ds.Names {
+		if c := ds.Num[j]; c != nil {
+			v := make([]float64, len(rows))
+			for i, r := range rows {
+				v[i] = c[r]
+			}
+			out.Num[j] = v
+		}
+		if c := ds.Codes[j]; c != nil {
+			v := make([]int32, len(rows))
+			for i, r := range rows {
+				v[i] = c[r]
+			}
+			out.Codes[j] = v
+		}
+	}
+	if ds.Target != nil {
+		out.Target = make([]float64, len(rows))
+		for i, r := range rows {
+			out.Target[i] = ds.Target[r]
+		}
+	}
+	if ds.IDs != nil {
+		out.IDs = make([]string, len(rows))
+		for i, r := range rows {
+			out.IDs[i] = ds.IDs[r]
+		}
+	}
+	return out
+}

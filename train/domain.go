@@ -121,7 +121,7 @@ func DomainClassifier(ctx context.Context, ref, cur *Dataset, opts DomainOptions
 				trRows = append(trRows, i)
 			}
 		}
-		tr, te := pickRows(all, trRows), pickRows(all, teRows)
+		tr, te := all.Subset(trRows), all.Subset(teRows)
 		m, err := Train(ctx, tr, nil, p, nil)
 		if err != nil {
 			return DomainResult{}, fmt.Errorf("domain classifier: fold %d of %d: %w", f+1, o.Folds, err)
@@ -222,32 +222,6 @@ func stackDomain(ref, cur *Dataset, refRows, curRows []int) *Dataset {
 			col = append(col, c)
 		}
 		out.Codes[j], out.Levels[j] = col, levels
-	}
-	return out
-}
-
-// pickRows returns the rows of ds listed in rows, as a new dataset.
-func pickRows(ds *Dataset, rows []int) *Dataset {
-	out := &Dataset{Names: ds.Names, Kinds: ds.Kinds, Levels: ds.Levels, TargetLevels: ds.TargetLevels, Rows: len(rows),
-		Num: make([][]float64, len(ds.Names)), Codes: make([][]int32, len(ds.Names)), Target: make([]float64, len(rows))}
-	for j := range ds.Names {
-		if ds.Num[j] != nil {
-			col := make([]float64, len(rows))
-			for k, i := range rows {
-				col[k] = ds.Num[j][i]
-			}
-			out.Num[j] = col
-		}
-		if ds.Codes[j] != nil {
-			col := make([]int32, len(rows))
-			for k, i := range rows {
-				col[k] = ds.Codes[j][i]
-			}
-			out.Codes[j] = col
-		}
-	}
-	for k, i := range rows {
-		out.Target[k] = ds.Target[i]
 	}
 	return out
 }

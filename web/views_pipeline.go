@@ -1,7 +1,6 @@
 package web
 
 import (
-	"strings"
 	"time"
 )
 
@@ -206,7 +205,6 @@ type FlowRunView struct {
 	ExperimentRunID string
 	// ProgressFigures are the top-level scalar values of the progress.
 	ProgressFigures []KV
-	Logs            []string
 	// CanCancel is set for operators while the run has not ended.
 	CanCancel bool
 	Message   string
@@ -230,6 +228,3 @@ func producerRows(n int) string {
 	}
 	return itoa(n) + " records"
 }
-
-// joinLines joins log lines for a <pre>.
-func joinLines(lines []string) string { return strings.Join(lines, "\n") }

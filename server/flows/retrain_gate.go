@@ -27,7 +27,7 @@ func (d Deps) challenge(ctx context.Context, rc *scheduler.RunContext, o retrain
 		return fmt.Errorf("%d labelled records are too few to hold %d out and train on the rest", all.Rows, nh)
 	}
 	// The most recent records are held out: time-ordered, not random.
-	tr, ho := subset(all, seq(0, all.Rows-nh)), subset(all, seq(all.Rows-nh, all.Rows))
+	tr, ho := all.Subset(seq(0, all.Rows-nh)), all.Subset(seq(all.Rows-nh, all.Rows))
 	if !w.regression {
 		if cls := classesOf(ho); ch.model.Objective() == "binary" && len(cls) < 2 {
 			return fmt.Errorf("the %d held-out labels have one class (%q): AUC is not defined; widen lookback or holdout_fraction", ho.Rows, cls[0])

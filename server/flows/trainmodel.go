@@ -207,7 +207,7 @@ func SplitDataset(ds *train.Dataset, frac float64, seed int64) (tr, va *train.Da
 	if vIdx == nil {
 		return ds, nil
 	}
-	return subset(ds, tIdx), subset(ds, vIdx)
+	return ds.Subset(tIdx), ds.Subset(vIdx)
 }
 
 // splitRows returns the training and validation row indices of
@@ -232,42 +232,6 @@ func splitRows(rows int, frac float64, seed int64) (tIdx, vIdx []int) {
 	slices.Sort(vIdx)
 	slices.Sort(tIdx)
 	return tIdx, vIdx
-}
-
-// subset copies the given rows of ds into a new dataset.
-func subset(ds *train.Dataset, rows []int) *train.Dataset {
-	out := &train.Dataset{Names: ds.Names, Kinds: ds.Kinds, Levels: ds.Levels, TargetLevels: ds.TargetLevels, Rows: len(rows)}
-	out.Num = make([][]float64, len(ds.Num))
-	out.Codes = make([][]int32, len(ds.Codes))
-	for j := range ds.Names {
-		if c := ds.Num[j]; c != nil {
-			v := make([]float64, len(rows))
-			for i, r := range rows {
-				v[i] = c[r]
-			}
-			out.Num[j] = v
-		}
-		if c := ds.Codes[j]; c != nil {
-			v := make([]int32, len(rows))
-			for i, r := range rows {
-				v[i] = c[r]
-			}
-			out.Codes[j] = v
-		}
-	}
-	if ds.Target != nil {
-		out.Target = make([]float64, len(rows))
-		for i, r := range rows {
-			out.Target[i] = ds.Target[r]
-		}
-	}
-	if ds.IDs != nil {
-		out.IDs = make([]string, len(rows))
-		for i, r := range rows {
-			out.IDs[i] = ds.IDs[r]
-		}
-	}
-	return out
 }
 
 // Importance returns a model's feature importance: gain and split counts for
