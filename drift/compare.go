@@ -184,9 +184,16 @@ func kindName(categorical bool) string {
 type compareScratch struct {
 	radix    radixScratch
 	ref, cur []float64
+	sel      radixSelect // compareBinned's quantiles
+	bins     binTable    // compareBinned's bin lookup
 }
 
 func (s *compareScratch) compareColumn(ref, cur *Column, o ProfileOptions, copts CompareOptions) (FeatureResult, error) {
+	if !ref.Categorical && binnedOnly(copts.Test) {
+		if r, ok := s.compareBinned(ref, cur, o, copts); ok {
+			return r, nil
+		}
+	}
 	if !ref.Categorical {
 		var rm, cm int
 		s.ref, rm = s.radix.sortedValues(ref.Values, s.ref)

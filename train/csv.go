@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -366,14 +365,27 @@ func (cr *csvReader) reserve(sampleBytes, sampleRows int) {
 			return
 		}
 		if ds.Num[f] != nil {
-			ds.Num[f] = slices.Grow(ds.Num[f], rows)
+			ds.Num[f] = growUncleared(ds.Num[f], rows)
 		} else {
-			ds.Codes[f] = slices.Grow(ds.Codes[f], rows)
+			ds.Codes[f] = growUncleared(ds.Codes[f], rows)
 		}
 	}
 	if cr.opts.Target != "" {
-		ds.Target = slices.Grow(ds.Target, rows)
+		ds.Target = growUncleared(ds.Target, rows)
 	}
+}
+
+// growUncleared is slices.Grow for the big column arrays: slices.Grow
+// clears the new capacity, touching every page of memory the rows are
+// about to overwrite; a fresh array from make comes from zeroed pages the
+// runtime need not clear, so the pages are touched once, by the rows.
+func growUncleared[E any](s []E, n int) []E {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	out := make([]E, len(s), len(s)+n)
+	copy(out, s)
+	return out
 }
 
 func (cr *csvReader) inferKinds(arena []byte, ends [][]int) error {

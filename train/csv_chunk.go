@@ -155,12 +155,25 @@ func (cr *csvReader) readChunks(carry []byte, chunk int, order, work, free chan 
 			return false
 		}
 	}
+	// At most cap(free) jobs exist: a reader ahead of the parsers waits
+	// for a parsed block to come back instead of allocating another, which
+	// bounds the memory of a read to a few blocks.
+	made := 0
 	for {
 		var j *chunkJob
 		select {
 		case j = <-free:
 		default:
-			j = &chunkJob{}
+			if made < cap(free) {
+				j = &chunkJob{}
+				made++
+				break
+			}
+			select {
+			case j = <-free:
+			case <-stop:
+				return
+			}
 		}
 		j.done = make(chan struct{})
 		j.tail, j.readErr = false, nil
@@ -168,7 +181,7 @@ func (cr *csvReader) readChunks(carry []byte, chunk int, order, work, free chan 
 		var readErr error
 		for len(buf) < chunk && !sc.eof {
 			if cap(buf)-len(buf) < chunk/4+512 {
-				buf = slices.Grow(buf, chunk/2+1024)
+				buf = growUncleared(buf, chunk/2+1024)
 			}
 			n, err := sc.r.Read(buf[len(buf):cap(buf)])
 			buf = buf[:len(buf)+n]
