@@ -4,6 +4,7 @@
 # records that wait in Kafka, side by side with kcat's raw consume of the same
 # topic on the same broker. Prints records/s for both and their ratio.
 # Usage: bench/stream/serve.sh [records]   (needs kcat, curl)
+# The report ends with driftd's peak and final resident memory (VmHWM, VmRSS).
 # PROFILE=file.pprof also takes a 10 s CPU profile of driftd while it scores:
 #   go tool pprof -top driftd file.pprof
 set -euo pipefail
@@ -59,3 +60,5 @@ printf 'kcat -C raw        %10.0f records/s (consume only, to /dev/null)\n' "$kc
 printf 'driftd end-to-end  %10.0f records/s (decode, GBDT 100 rounds, drift window, produce, commit)\n' "$driftd_rate"
 printf 'ratio              %10.2f of kcat raw consume\n' "$(echo "$driftd_rate / $kcat_rate" | bc -l)"
 printf 'drift checks       %10s\n' "$checks"
+printf 'driftd memory      %10s MB peak resident, %s MB at the end (embedded broker included)\n' \
+  "$(awk '/^VmHWM/ {printf "%.0f", $2/1024}' /proc/$pid/status)" "$(awk '/^VmRSS/ {printf "%.0f", $2/1024}' /proc/$pid/status)"
