@@ -64,11 +64,16 @@ func newServedModel(m *scoringModel) *servedModel {
 	return s
 }
 
+// servingBuckets are the upper bounds of the serving latency histogram:
+// fine below 5 ms, where one scoring request lands, so histogram_quantile
+// can tell a 1 ms p99 from a 2 ms one.
+var servingBuckets = []float64{.0001, .00025, .0005, .00075, .001, .0015, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
 // newServing builds the scoring service of a started App.
 func (a *App) newServing() *serving {
 	return &serving{cfg: a.cfg, store: a.store, pipeline: a.pipeline, auth: a.auth, metrics: a.metrics,
 		logger: a.logger.With("component", "serving"), now: a.now, classify: a.classify,
-		duration: a.metrics.GetOrCreatePrometheusHistogram(`driftd_serving_request_duration_seconds`),
+		duration: a.metrics.GetOrCreatePrometheusHistogramExt(`driftd_serving_request_duration_seconds`, servingBuckets),
 		cache:    map[string]*servedModel{}}
 }
 
