@@ -53,4 +53,3 @@ func BenchmarkScanAt(b *testing.B) {
 		}
 	}
 }
-
