@@ -56,8 +56,9 @@ func (s *Store) checkTarget(t target) error {
 
 // Deploy points environment at version of model name atomically, pushing the previous
 // version on the environment's rollback stack, and records the change. It returns
-// ErrNotFound for an unknown model or version, a *FieldError for an unknown environment
-// and ErrConflict for an archived version.
+// ErrNotFound for an unknown model or version, a *FieldError for an unknown environment,
+// ErrConflict for an archived version and a *NotScorableError for a version driftd
+// cannot score.
 func (s *Store) Deploy(ctx context.Context, name, version, environment, reason string) error {
 	err := s.point(ctx, "deploy", name, target{env: environment}, version, reason)
 	if err != nil {
@@ -67,7 +68,9 @@ func (s *Store) Deploy(ctx context.Context, name, version, environment, reason s
 }
 
 // SetAlias points alias (e.g. "champion") of model name at version, recording the move.
-// Errors are those of Deploy, with a *FieldError for an invalid alias name.
+// Errors are those of Deploy, with a *FieldError for an invalid alias name; unlike an
+// environment, an alias may point at a version driftd cannot score (scoring through the
+// alias then answers the *NotScorableError of Artifact).
 func (s *Store) SetAlias(ctx context.Context, name, alias, version, reason string) error {
 	err := s.point(ctx, "set_alias", name, target{alias: alias}, version, reason)
 	if err != nil {
@@ -199,6 +202,9 @@ func (s *Store) point(ctx context.Context, op, name string, t target, version, r
 		if rec.Status == StatusArchived {
 			return nil, fmt.Errorf("version %s is archived: %w", rec.Version.Version, ErrConflict)
 		}
+		if rec.External != nil && t.env != "" {
+			return nil, notScorable(&rec.Version, "driftd cannot deploy it (an alias may point at it)")
+		}
 		ptrs := t.pointers(m)
 		p := ptrs[t.name()]
 		if p == nil {
@@ -248,6 +254,9 @@ func (s *Store) rollback(ctx context.Context, op, name string, t target, reason 
 		}
 		if rec.Status == StatusArchived {
 			return nil, fmt.Errorf("previous version %s is archived: %w", to, ErrConflict)
+		}
+		if rec.External != nil && t.env != "" {
+			return nil, notScorable(&rec.Version, "driftd cannot roll back to it")
 		}
 		from := p.Version
 		p.Previous = p.Previous[:len(p.Previous)-1]

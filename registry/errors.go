@@ -16,6 +16,11 @@ var ErrInvalid = errors.New("invalid")
 // deployed version, archived version, write-once parameter, ...).
 var ErrConflict = errors.New("conflict")
 
+// ErrNotScorable reports a version driftd cannot score (Version.External is
+// set): it cannot be deployed, rolled back to, loaded for scoring or retrained
+// from. Errors matching it are *NotScorableError.
+var ErrNotScorable = errors.New("not scorable")
+
 // ErrLocked reports that Open gave up waiting for the registry file's lock:
 // another process holds the file open.
 var ErrLocked = errors.New("file is locked by another process")
@@ -31,6 +36,31 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Unwrap makes errors.Is(err, ErrInvalid) true for every FieldError.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// NotScorableError refuses an operation on a version driftd cannot score. It
+// matches ErrNotScorable, and is a *FieldError for "version" (so ErrInvalid:
+// a 400 naming the field) to errors.Is and errors.As.
+type NotScorableError struct {
+	Model, Version string
+	External       External
+	Refused        string // what cannot be done, e.g. "driftd cannot deploy it"
+}
+
+// Error names the version, why it is not scorable and what was refused.
+func (e *NotScorableError) Error() string {
+	return fmt.Sprintf("version %s of model %s is not scorable (%s; source %s): %s",
+		e.Version, e.Model, e.External.Reason, e.External.Source, e.Refused)
+}
+
+// Unwrap makes the error ErrNotScorable and a *FieldError for "version".
+func (e *NotScorableError) Unwrap() []error {
+	return []error{ErrNotScorable, &FieldError{Field: "version", Msg: e.Error()}}
+}
+
+// notScorable refuses an operation on external version v.
+func notScorable(v *Version, refused string) error {
+	return &NotScorableError{Model: v.Name, Version: v.Version, External: *v.External, Refused: refused}
+}
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}

@@ -20,6 +20,10 @@ type Model struct {
 	Aliases       map[string]string `json:"aliases"`      // alias -> version
 	LatestVersion string            `json:"latest_version"`
 	VersionCount  int               `json:"version_count"`
+	// UnscorableCount is how many of the versions driftd cannot score;
+	// LatestExternal is the latest version's External when it is one of them.
+	UnscorableCount int       `json:"unscorable_count"`
+	LatestExternal  *External `json:"latest_external,omitempty"`
 }
 
 // ModelOptions holds the optional fields of CreateModel.
@@ -136,27 +140,40 @@ func getModel(tx *bbolt.Tx, name string) (*modelRecord, error) {
 	return &rec, nil
 }
 
-// versionStats returns the latest version string and the number of versions of a model.
-func versionStats(tx *bbolt.Tx, name string) (string, int) {
+// versionStats are the counts and latest version of a model's versions.
+type versionStats struct {
+	latest         string
+	count          int
+	unscorable     int
+	latestExternal *External
+}
+
+// statsOf reads the version statistics of a model.
+func statsOf(tx *bbolt.Tx, name string) versionStats {
+	var st versionStats
 	b := tx.Bucket(bucketVersions).Bucket([]byte(name))
 	if b == nil {
-		return "", 0
+		return st
 	}
-	latest, n := "", 0
 	var latestV SemVer
 	_ = b.ForEach(func(k, v []byte) error {
-		n++
+		st.count++
 		var r struct {
-			Version string `json:"version"`
+			Version  string    `json:"version"`
+			External *External `json:"external"`
 		}
-		if jsonField(v, &r) == nil {
-			if sv, err := ParseSemVer(r.Version); err == nil && (latest == "" || sv.Compare(latestV) > 0) {
-				latest, latestV = r.Version, sv
-			}
+		if jsonField(v, &r) != nil {
+			return nil
+		}
+		if r.External != nil {
+			st.unscorable++
+		}
+		if sv, err := ParseSemVer(r.Version); err == nil && (st.latest == "" || sv.Compare(latestV) > 0) {
+			st.latest, latestV, st.latestExternal = r.Version, sv, r.External
 		}
 		return nil
 	})
-	return latest, n
+	return st
 }
 
 // public converts a record to the API view; tx (may be nil) supplies version stats.
@@ -174,7 +191,8 @@ func (r *modelRecord) public(tx *bbolt.Tx) Model {
 		}
 	}
 	if tx != nil {
-		m.LatestVersion, m.VersionCount = versionStats(tx, r.Name)
+		st := statsOf(tx, r.Name)
+		m.LatestVersion, m.VersionCount, m.UnscorableCount, m.LatestExternal = st.latest, st.count, st.unscorable, st.latestExternal
 	}
 	return m
 }

@@ -52,7 +52,23 @@ type RegisterOptions struct {
 	Profile     []byte             // encoded drift reference profile (may be nil)
 	Fingerprint Fingerprint        // training dataset fingerprint
 	RunID       string             // run that produced the version ("" = none); must exist
+	// External registers a version driftd cannot score, without a model file
+	// (the artifact must be empty and Profile nil); nil for a driftd model.
+	External *External
 }
+
+// External describes a version whose model driftd cannot score: one
+// registered through MLflow from a source that is not a driftd model (a
+// pickle, an s3:// URI, ...). Such a version keeps its metadata, tags and
+// aliases, but has no model file: it cannot be deployed, rolled back to,
+// loaded for scoring or retrained from (those answer a *NotScorableError).
+type External struct {
+	Source string `json:"source"` // where the model lives, as given at registration
+	Reason string `json:"reason"` // why driftd cannot score it
+}
+
+// maxExternalLen bounds External's source and reason.
+const maxExternalLen = 4096
 
 // Version is the metadata of one immutable model version (without artifact bytes).
 type Version struct {
@@ -74,6 +90,10 @@ type Version struct {
 	ProfileSize    int64              `json:"profile_size"`
 	Environments   []string           `json:"environments"` // where it is deployed now
 	Aliases        []string           `json:"aliases"`      // aliases pointing at it now
+	// External is set on a version driftd cannot score (no model file);
+	// records stored before it existed decode as scorable.
+	External *External `json:"external,omitempty"`
+	Scorable bool      `json:"scorable"` // External == nil, filled on every read
 }
 
 // versionRecord is the stored form of a version (encoding version V).
@@ -115,8 +135,8 @@ func (s *Store) register(ctx context.Context, artifact []byte, name string, opts
 	if err := validName("name", name); err != nil {
 		return Version{}, err
 	}
-	if len(artifact) == 0 {
-		return Version{}, fieldErr("artifact", "empty")
+	if err := validArtifact(artifact, opts); err != nil {
+		return Version{}, err
 	}
 	var sv SemVer
 	if opts.Version != "" {
@@ -150,12 +170,18 @@ func (s *Store) register(ctx context.Context, artifact []byte, name string, opts
 		}
 		metricsCopy[k] = v
 	}
-	sum := sha256.Sum256(artifact)
 	now := s.now().UTC()
 	rec := versionRecord{V: 1, Version: Version{Name: name, Description: opts.Description, Tags: copyTags(opts.Tags),
 		Algo: opts.Algo, Params: opts.Params, Metrics: metricsCopy, Schema: opts.Schema, Fingerprint: opts.Fingerprint,
 		RunID: opts.RunID, CreatedBy: actor(ctx), Created: now, Status: StatusReady,
-		ArtifactSize: int64(len(artifact)), ArtifactSHA256: hex.EncodeToString(sum[:]), ProfileSize: int64(len(opts.Profile))}}
+		ArtifactSize: int64(len(artifact)), ProfileSize: int64(len(opts.Profile))}}
+	if opts.External != nil {
+		ext := *opts.External
+		rec.External = &ext
+	} else {
+		sum := sha256.Sum256(artifact)
+		rec.ArtifactSHA256 = hex.EncodeToString(sum[:])
+	}
 	if rec.Params == nil {
 		rec.Params = map[string]any{}
 	}
@@ -191,12 +217,14 @@ func (s *Store) register(ctx context.Context, artifact []byte, name string, opts
 		if err := putJSON(vb, key, rec); err != nil {
 			return err
 		}
-		ab, err := tx.Bucket(bucketArtifacts).CreateBucketIfNotExists([]byte(name))
-		if err != nil {
-			return err
-		}
-		if err := ab.Put(key, artifact); err != nil {
-			return err
+		if len(artifact) > 0 {
+			ab, err := tx.Bucket(bucketArtifacts).CreateBucketIfNotExists([]byte(name))
+			if err != nil {
+				return err
+			}
+			if err := ab.Put(key, artifact); err != nil {
+				return err
+			}
 		}
 		if len(opts.Profile) > 0 {
 			pb, err := tx.Bucket(bucketProfiles).CreateBucketIfNotExists([]byte(name))
@@ -214,8 +242,33 @@ func (s *Store) register(ctx context.Context, artifact []byte, name string, opts
 		return Version{}, err
 	}
 	out := rec.Version
-	out.Environments, out.Aliases = []string{}, []string{}
+	out.Environments, out.Aliases, out.Scorable = []string{}, []string{}, out.External == nil
 	return out, nil
+}
+
+// validArtifact checks the artifact against opts: a model file for a
+// scorable version, none (with a source and a reason) for an external one.
+func validArtifact(artifact []byte, opts RegisterOptions) error {
+	ext := opts.External
+	switch {
+	case ext == nil && len(artifact) == 0:
+		return fieldErr("artifact", "empty")
+	case ext == nil:
+		return nil
+	case len(artifact) > 0:
+		return fieldErr("artifact", "a version driftd cannot score has no model file (got %d bytes)", len(artifact))
+	case len(opts.Profile) > 0:
+		return fieldErr("profile", "a version driftd cannot score has no drift reference profile")
+	case ext.Source == "":
+		return fieldErr("source", "empty: say where the model driftd cannot score lives")
+	case ext.Reason == "":
+		return fieldErr("reason", "empty: say why driftd cannot score the model at %s", ext.Source)
+	case len(ext.Source) > maxExternalLen:
+		return fieldErr("source", "longer than %d bytes", maxExternalLen)
+	case len(ext.Reason) > maxExternalLen:
+		return fieldErr("reason", "longer than %d bytes", maxExternalLen)
+	}
+	return nil
 }
 
 // nextVersion returns MAJOR.(MINOR+1).0 of the highest stored version, or 1.0.0.
@@ -262,9 +315,11 @@ func getVersion(tx *bbolt.Tx, name, version string) (*versionRecord, []byte, err
 	return &rec, key, nil
 }
 
-// where fills the Environments and Aliases a version is currently pointed at by.
+// where fills the Environments and Aliases a version is currently pointed at
+// by, and whether it is scorable.
 func (m *modelRecord) where(v *Version) {
 	v.Environments, v.Aliases = []string{}, []string{}
+	v.Scorable = v.External == nil
 	if m == nil {
 		return
 	}
@@ -350,12 +405,23 @@ func (s *Store) Profile(ctx context.Context, name, version string) ([]byte, erro
 	return s.blob("profile", bucketProfiles, name, version)
 }
 
+// externalLacks says what an external version lacks, by blob.
+func externalLacks(what string) string {
+	if what == "profile" {
+		return "driftd holds no drift reference profile for it"
+	}
+	return "driftd holds no model file for it to score, download or retrain from"
+}
+
 func (s *Store) blob(what string, bucket []byte, name, version string) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		_, key, err := getVersion(tx, name, version)
+		rec, key, err := getVersion(tx, name, version)
 		if err != nil {
 			return err
+		}
+		if rec.External != nil {
+			return notScorable(&rec.Version, externalLacks(what))
 		}
 		if b := tx.Bucket(bucket).Bucket([]byte(name)); b != nil {
 			out = clone(b.Get(key))

@@ -18,7 +18,8 @@ type deployRequest struct {
 }
 
 // apiDeploy answers POST /api/v1/models/{name}/deploy {"version","environment","reason"}
-// with the model (environments updated).
+// with the model (environments updated); a version driftd cannot score is a 400 with
+// "field": "version" saying why.
 func (a *App) apiDeploy(c echo.Context) error {
 	var req deployRequest
 	if err := bindBody(c, &req); err != nil {

@@ -25,7 +25,9 @@ func (a *App) apiVersionList(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"versions": vs})
 }
 
-// apiVersionGet answers GET /api/v1/models/{name}/versions/{version}.
+// apiVersionGet answers GET /api/v1/models/{name}/versions/{version}; "scorable" is
+// false, and "external" holds the source and the reason, for a version driftd cannot
+// score.
 func (a *App) apiVersionGet(c echo.Context) error {
 	v, err := a.store.GetVersion(c.Request().Context(), c.Param("name"), c.Param("version"))
 	if err != nil {
@@ -34,7 +36,9 @@ func (a *App) apiVersionGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, v)
 }
 
-// apiVersionArtifact answers GET .../versions/{version}/artifact with the model file.
+// apiVersionArtifact answers GET .../versions/{version}/artifact with the model file;
+// a version driftd cannot score (registered through MLflow from another source) has
+// none: a 400 naming the version, its source and why.
 func (a *App) apiVersionArtifact(c echo.Context) error {
 	b, err := a.store.Artifact(c.Request().Context(), c.Param("name"), c.Param("version"))
 	if err != nil {

@@ -2,11 +2,16 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"driftd/registry"
 )
 
 // TestMLflowWiring checks the MLflow API on the real server: the API token
@@ -111,6 +116,60 @@ func TestMLflowWiring(t *testing.T) {
 	}
 	if byTestID(s.mustGet("/experiments"), "experiment-1") != nil {
 		t.Error("an experiment deleted through MLflow is still listed")
+	}
+}
+
+// TestMLflowExternalVersionNotDeployable registers through MLflow a version
+// driftd cannot score (an s3:// source) and checks driftd's own API shows it
+// as not scorable, and that the deploy API, the UI's deploy form, the
+// artifact download and scoring by version refuse it with a 400 naming the
+// version, its source and why.
+func TestMLflowExternalVersionNotDeployable(t *testing.T) {
+	app := mustStartApp(t, testConfig(t))
+	const source = "s3://bucket/churn/model.pkl"
+	for _, step := range []struct{ path, body string }{
+		{"/api/2.0/mlflow/registered-models/create", `{"name":"churn"}`},
+		{"/api/2.0/mlflow/model-versions/create", `{"name":"churn","source":"` + source + `","tags":[{"key":"flavor","value":"sklearn"}]}`},
+	} {
+		if st, b := app.do(t, http.MethodPost, step.path, app.token, "application/json", strings.NewReader(step.body)); st != http.StatusOK {
+			t.Fatalf("POST %s: %d %s", step.path, st, b)
+		}
+	}
+	st, b := app.do(t, http.MethodGet, "/api/v1/models/churn/versions/1.0.0", app.token, "", nil)
+	var v struct {
+		Scorable bool              `json:"scorable"`
+		Tags     map[string]string `json:"tags"`
+		External *struct {
+			Source string `json:"source"`
+			Reason string `json:"reason"`
+		} `json:"external"`
+	}
+	if err := json.Unmarshal(b, &v); st != http.StatusOK || err != nil || v.Scorable || v.External == nil || v.External.Source != source ||
+		v.External.Reason == "" || v.Tags["flavor"] != "sklearn" {
+		t.Fatalf("GET version: %d %s (%v)", st, b, err)
+	}
+	refusals := []struct {
+		name, method, path, body string
+	}{
+		{"deploy", http.MethodPost, "/api/v1/models/churn/deploy", `{"version":"1.0.0","environment":"production","reason":"try"}`},
+		{"download", http.MethodGet, "/api/v1/models/churn/versions/1.0.0/artifact", ""},
+		{"score by version", http.MethodPost, "/api/v1/models/churn/predict?version=1.0.0", `{"age":30}`},
+	}
+	for _, r := range refusals {
+		st, b := app.do(t, r.method, r.path, app.token, "application/json", strings.NewReader(r.body))
+		var e struct{ Error, Field string }
+		if err := json.Unmarshal(b, &e); st != http.StatusBadRequest || err != nil || e.Field != "version" ||
+			!strings.Contains(e.Error, "version 1.0.0 of model churn is not scorable") || !strings.Contains(e.Error, source) {
+			t.Errorf("%s: %d %s, want a 400 naming the version, its source and why", r.name, st, b)
+		}
+	}
+	s := uiLogin(t, app, "admin", "correct-horse")
+	st, loc, body := s.post("/models/churn/deploy", url.Values{"environment": {"production"}, "version": {"1.0.0"}, "reason": {"try"}})
+	if q, err := url.Parse(loc); st != http.StatusSeeOther || err != nil || !strings.Contains(q.Query().Get("err"), "not scorable") {
+		t.Fatalf("UI deploy: %d %q %s", st, loc, body)
+	}
+	if d, err := app.store.Deployed(context.Background(), "churn", "production"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("production after the refusals: %+v (%v)", d, err)
 	}
 }
 

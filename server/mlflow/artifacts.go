@@ -198,6 +198,10 @@ func (a *api) resolveVersionPath(ctx context.Context, p string, segs []string) (
 	if err != nil {
 		return proxyTarget{}, err
 	}
+	if v.External != nil {
+		return proxyTarget{}, notFound("No artifact at %q: version %d of %s is not scorable, driftd holds no file for it; its model is at %s.",
+			p, v.Number, v.Name, v.External.Source)
+	}
 	t := proxyTarget{model: segs[1], version: v.Version.Version}
 	if len(segs) == 3 {
 		size := v.ArtifactSize

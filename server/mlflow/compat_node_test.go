@@ -42,7 +42,8 @@ func mlflowNode(t *testing.T) (node, dir string) {
 // TestNodeMLflowClient is the issue's compatibility test: an MLflow client
 // someone else wrote (npm "mlflow", installed from the npm registry) logs into
 // driftd over HTTP, and what it reads back is what it logged; the run is one
-// of driftd's.
+// of driftd's. A version it registers from an s3:// URI is kept, not
+// scorable, and cannot enter Production.
 func TestNodeMLflowClient(t *testing.T) {
 	node, dir := mlflowNode(t)
 	s := newTestServer(t)
@@ -71,6 +72,16 @@ func TestNodeMLflowClient(t *testing.T) {
 		Params         []keyValue   `json:"params"`
 		Tags           []string     `json:"tags"`
 		RootURI        string       `json:"root_uri"`
+		Version        struct {
+			Version       string   `json:"version"`
+			Source        string   `json:"source"`
+			Status        string   `json:"status"`
+			StatusMessage string   `json:"status_message"`
+			RunID         string   `json:"run_id"`
+			Tags          []string `json:"tags"`
+		} `json:"version"`
+		Searched     []string `json:"searched"`
+		StageRefused any      `json:"stage_refused"`
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
 		t.Fatalf("client output %q: %v", lines[len(lines)-1], err)
@@ -88,6 +99,11 @@ func TestNodeMLflowClient(t *testing.T) {
 		{"params", slices.Equal(got.Params, []keyValue{{"alpha", "0.5"}, {"depth", "6"}})},
 		{"tags set and deleted", slices.Equal(got.Tags, []string{"mlflow.runName", "stage", "team"})},
 		{"artifact root", got.RootURI == "mlflow-artifacts:/1/"+got.RunID+"/artifacts"},
+		{"a version driftd cannot score reads back", got.Version.Version == "1" && got.Version.Source == "s3://bucket/churn/model.pkl" &&
+			got.Version.Status == "READY" && strings.Contains(got.Version.StatusMessage, "not scorable") && got.Version.RunID == got.RunID &&
+			slices.Equal(got.Version.Tags, []string{"flavor=sklearn"})},
+		{"search finds it", slices.Equal(got.Searched, []string{"1 s3://bucket/churn/model.pkl"})},
+		{"Production refused", got.StageRefused == codeInvalidParameter},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -100,5 +116,9 @@ func TestNodeMLflowClient(t *testing.T) {
 	}
 	if r.Status != registry.RunFinished || r.Params["depth"] != "6" || r.Metrics["auc"].Value != 0.91 || r.CreatedBy != "node" {
 		t.Fatalf("driftd's view of the client's run: %+v", r)
+	}
+	v, err := s.store.GetVersion(ctx, "node-churn", "1.0.0")
+	if err != nil || v.Scorable || v.External == nil || v.External.Source != "s3://bucket/churn/model.pkl" || len(v.Environments) != 0 {
+		t.Fatalf("driftd's view of the client's version: %+v (%v)", v, err)
 	}
 }

@@ -61,6 +61,7 @@ type modelVersionJSON struct {
 	Source               string     `json:"source"`
 	RunID                string     `json:"run_id"`
 	Status               string     `json:"status"`
+	StatusMessage        string     `json:"status_message,omitempty"`
 	Tags                 []keyValue `json:"tags"`
 	RunLink              string     `json:"run_link"`
 	Aliases              []string   `json:"aliases"`
@@ -72,7 +73,12 @@ func versionSource(v *registry.MLflowVersion) string {
 	if v.Source != "" {
 		return v.Source
 	}
-	return "mlflow-artifacts:/registry/" + v.Name + "/" + v.Version.Version
+	return registryURI(&v.Version)
+}
+
+// registryURI is a scorable version's model file in the artifact proxy.
+func registryURI(v *registry.Version) string {
+	return "mlflow-artifacts:/registry/" + v.Name + "/" + v.Version
 }
 
 // versionOf converts a numbered version.
@@ -88,7 +94,16 @@ func versionOf(v *registry.MLflowVersion) modelVersionJSON {
 	return modelVersionJSON{Name: v.Name, Version: strconv.FormatInt(v.Number, 10), CreationTimestamp: millis(v.Created),
 		LastUpdatedTimestamp: millis(updated), UserID: v.CreatedBy, CurrentStage: stageOf(&v.Version),
 		Description: v.Description, Source: versionSource(v), RunID: v.RunID, Status: "READY", Tags: kvs(v.Tags),
-		RunLink: v.RunLink, Aliases: aliases}
+		RunLink: v.RunLink, Aliases: aliases, StatusMessage: statusMessage(&v.Version)}
+}
+
+// statusMessage says why driftd cannot score an external version ("" for a
+// scorable one); MLflow clients show a READY version's status_message.
+func statusMessage(v *registry.Version) string {
+	if v.External == nil {
+		return ""
+	}
+	return "Registered, not scorable by driftd: " + v.External.Reason + ". It cannot enter the Staging or Production stage."
 }
 
 // versionField is the value of a filter or order_by identifier of a version.

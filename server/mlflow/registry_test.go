@@ -3,6 +3,7 @@ package mlflow
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,8 +27,9 @@ func mustReadImport(tb testing.TB, name string) []byte {
 }
 
 // TestModelVersionFromRunArtifact registers versions through MLflow from run
-// artifacts of every kind and checks each lands in driftd's registry as a
-// scorable driftd model, linked to its run; other files are refused.
+// artifacts of every kind and checks each lands in driftd's registry linked
+// to its run: a scorable driftd model for what driftd scores, an external
+// version marked not scorable, with the reason, for anything else.
 func TestModelVersionFromRunArtifact(t *testing.T) {
 	model := mustDriftdModel(t)
 	damaged := append([]byte("DRIFTDMD"), bytes.Repeat([]byte{7}, 40)...)
@@ -35,15 +37,15 @@ func TestModelVersionFromRunArtifact(t *testing.T) {
 		name       string
 		artifacts  map[string][]byte
 		source     string // %s is the run id
-		wantSource string // the model's Source(): "driftd", "xgboost", "lightgbm"; "" = refused
-		wantMsg    string // part of the refusal
+		wantSource string // the model's Source(): "driftd", "xgboost", "lightgbm"; "" = not scorable
+		wantMsg    string // part of the reason it is not scorable
 	}{
 		{"driftd model file", map[string][]byte{"model": model}, "runs:/%s/model", "driftd", ""},
 		{"driftd model in a model directory", map[string][]byte{"model/MLmodel": []byte("flavors: {}\n"), "model/model.driftd": model}, "runs:/%s/model", "driftd", ""},
 		{"XGBoost JSON", map[string][]byte{"m/MLmodel": []byte("flavors:\n  xgboost: {}\n"), "m/model.json": mustReadImport(t, "xgb_binary.json")}, "mlflow-artifacts:/1/%s/artifacts/m", "xgboost", ""},
 		{"XGBoost UBJSON", map[string][]byte{"m/model.ubj": mustReadImport(t, "xgb_binary.ubj")}, "runs:/%s/m/", "xgboost", ""},
 		{"LightGBM text", map[string][]byte{"lgb/model.lgb": mustReadImport(t, "lgb_binary.txt")}, "runs:/%s/lgb/model.lgb", "lightgbm", ""},
-		{"a pickle", map[string][]byte{"model/model.pkl": []byte("\x80\x04\x95 not a model")}, "runs:/%s/model", "", "driftd registers only driftd model files, XGBoost models saved as JSON or UBJSON"},
+		{"a pickle", map[string][]byte{"model/MLmodel": []byte("flavors:\n  sklearn: {}\n"), "model/model.pkl": []byte("\x80\x04\x95 not a model")}, "runs:/%s/model", "", "driftd scores only driftd model files, XGBoost models saved as JSON or UBJSON"},
 		{"a damaged driftd file", map[string][]byte{"model": damaged}, "runs:/%s/model", "", "is a damaged driftd model file"},
 	}
 	for _, tt := range tests {
@@ -65,17 +67,22 @@ func TestModelVersionFromRunArtifact(t *testing.T) {
 			}
 			s.call(t, http.MethodPost, "/api/2.0/mlflow/registered-models/create", map[string]any{"name": "churn"}, http.StatusOK)
 			source := strings.Replace(tt.source, "%s", run.ID, 1)
-			want := http.StatusOK
+			out := s.call(t, http.MethodPost, "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "churn", "source": source}, http.StatusOK)
 			if tt.wantSource == "" {
-				want = http.StatusBadRequest
-			}
-			out := s.call(t, http.MethodPost, "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "churn", "source": source}, want)
-			if tt.wantSource == "" {
-				if msg, _ := out["message"].(string); out["error_code"] != codeInvalidParameter || !strings.Contains(msg, tt.wantMsg) {
-					t.Fatalf("refusal %v, want INVALID_PARAMETER_VALUE saying %q", out, tt.wantMsg)
+				if msg, _ := dig(out, "model_version.status_message").(string); dig(out, "model_version.status") != "READY" ||
+					dig(out, "model_version.source") != source || !strings.Contains(msg, tt.wantMsg) {
+					t.Fatalf("external version %v, want READY with source %s, saying %q", out, source, tt.wantMsg)
 				}
-				if vs, _ := s.store.ListVersions(ctx, "churn"); len(vs) != 0 {
-					t.Fatalf("a refused source registered %d versions", len(vs))
+				vs, err := s.store.ListVersions(ctx, "churn")
+				if err != nil || len(vs) != 1 {
+					t.Fatalf("driftd's registry has %d versions (%v), want 1", len(vs), err)
+				}
+				v := vs[0]
+				if v.Scorable || v.External == nil || v.External.Source != source || !strings.Contains(v.External.Reason, tt.wantMsg) || v.RunID != run.ID {
+					t.Fatalf("external version in driftd's registry: %+v", v)
+				}
+				if _, err := s.store.Artifact(ctx, "churn", v.Version); !errors.Is(err, registry.ErrNotScorable) {
+					t.Fatalf("artifact of an external version: %v", err)
 				}
 				return
 			}
@@ -268,5 +275,38 @@ func TestArtifactBound(t *testing.T) {
 		if tt.wantStatus != http.StatusOK && !strings.Contains(string(out), codeInvalidParameter) {
 			t.Fatalf("%s: %s", tt.name, out)
 		}
+	}
+}
+
+// TestExternalVersionStages checks that Staging and Production refuse a
+// version driftd cannot score before changing anything (an archived one stays
+// archived, nothing is deployed or recorded), saying which version and why.
+func TestExternalVersionStages(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	s.call(t, http.MethodPost, "/api/2.0/mlflow/registered-models/create", map[string]any{"name": "churn"}, http.StatusOK)
+	s.call(t, http.MethodPost, "/api/2.0/mlflow/model-versions/create", map[string]any{"name": "churn", "source": "gs://models/churn"}, http.StatusOK)
+	s.call(t, http.MethodPost, "/api/2.0/mlflow/model-versions/transition-stage", map[string]any{"name": "churn", "version": "1", "stage": "Archived"}, http.StatusOK)
+	before, err := s.store.History(ctx, registry.HistoryQuery{Model: "churn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stage := range []string{"Production", "staging"} {
+		out := s.call(t, http.MethodPost, "/api/2.0/mlflow/model-versions/transition-stage",
+			map[string]any{"name": "churn", "version": "1", "stage": stage, "archive_existing_versions": true}, http.StatusBadRequest)
+		msg, _ := out["message"].(string)
+		for _, want := range []string{"Version 1 of registered model churn", "driftd cannot score it", "gs://models/churn", "driftd does not read models from gs: URIs", "models:/churn@<alias>"} {
+			if out["error_code"] != codeInvalidParameter || !strings.Contains(msg, want) {
+				t.Fatalf("%s: refusal %v does not say %q", stage, out, want)
+			}
+		}
+	}
+	v, err := s.store.GetVersion(ctx, "churn", "1.0.0")
+	if err != nil || v.Status != registry.StatusArchived || len(v.Environments) != 0 {
+		t.Fatalf("after the refusals: %+v (%v)", v, err)
+	}
+	after, err := s.store.History(ctx, registry.HistoryQuery{Model: "churn"})
+	if err != nil || len(after) != len(before) {
+		t.Fatalf("refused transitions recorded %d events (%v)", len(after)-len(before), err)
 	}
 }

@@ -16,6 +16,10 @@ import (
 // it and unarchives it. Every change is a registry call that records the
 // change, with the reason "MLflow transition-stage to <stage>", in the audit
 // history. A version in an environment MLflow has no stage for (dev) keeps it.
+// A version driftd cannot score (an external one) cannot be deployed, so
+// Staging and Production refuse it with INVALID_PARAMETER_VALUE, before
+// changing anything, rather than record a stage the scorer would not follow;
+// None and Archived apply to it as to any version, and aliases may point at it.
 
 // versionTransition answers model-versions/transition-stage {name, version,
 // stage, archive_existing_versions} with {"model_version"}.
@@ -39,6 +43,12 @@ func (a *api) versionTransition(c echo.Context) (any, error) {
 	reason := "MLflow transition-stage to " + stage
 	switch stage {
 	case stageStaging, stageProduction:
+		if v.External != nil {
+			return nil, invalid("Version %d of registered model %s cannot enter stage %s: driftd cannot score it (%s; source %s), "+
+				"and driftd's Staging and Production stages are deployments to its environments %q and %q. "+
+				"It can be None or Archived; to find it by name, point an alias at it (models:/%s@<alias>).",
+				v.Number, v.Name, stage, v.External.Reason, v.External.Source, envStaging, envProduction, v.Name)
+		}
 		err = a.promote(ctx, &v.Version, stage, req.ArchiveExistingVersions.V, reason)
 	case stageArchived:
 		err = a.archive(ctx, &v.Version, reason)

@@ -49,10 +49,12 @@ func (a *api) versionAnswer(ctx context.Context, name, version string) (any, err
 }
 
 // versionCreate answers model-versions/create {name, source, run_id, tags,
-// run_link, description} with {"model_version"} (status READY). The source is
-// a run artifact holding a driftd model file, or an XGBoost or LightGBM model
-// converted to one; the version is linked to run_id (else the source's run)
-// and appears in driftd's registry, scorable. The registered model must exist.
+// run_link, description} with {"model_version"} (status READY). A source
+// driftd can score (see model_source.go) registers a scorable version in
+// driftd's registry; any other registers an external version, kept with its
+// source and tags and marked not scorable (status_message says why). The
+// version is linked to run_id, else to the source's run. The registered
+// model must exist.
 func (a *api) versionCreate(c echo.Context) (any, error) {
 	req, err := bindVersion(c, true)
 	if err != nil {
@@ -69,26 +71,29 @@ func (a *api) versionCreate(c echo.Context) (any, error) {
 	if _, err := a.store.GetModel(ctx, req.Name); err != nil {
 		return nil, err
 	}
-	r, err := a.store.GetRun(ctx, ref.runID)
+	src, err := a.resolveSource(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	artifact, opts, err := a.sourceModel(ctx, &r, ref)
-	if err != nil {
-		return nil, err
+	opts := src.opts
+	if src.reason != "" {
+		opts = registry.RegisterOptions{External: &registry.External{Source: req.Source, Reason: clipTo(src.reason, maxReason)}}
 	}
 	opts.Description = req.Description.V
 	opts.RunID = req.RunID
 	if opts.RunID == "" {
-		opts.RunID = r.ID
+		opts.RunID = src.runID
 	}
 	opts.Tags = map[string]string{}
 	for _, t := range req.Tags {
 		opts.Tags[t.Key] = t.Value
 	}
-	v, err := a.store.RegisterMLflow(ctx, artifact, req.Name, opts, registry.MLflowSource{Source: req.Source, RunLink: req.RunLink})
+	v, err := a.store.RegisterMLflow(ctx, src.artifact, req.Name, opts, registry.MLflowSource{Source: req.Source, RunLink: req.RunLink})
 	if err != nil {
 		return nil, err
+	}
+	if v.External != nil {
+		a.log.Info("registered a version driftd cannot score", "model", v.Name, "version", v.Version.Version, "source", req.Source, "reason", v.External.Reason)
 	}
 	return map[string]any{"model_version": versionOf(&v)}, nil
 }
@@ -177,7 +182,8 @@ func (a *api) versionDelete(c echo.Context) (any, error) {
 
 // versionDownloadURI answers model-versions/get-download-uri {name, version}
 // with {"artifact_uri"}: the source's run artifacts for a version MLflow
-// registered from a run, else the version's model file in the artifact proxy.
+// registered from a run, the source itself for an external version (an s3://
+// URI, ...), else the version's model file in the artifact proxy.
 func (a *api) versionDownloadURI(c echo.Context) (any, error) {
 	req, err := bindVersion(c, false)
 	if err != nil {
@@ -189,7 +195,10 @@ func (a *api) versionDownloadURI(c echo.Context) (any, error) {
 		return nil, err
 	}
 	uri := versionSource(&v)
-	if ref, err := parseSource(v.Source); err == nil && v.Source != "" {
+	if v.External == nil {
+		uri = registryURI(&v.Version)
+	}
+	if ref, err := parseSource(v.Source); err == nil && v.Source != "" && ref.runID != "" {
 		if r, err := a.store.GetRun(ctx, ref.runID); err == nil {
 			uri = sourceURI(&r, ref)
 		}

@@ -1,6 +1,10 @@
 // Issue 13's compatibility scenario, driven by the Node.js MLflow client (npm
 // "mlflow"): create an experiment, a run, log params, metrics and a batch, set
 // and delete tags, end the run, search, and read the metric history back.
+// Then a model version driftd cannot score: the client has no model registry
+// calls, so its request layer (MLflowBase.req: the same URL scheme, headers
+// and error handling) sends them: create a registered model, a version from
+// an s3:// URI, read it back with get and search, and try Production.
 // Usage: node compat.js <dir with node_modules/mlflow> <endpoint> <token>
 // Prints one JSON line with what the client read back. The client logs each
 // POST body on stdout; the result is the last line.
@@ -8,6 +12,13 @@ const { createRequire } = require('node:module');
 const req = createRequire(process.argv[2] + '/node_modules/');
 const MLflow = req('mlflow');
 const { ViewType } = req('mlflow/enum');
+const { MLflowBase } = req('mlflow/lib/mlflow');
+
+// Registry is the client's request layer on MLflow's model registry routes.
+class Registry extends MLflowBase {
+  constructor(args) { super(args); this.path = ''; }
+  call(method, path, param) { return this.req(method, path, param); }
+}
 
 (async () => {
   const client = new MLflow({ endpoint: process.argv[3], headers: { Authorization: 'Bearer ' + process.argv[4] } });
@@ -39,6 +50,19 @@ const { ViewType } = req('mlflow/enum');
   const got = await Runs.get({ run_id });
   const { experiments } = await Experiments.list({ view_type: ViewType.ALL });
   const files = await Artifacts.list({ run_id });
+
+  const registry = new Registry({ endpoint: process.argv[3], headers: { Authorization: 'Bearer ' + process.argv[4] } });
+  await registry.call('post', '/registered-models/create', { name: 'node-churn' });
+  const { model_version: created } = await registry.call('post', '/model-versions/create', { name: 'node-churn',
+    source: 's3://bucket/churn/model.pkl', run_id, tags: [{ key: 'flavor', value: 'sklearn' }] });
+  const { model_version: read } = await registry.call('get', '/model-versions/get', { name: 'node-churn', version: created.version });
+  const { model_versions: searched } = await registry.call('get', '/model-versions/search', { filter: "name='node-churn'" });
+  let stageRefused = false;
+  try {
+    await registry.call('post', '/model-versions/transition-stage', { name: 'node-churn', version: created.version, stage: 'Production' });
+  } catch (e) {
+    stageRefused = JSON.parse(e.message.replace(/^Error: /, '')).data.error_code;
+  }
   console.log(JSON.stringify({
     experiment_name: experiment.name, experiments: experiments.map(e => e.name),
     run_id, run_name: got.run.info.run_name, status: run_info.status, end_time: run_info.end_time,
@@ -46,5 +70,8 @@ const { ViewType } = req('mlflow/enum');
     history: metrics.map(m => [m.step, m.value]),
     params: got.run.data.params, tags: got.run.data.tags.map(t => t.key),
     root_uri: files.root_uri,
+    version: { version: read.version, source: read.source, status: read.status, status_message: read.status_message,
+      run_id: read.run_id, tags: read.tags.map(t => t.key + '=' + t.value) },
+    searched: searched.map(v => v.version + ' ' + v.source), stage_refused: stageRefused,
   }));
 })().catch(e => { console.error(e); process.exit(1); });
