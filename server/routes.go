@@ -110,6 +110,7 @@ func (a *App) routes(e *echo.Echo) {
 	ui.POST("/settings/users", a.uiUserAdd, requireRole(RoleAdmin))
 	ui.GET("/models/:name", a.uiModel)
 	ui.GET("/models/:name/versions/:version", a.uiModelVersion) // where it came from, parameters, importance
+	ui.GET("/models/:name/diff", a.uiModelDiff)                 // two versions side by side: ?a=&b=
 	ui.POST("/models/:name/deploy", a.uiDeploy, requireRole(RoleOperator))
 	ui.POST("/models/:name/rollback", a.uiRollback, requireRole(RoleOperator))
 	ui.POST("/models/:name/approve", a.uiApprove, requireRole(RoleOperator))

@@ -56,7 +56,11 @@ func (a *App) uiModels(c echo.Context) error {
 	}
 	var v web.ModelsView
 	for _, m := range models {
-		row := web.ModelRow{Name: m.Name, Description: m.Description, Versions: m.VersionCount, Latest: m.LatestVersion, Updated: m.Updated}
+		row := web.ModelRow{Name: m.Name, Description: m.Description, Versions: m.VersionCount, Latest: m.LatestVersion, Updated: m.Updated,
+			Unscorable: m.UnscorableCount}
+		if m.LatestExternal != nil {
+			row.LatestNotScorable = m.LatestExternal.Reason
+		}
 		for _, env := range a.store.Environments() {
 			if ver, ok := m.Environments[env]; ok && ver != "" {
 				row.Environments = append(row.Environments, web.KV{Key: env, Value: ver})
@@ -151,10 +155,10 @@ func (a *App) renderModel(c echo.Context, status int, msg, errMsg string) error 
 		row := web.VersionRow{Version: ver.Version, Algo: ver.Algo, Created: ver.Created, CreatedBy: ver.CreatedBy,
 			Status: ver.Status, Environments: ver.Environments, Aliases: ver.Aliases, RunID: ver.RunID,
 			Description: ver.Description, ArtifactSize: ver.ArtifactSize, HasProfile: ver.ProfileSize > 0,
-			Features: len(ver.Schema), Rows: ver.Fingerprint.Rows, Source: versionSource(ver)}
+			Features: len(ver.Schema), Rows: ver.Fingerprint.Rows, Source: versionSource(ver), NotScorable: notScorable(ver)}
 		row.Metrics = pickMetrics(ver.Metrics, 4)
 		v.Versions = append(v.Versions, row)
-		if ver.Status == registry.StatusReady {
+		if ver.Status == registry.StatusReady && ver.Scorable {
 			v.Deployable = append(v.Deployable, ver.Version)
 		}
 	}
@@ -177,12 +181,23 @@ func (a *App) renderModel(c echo.Context, status int, msg, errMsg string) error 
 // model file records: "XGBoost import", "LightGBM import", or "driftd
 // training" for a model driftd trained (which records none).
 func versionSource(v registry.Version) string {
+	if v.External != nil {
+		return "MLflow registration from " + v.External.Source
+	}
 	src, _ := v.Params["source"].(string)
 	switch src {
 	case flows.ImportXGBoost, flows.ImportLightGBM:
 		return flows.SourceTitle(src) + " import"
 	}
 	return "driftd training"
+}
+
+// notScorable says why driftd cannot score v ("" when it can).
+func notScorable(v registry.Version) string {
+	if v.External == nil {
+		return ""
+	}
+	return v.External.Reason
 }
 
 // uiModelVersion shows one version: where it came from, its parameters
@@ -198,9 +213,14 @@ func (a *App) uiModelVersion(c echo.Context) error {
 	row := web.VersionRow{Version: ver.Version, Algo: ver.Algo, Created: ver.Created, CreatedBy: ver.CreatedBy,
 		Status: ver.Status, Environments: ver.Environments, Aliases: ver.Aliases, RunID: ver.RunID,
 		Description: ver.Description, ArtifactSize: ver.ArtifactSize, HasProfile: ver.ProfileSize > 0,
-		Features: len(ver.Schema), Rows: ver.Fingerprint.Rows, Source: versionSource(ver)}
+		Features: len(ver.Schema), Rows: ver.Fingerprint.Rows, Source: versionSource(ver), NotScorable: notScorable(ver)}
 	row.Objective, _ = ver.Params["objective"].(string)
 	v := web.ModelVersionView{Model: name, Version: row, Fingerprint: ver.Fingerprint.SHA256}
+	all, err := a.store.ListVersions(ctx, name)
+	if err != nil {
+		return err
+	}
+	v.Others, v.CompareWith = compareCandidates(all, ver.Version)
 	for _, k := range sortedKeys(ver.Params) {
 		v.Params = append(v.Params, web.KV{Key: k, Value: paramString(ver.Params[k])})
 	}
@@ -214,17 +234,41 @@ func (a *App) uiModelVersion(c echo.Context) error {
 		}
 		v.Inputs = append(v.Inputs, web.KV{Key: f.Name, Value: typ})
 	}
-	art, err := a.store.Artifact(ctx, name, ver.Version)
-	if err != nil {
-		return err
-	}
-	if m, err := train.Decode(art); err == nil {
-		v.Importance, v.ImportanceKind = importanceChart(flows.Importance(m))
-	} else {
-		a.logger.Warn("decode model for its page", "model", name, "version", ver.Version, "err", err)
+	if ver.Scorable { // a version driftd cannot score has no model file
+		art, err := a.store.Artifact(ctx, name, ver.Version)
+		if err != nil {
+			return err
+		}
+		if m, err := train.Decode(art); err == nil {
+			v.Importance, v.ImportanceKind = importanceChart(flows.Importance(m))
+		} else {
+			a.logger.Warn("decode model for its page", "model", name, "version", ver.Version, "err", err)
+		}
 	}
 	p := a.page(c, "models", "Model "+name+" "+ver.Version)
 	return a.renderPage(c, p, web.ModelVersionBody(v))
+}
+
+// compareCandidates lists the versions other than this one, newest first,
+// and the one to compare with first: the version before this one, else the
+// newest other. versions are oldest first, as the registry lists them.
+func compareCandidates(versions []registry.Version, this string) ([]string, string) {
+	var others []string
+	pick := ""
+	for i := len(versions) - 1; i >= 0; i-- {
+		ver := versions[i].Version
+		if ver == this {
+			if i > 0 {
+				pick = versions[i-1].Version
+			}
+			continue
+		}
+		others = append(others, ver)
+	}
+	if pick == "" && len(others) > 0 {
+		pick = others[0]
+	}
+	return others, pick
 }
 
 // importanceChart draws feature importance, largest first: total split

@@ -37,7 +37,7 @@ func BenchmarkUIPages(b *testing.B) {
 	s := uiLogin(b, a, "admin", "correct-horse")
 	name := a.cfg.ModelName
 	pages := []string{
-		"/", "/drift", "/models", "/models/" + name, "/models/" + name + "/versions/1.0.99",
+		"/", "/drift", "/models", "/models/" + name, "/models/" + name + "/versions/1.0.99", "/models/" + name + "/diff?a=1.0.98&b=1.0.99",
 		"/experiments", "/experiments/" + ids.experiment, "/experiments/" + ids.experiment + "?sort=metrics.valid_auc&q=" + "metrics.valid_auc+>+0.5",
 		"/runs/" + ids.run, "/runs/compare?id=" + ids.run + "&id=" + ids.other,
 		"/kafka", "/kafka/topics/" + a.pipeline.Topics().Features, "/training", "/pipeline", "/flow-runs", "/schedules", "/settings",

@@ -63,6 +63,10 @@ type GroupedBars struct {
 	Groups []Group
 	// Percent formats the y axis and values as percentages of 1.
 	Percent bool
+	// Overlay draws the series of a category on top of each other at the
+	// full category width (the first filled, the next translucent and
+	// outlined) instead of side by side.
+	Overlay bool
 }
 
 // TimePoint is one point of a time line.
@@ -286,7 +290,11 @@ func (c GroupedBars) Component() templ.Component {
 		y0, y1 := float64(groupedH-padBottom-legendSpace), float64(padTop)
 		y := func(v float64) float64 { return y0 - (y0-y1)*math.Max(0, v)/axisMax }
 		x0, x1 := float64(padLeft), float64(chartW-padRight)
-		s.open("grouped", c.Label, h)
+		class := "grouped"
+		if c.Overlay {
+			class += " overlay"
+		}
+		s.open(class, c.Label, h)
 		for _, t := range ticks {
 			s.printf(`<line class="grid" x1="%s" y1="%s" x2="%s" y2="%s"/>`, f1(x0), f1(y(t)), f1(x1), f1(y(t)))
 			s.printf(`<text class="tick" x="%s" y="%s" text-anchor="end">%s</text>`, f1(x0-4), f1(y(t)+4), esc(fmtTick(t, c.Percent)))
@@ -297,6 +305,9 @@ func (c GroupedBars) Component() templ.Component {
 			gw := (x1 - x0) / float64(n)
 			ns := math.Max(1, float64(len(c.Series)))
 			bw := math.Max(1, (gw-4)/ns)
+			if c.Overlay {
+				bw = math.Max(1, gw-4)
+			}
 			labelEvery := int(math.Ceil(float64(n) / 6)) // at most about 6 labels, each readable
 			for i, g := range c.Groups {
 				gx := x0 + float64(i)*gw + 2
@@ -305,7 +316,11 @@ func (c GroupedBars) Component() templ.Component {
 					if j < len(c.Series) {
 						name = c.Series[j]
 					}
-					s.printf(`<rect class="bar s%d" x="%s" y="%s" width="%s" height="%s"><title>%s, %s: %s</title></rect>`, j, f1(gx+float64(j)*bw), f1(y(v)),
+					bx := gx + float64(j)*bw
+					if c.Overlay {
+						bx = gx
+					}
+					s.printf(`<rect class="bar s%d" x="%s" y="%s" width="%s" height="%s"><title>%s, %s: %s</title></rect>`, j, f1(bx), f1(y(v)),
 						f1(math.Max(bw-1, 0.5)), f1(math.Max(y0-y(v), 0)), esc(g.Label), esc(name), esc(fmtValue(v, c.Percent)))
 				}
 				if i%labelEvery == 0 {
