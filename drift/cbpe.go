@@ -8,22 +8,30 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// Estimated is a binary classifier's performance on a window estimated
-// without labels from its calibrated scores (confidence-based performance
-// estimation, CBPE, as NannyML does it): each record is positive with its
-// calibrated probability p, so the expected confusion matrix at the
-// decision threshold is E[TP] = Σ p·[ŷ=1], E[FP] = Σ (1−p)·[ŷ=1],
-// E[FN] = Σ p·[ŷ=0], E[TN] = Σ (1−p)·[ŷ=0], and the metrics follow from it.
-// Metrics that are not defined (a zero denominator) are NaN.
+// Estimated is a classifier's performance on a window estimated without
+// labels from its calibrated scores (confidence-based performance
+// estimation, CBPE, as NannyML does it). For a binary model each record is
+// positive with its calibrated probability p, so the expected confusion
+// matrix at the decision threshold is E[TP] = Σ p·[ŷ=1], E[FP] = Σ
+// (1−p)·[ŷ=1], E[FN] = Σ p·[ŷ=0], E[TN] = Σ (1−p)·[ŷ=0], and the metrics
+// follow from it. For a multiclass model (Classes set) see
+// mcScratch.estimate: the expected k×k confusion matrix, macro-averaged
+// precision, recall, F1 and one-vs-rest AUC. Metrics that are not defined
+// (a zero denominator) are NaN.
 type Estimated struct {
-	Records            int // records with a score
-	TP, FP, FN, TN     float64
+	Records            int     // records with a score
+	TP, FP, FN, TN     float64 // binary only
 	Accuracy           float64
-	Precision, Recall  float64
+	Precision, Recall  float64 // multiclass: macro averages
 	F1                 float64
-	AUC                float64 // from the expected ROC curve (trapezoid)
-	DecisionThreshold  float64
-	CalibrationRecords int // held-out rows the calibrator was fitted on
+	AUC                float64 // from the expected ROC curve (trapezoid); multiclass: macro one-vs-rest
+	DecisionThreshold  float64 // binary only (NaN for multiclass)
+	CalibrationRecords int     // held-out rows the calibrator was fitted on
+	// Classes names the classes of a multiclass estimate (nil for binary);
+	// Confusion is then its expected confusion matrix, row-major with
+	// len(Classes) rows (true class) and columns (predicted class).
+	Classes   []string
+	Confusion []float64
 	// Band is the range the estimates take on windows of this size drawn
 	// from the reference scores; nil when the profile keeps too few
 	// reference scores to draw from.
@@ -110,34 +118,43 @@ func expectedAUC(probs []float64) float64 {
 }
 
 // cbpeState keeps the raw scores of the monitor's window for CBPE: a ring
-// of the last size scores, or, in tumbling mode (size 0), the first cap
-// scores since the last reset. Monitor.mu guards it; the scratch belongs to
-// the checker goroutine.
+// of the last size records' scores, or, in tumbling mode (size 0), of the
+// first cap records since the last reset. A record takes one value (a
+// binary model's score) or, for a multiclass model, its probability
+// vector (width values; NaNs when the record came without one).
+// Monitor.mu guards it; the scratch belongs to the checker goroutine.
 type cbpeState struct {
-	cal      *Calibrator
+	cal      *Calibrator            // binary
+	mc       *MulticlassCalibration // multiclass
+	width    int                    // values per record
 	ring     []float64
-	pos, n   int
+	pos, n   int // next record slot, records held
 	tumbling bool
-	cap      int
+	cap      int // records
 	scratch  cbpeScratch
+	mcs      mcScratch
 	auc, acc *metrics.Gauge
 	drop     *metrics.Gauge
-	// ref are the reference scores bands are drawn from; bands caches
-	// them by bandSize (checker goroutine only).
+	// ref are the reference scores bands are drawn from (binary); bands
+	// caches them by bandSize (checker goroutine only).
 	ref   []float64
 	bands map[int]PerformanceBand
 }
 
 // newCBPE returns the CBPE state of a monitor, nil when the profile has no
-// calibrator or no prediction.
+// calibrator (and no prediction, for a binary one).
 func newCBPE(p *Profile, o MonitorOptions) *cbpeState {
-	if p.Calibration == nil || p.Prediction == nil {
+	c := &cbpeState{cap: o.WindowSize, tumbling: o.Tumbling > 0, bands: map[int]PerformanceBand{}, width: 1}
+	switch {
+	case p.Multiclass != nil:
+		c.mc, c.width = p.Multiclass, len(p.Multiclass.Classes)
+	case p.Calibration != nil && p.Prediction != nil:
+		c.cal, c.ref = p.Calibration, p.Prediction.Summary
+	default:
 		return nil
 	}
-	c := &cbpeState{cal: p.Calibration, cap: o.WindowSize, tumbling: o.Tumbling > 0,
-		ref: p.Prediction.Summary, bands: map[int]PerformanceBand{}}
 	if !c.tumbling {
-		c.ring = make([]float64, o.WindowSize)
+		c.ring = make([]float64, o.WindowSize*c.width)
 	}
 	if s := o.Metrics; s != nil {
 		model := escapeLabel(o.Model)
@@ -148,42 +165,72 @@ func newCBPE(p *Profile, o MonitorOptions) *cbpeState {
 	return c
 }
 
-// add records one score.
-func (c *cbpeState) add(score float64) {
+// add records one record: its score (binary) or its probability vector
+// (multiclass; nil or short: NaNs, a record CBPE skips). It does not
+// allocate in sliding mode.
+func (c *cbpeState) add(score float64, proba []float64) {
+	var dst []float64
 	if c.tumbling {
-		if len(c.ring) < c.cap {
-			c.ring = append(c.ring, score)
+		if len(c.ring) >= c.cap*c.width {
+			return
 		}
-		return
+		at := len(c.ring)
+		for range c.width {
+			c.ring = append(c.ring, 0)
+		}
+		dst = c.ring[at:]
+	} else {
+		dst = c.ring[c.pos*c.width : (c.pos+1)*c.width]
+		if c.pos++; c.pos == c.cap {
+			c.pos = 0
+		}
+		if c.n < c.cap {
+			c.n++
+		}
 	}
-	c.ring[c.pos] = score
-	if c.pos++; c.pos == len(c.ring) {
-		c.pos = 0
-	}
-	if c.n < len(c.ring) {
-		c.n++
+	switch {
+	case c.mc == nil:
+		dst[0] = score
+	case len(proba) == c.width:
+		copy(dst, proba)
+	default:
+		for i := range dst {
+			dst[i] = math.NaN()
+		}
 	}
 }
 
 // reset empties a tumbling window.
 func (c *cbpeState) reset() { c.ring = c.ring[:0] }
 
-// scores returns a copy of the window's scores (order irrelevant).
+// scores returns a copy of the window's values (record order irrelevant).
 func (c *cbpeState) scores() []float64 {
 	if c.tumbling {
 		return slices.Clone(c.ring)
 	}
-	return slices.Clone(c.ring[:c.n])
+	return slices.Clone(c.ring[:c.n*c.width])
 }
 
 // evaluate estimates the window's performance and exports the gauges; only
 // the checker goroutine calls it.
 func (c *cbpeState) evaluate(scores []float64) *Estimated {
-	e := c.scratch.estimate(c.cal, scores)
+	var e Estimated
+	if c.mc != nil {
+		e = c.mcs.estimate(c.mc, scores)
+	} else {
+		e = c.scratch.estimate(c.cal, scores)
+	}
 	if size := bandSize(e.Records); size >= 2 {
 		b, ok := c.bands[size]
 		if !ok {
-			b, ok = performanceBand(c.cal, c.ref, size, &c.scratch)
+			if c.mc != nil {
+				// Drawn with a scratch of its own: e.Confusion is the
+				// window's and must not be reused.
+				var s mcScratch
+				b, ok = multiclassBand(c.mc, size, &s)
+			} else {
+				b, ok = performanceBand(c.cal, c.ref, size, &c.scratch)
+			}
 			if ok {
 				c.bands[size] = b
 			}

@@ -20,13 +20,18 @@ import (
 // appends the bands (possibly none), a byte saying whether a calibrator
 // follows, the calibrator if so, and then the PCA of multivariate drift; it
 // is written only for profiles with a PCA, so a profile without one is
-// encoded as before. All four versions decode.
+// encoded as before. Version 5 appends the bands, a calibrator flag and
+// calibrator, a PCA flag and PCA, a multiclass flag and the multiclass
+// calibration, and a loss flag and the DLE loss reference; it is written
+// only for profiles with a multiclass calibration or a loss reference. All
+// five versions decode.
 const (
 	profileMagic     = "DRFP"
 	profileVersion   = 1
 	profileVersionV2 = 2
 	profileVersionV3 = 3
 	profileVersionV4 = 4
+	profileVersionV5 = 5
 )
 
 // ErrCorruptProfile is wrapped by every DecodeProfile error.
@@ -38,7 +43,10 @@ var ErrCorruptProfile = errors.New("corrupt drift profile")
 func (p *Profile) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 256)
 	b = append(b, profileMagic...)
+	v5 := p.Multiclass != nil || p.Loss != nil
 	switch {
+	case v5:
+		b = append(b, profileVersionV5)
 	case p.PCA != nil:
 		b = append(b, profileVersionV4)
 	case p.Calibration != nil:
@@ -63,10 +71,29 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	} else {
 		b = append(b, 0)
 	}
-	if p.HasBands() || p.Calibration != nil || p.PCA != nil {
+	if p.HasBands() || p.Calibration != nil || p.PCA != nil || v5 {
 		b = appendBands(b, p)
 	}
 	c := p.Calibration
+	if v5 {
+		b = appendFlag(b, c != nil)
+		if c != nil {
+			b = appendCalibration(b, c)
+		}
+		b = appendFlag(b, p.PCA != nil)
+		if p.PCA != nil {
+			b = appendPCA(b, p.PCA)
+		}
+		b = appendFlag(b, p.Multiclass != nil)
+		if p.Multiclass != nil {
+			b = appendMulticlass(b, p.Multiclass)
+		}
+		b = appendFlag(b, p.Loss != nil)
+		if p.Loss != nil {
+			b = appendLoss(b, p.Loss)
+		}
+		return binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
+	}
 	if p.PCA != nil {
 		if c != nil {
 			b = append(b, 1)
@@ -139,6 +166,26 @@ func (d *decoder) bands(p *Profile) {
 			f.Bands[t] = bs
 		}
 	}
+}
+
+// appendFlag writes 1 for true, 0 for false.
+func appendFlag(b []byte, on bool) []byte {
+	if on {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// flag reads what appendFlag wrote.
+func (d *decoder) flag(what string) bool {
+	switch d.byte1(what) {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("%s not 0 or 1", what)
+	return false
 }
 
 func appendString(b []byte, s string) []byte {
@@ -254,8 +301,8 @@ func DecodeProfile(b []byte) (*Profile, error) {
 		return nil, fmt.Errorf("%w: not a drift profile (bad magic)", ErrCorruptProfile)
 	}
 	v := b[len(profileMagic)]
-	if v < profileVersion || v > profileVersionV4 {
-		return nil, fmt.Errorf("%w: unsupported version %d (want %d to %d)", ErrCorruptProfile, v, profileVersion, profileVersionV4)
+	if v < profileVersion || v > profileVersionV5 {
+		return nil, fmt.Errorf("%w: unsupported version %d (want %d to %d)", ErrCorruptProfile, v, profileVersion, profileVersionV5)
 	}
 	if len(b) < len(profileMagic)+1+4 {
 		return nil, fmt.Errorf("%w: truncated", ErrCorruptProfile)
@@ -308,6 +355,22 @@ func decodeBody(b []byte, version byte) (*Profile, error) {
 		}
 		if d.err == nil {
 			d.pca(p)
+		}
+	case version == profileVersionV5:
+		if d.flag("calibration flag") && d.err == nil {
+			d.canonicalCalibration(p)
+		}
+		if d.flag("pca flag") && d.err == nil {
+			d.pca(p)
+		}
+		if d.flag("multiclass flag") && d.err == nil {
+			d.multiclass(p)
+		}
+		if d.flag("loss flag") && d.err == nil {
+			d.loss(p)
+		}
+		if d.err == nil && p.Multiclass == nil && p.Loss == nil {
+			d.fail("version 5 without a multiclass calibration or a loss reference")
 		}
 	}
 	if d.err == nil && d.off != len(b) {

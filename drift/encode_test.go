@@ -109,6 +109,16 @@ func FuzzDecodeProfile(f *testing.F) {
 		pb, _ := pca.MarshalBinary()
 		f.Add(pb[:len(pb)-4])
 	}
+	// Version 5: a multiclass calibration, a loss reference, with and
+	// without a PCA.
+	for _, q := range []*Profile{pca, small} {
+		q.Multiclass, q.Loss = v5Parts()
+		qb, _ := q.MarshalBinary()
+		f.Add(qb[:len(qb)-4])
+		q.Multiclass = nil
+		qb, _ = q.MarshalBinary()
+		f.Add(qb[:len(qb)-4])
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, err := DecodeProfile(b); err != nil && !errors.Is(err, ErrCorruptProfile) {
 			t.Fatalf("error %v does not wrap ErrCorruptProfile", err)
@@ -147,10 +157,17 @@ func FuzzDecodeProfile(f *testing.F) {
 		}
 		for i := range 4 {
 			num[0] = float64(i)
-			m.Observe(num, cat, 0)
+			if p.Multiclass != nil {
+				m.ObserveProba(num, cat, 0, make([]float64, len(p.Multiclass.Classes)))
+			} else {
+				m.Observe(num, cat, 0)
+			}
 		}
 		ev := m.Check()
 		m.Close()
+		if (ev.Estimated != nil) != (p.Multiclass != nil || p.Calibration != nil && p.Prediction != nil) {
+			t.Fatalf("estimate %v with multiclass %v", ev.Estimated, p.Multiclass != nil)
+		}
 		if (ev.Multivariate != nil) != (p.PCA != nil) {
 			t.Fatalf("multivariate %v with PCA %v", ev.Multivariate, p.PCA != nil)
 		}
@@ -336,5 +353,180 @@ func TestEventAndPerformanceJSONHaveNoNaN(t *testing.T) {
 		if !bytes.Contains(b, []byte(`"prediction_psi":null`)) && !bytes.Contains(b, []byte(`"auc":null`)) {
 			t.Errorf("non-finite field not null: %s", b)
 		}
+	}
+}
+
+// v5Parts are a small multiclass calibration and loss reference.
+func v5Parts() (*MulticlassCalibration, *LossReference) {
+	mc := &MulticlassCalibration{Classes: []string{"a", "b", "c"}, Rows: 7,
+		Calibrators: []*Calibrator{
+			{X: []float64{0.1, 0.9}, Y: []float64{0, 1}, Threshold: 0.5, Rows: 7},
+			{X: []float64{0.2}, Y: []float64{0.4}, Threshold: 0.5, Rows: 7},
+			{X: []float64{0, 0.5, 1}, Y: []float64{0.1, 0.2, 0.9}, Threshold: 0.5, Rows: 7},
+		},
+		Reference: []float64{0.6, 0.3, 0.1, 0.2, 0.2, 0.6}}
+	loss := &LossReference{Rows: 9, MAE: 0.8, RMSE: 1.1, Abs: []float64{0.5, 1, 0}, Sq: []float64{0.3, 2, 0.1}}
+	return mc, loss
+}
+
+// TestProfileV5RoundTrip encodes profiles with a multiclass calibration
+// and/or a DLE loss reference (format version 5), with and without a PCA
+// and calibrator, and decodes them to the same parts and bytes; profiles
+// without either keep their older version.
+func TestProfileV5RoundTrip(t *testing.T) {
+	base := testProfile(t)
+	if base.PCA == nil {
+		t.Fatal("test profile without a PCA")
+	}
+	mc, loss := v5Parts()
+	for _, tc := range []struct {
+		name string
+		mc   *MulticlassCalibration
+		loss *LossReference
+		pca  bool
+		want byte
+	}{
+		{"multiclass", mc, nil, true, profileVersionV5},
+		{"loss", nil, loss, true, profileVersionV5},
+		{"both, no PCA", mc, loss, false, profileVersionV5},
+		{"neither", nil, nil, true, profileVersionV4},
+		{"neither, no PCA", nil, nil, false, profileVersionV2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testProfile(t)
+			p.Multiclass, p.Loss = tc.mc, tc.loss
+			if !tc.pca {
+				p.PCA = nil
+			}
+			b, err := p.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b[4] != tc.want {
+				t.Fatalf("version %d, want %d", b[4], tc.want)
+			}
+			q, err := DecodeProfile(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b2, _ := q.MarshalBinary(); !bytes.Equal(b, b2) {
+				t.Fatal("re-encoded profile differs")
+			}
+			if (q.PCA != nil) != tc.pca || (q.Multiclass != nil) != (tc.mc != nil) || (q.Loss != nil) != (tc.loss != nil) {
+				t.Fatalf("decoded PCA %v, multiclass %v, loss %v", q.PCA != nil, q.Multiclass != nil, q.Loss != nil)
+			}
+			if tc.mc != nil && (!slices.Equal(q.Multiclass.Classes, mc.Classes) || !slices.Equal(q.Multiclass.Reference, mc.Reference) ||
+				q.Multiclass.Rows != 7 || !slices.Equal(q.Multiclass.Calibrators[2].Y, mc.Calibrators[2].Y)) {
+				t.Errorf("multiclass %+v, want %+v", q.Multiclass, mc)
+			}
+			if tc.loss != nil && (q.Loss.Rows != 9 || q.Loss.MAE != 0.8 || q.Loss.RMSE != 1.1 || !slices.Equal(q.Loss.Abs, loss.Abs) || !slices.Equal(q.Loss.Sq, loss.Sq)) {
+				t.Errorf("loss %+v, want %+v", q.Loss, loss)
+			}
+		})
+	}
+}
+
+// TestDecodeProfileBadV5 corrupts version 5 parts: each must be refused
+// with ErrCorruptProfile.
+func TestDecodeProfileBadV5(t *testing.T) {
+	_, loss := v5Parts()
+	cases := []struct {
+		name   string
+		mutate func(*Profile)
+	}{
+		{"one class", func(p *Profile) {
+			p.Multiclass.Classes, p.Multiclass.Calibrators = p.Multiclass.Classes[:1], p.Multiclass.Calibrators[:1]
+			p.Multiclass.Reference = nil
+		}},
+		{"duplicate class", func(p *Profile) { p.Multiclass.Classes = []string{"a", "a", "c"} }},
+		{"reference not a multiple of the classes", func(p *Profile) { p.Multiclass.Reference = []float64{0.5, 0.5} }},
+		{"reference not a probability", func(p *Profile) { p.Multiclass.Reference = []float64{2, 0, 0} }},
+		{"calibrator out of order", func(p *Profile) { p.Multiclass.Calibrators[0].Y = []float64{1, 0} }},
+		{"negative predicted loss", func(p *Profile) { p.Loss.Abs = []float64{-1, 0, 0} }},
+		{"loss lengths differ", func(p *Profile) { p.Loss.Sq = []float64{1} }},
+		{"NaN realised error", func(p *Profile) { p.Loss.RMSE = math.NaN() }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := testProfile(t)
+			m2, l2 := v5Parts()
+			p.Multiclass, p.Loss = m2, l2
+			c.mutate(p)
+			b, _ := p.MarshalBinary()
+			if _, err := DecodeProfile(b); !errors.Is(err, ErrCorruptProfile) {
+				t.Fatalf("err %v, want ErrCorruptProfile", err)
+			}
+		})
+	}
+	// A version 5 profile whose flags say it has neither part would not
+	// encode back as version 5.
+	p := testProfile(t)
+	p.Loss = loss
+	b, _ := p.MarshalBinary()
+	body := b[:len(b)-4]
+	tail := appendLoss(nil, loss)
+	body = append(bytes.Clone(body[:len(body)-len(tail)-1]), 0)
+	body = binary.LittleEndian.AppendUint32(body, crc32.ChecksumIEEE(body))
+	if _, err := DecodeProfile(body); !errors.Is(err, ErrCorruptProfile) {
+		t.Fatalf("version 5 without its parts: err %v", err)
+	}
+}
+
+// TestDecodeProfileBeforeMulticlass decodes a profile written before
+// format version 5 (a version 4 fixture: bands, calibrator, PCA), drives a
+// monitor with it, and checks that the same profile is still written byte
+// for byte as before. DRIFTD_WRITE_FIXTURES=1 rewrites the fixture (it was
+// written by the code of format version 4).
+func TestDecodeProfileBeforeMulticlass(t *testing.T) {
+	const file = "testdata/profile_v4_before_multiclass.bin"
+	rebuild := func() *Profile {
+		rng := rand.New(rand.NewPCG(16, 5))
+		cols := genData(rng, 600, 0)
+		preds := make([]float64, 600)
+		for i := range preds {
+			preds[i] = rng.Float64()
+		}
+		p, err := BuildProfile(cols, preds, ProfileOptions{SummarySize: 50, BandChunks: 10})
+		if err != nil || p.PCA == nil {
+			t.Fatalf("build: %v (PCA %v)", err, p.PCA != nil)
+		}
+		p.Calibration = &Calibrator{X: []float64{0.1, 0.5, 0.9}, Y: []float64{0, 0.4, 1}, Threshold: 0.5, Rows: 600}
+		return p
+	}
+	if os.Getenv("DRIFTD_WRITE_FIXTURES") == "1" {
+		b, _ := rebuild().MarshalBinary()
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw[4] != profileVersionV4 {
+		t.Fatalf("fixture version %d, want 4", raw[4])
+	}
+	p, err := DecodeProfile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Multiclass != nil || p.Loss != nil || p.PCA == nil || p.Calibration == nil {
+		t.Fatalf("decoded multiclass %v, loss %v, PCA %v, calibrator %v", p.Multiclass, p.Loss, p.PCA != nil, p.Calibration != nil)
+	}
+	m, err := NewMonitor(p, MonitorOptions{WindowSize: 50, MinWindow: 50, CheckInterval: 50, Loss: lookupLoss{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	num, cat := make([]float64, len(p.Features)), make([]string, len(p.Features))
+	for i := range 50 {
+		num[0] = float64(i)
+		m.Observe(num, cat, 0.5)
+	}
+	m.Close()
+	if ev := m.Snapshot(); ev.WindowRecords != 50 || ev.Estimated == nil || ev.EstimatedLoss != nil || ev.Multivariate == nil {
+		t.Fatalf("event on %d records: estimated %v, estimated loss %v, multivariate %v", ev.WindowRecords, ev.Estimated, ev.EstimatedLoss, ev.Multivariate)
+	}
+	if b, _ := rebuild().MarshalBinary(); !bytes.Equal(b, raw) {
+		t.Fatal("a version 4 profile is no longer encoded as before")
 	}
 }

@@ -308,7 +308,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		"features": e.Features, "prediction_psi": jsonNum(e.PredictionPSI), "drift_share": jsonNum(e.DriftShare),
 		"drifted_features": e.DriftedFeatures, "dataset_drift": e.DatasetDrift, "max_psi": jsonNum(e.MaxPSI),
 		"retrain": e.Retrain, "alert": e.Alert, "status": e.Status, "ready_records": e.ReadyRecords,
-		"thresholds": e.Thresholds, "multivariate": e.Multivariate,
+		"thresholds": e.Thresholds, "multivariate": e.Multivariate, "estimated_loss": e.EstimatedLoss,
 	})
 }
 
@@ -316,6 +316,6 @@ func (e Event) MarshalJSON() ([]byte, error) {
 func (p Performance) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"labels": p.Labels, "window": p.Window, "accuracy": jsonNum(p.Accuracy),
-		"auc": jsonNum(p.AUC), "rmse": jsonNum(p.RMSE),
+		"auc": jsonNum(p.AUC), "rmse": jsonNum(p.RMSE), "mae": jsonNum(p.MAE),
 	})
 }

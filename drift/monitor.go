@@ -44,6 +44,10 @@ type MonitorOptions struct {
 	PositiveClass    string        // binary classification: the class whose score is the prediction (for AUC)
 	Metrics          *metrics.Set  // where the driftd_* series are exported (nil = not exported)
 	Now              func() time.Time
+	// Loss predicts a regression model's per-record error for DLE; with
+	// a profile carrying a loss reference, each check estimates the
+	// window's MAE and RMSE (Event.EstimatedLoss). nil: no DLE.
+	Loss LossEstimator
 }
 
 // Event is the result of one drift check.
@@ -70,8 +74,13 @@ type Event struct {
 	Thresholds string
 	// Estimated is the performance estimated without labels from the
 	// window's calibrated scores (CBPE); nil when the profile carries no
-	// calibrator (not a binary model, or trained before calibration).
+	// calibrator (a regression model, or trained before calibration; a
+	// multiclass model's records need their probabilities: ObserveProba).
 	Estimated *Estimated
+	// EstimatedLoss is a regression model's error estimated without labels
+	// (DLE); nil without loss models (not a regression model, trained
+	// before DLE, or MonitorOptions.Loss unset).
+	EstimatedLoss *EstimatedLoss
 	// Multivariate is the window's mean PCA reconstruction error against
 	// its band learned from the reference; nil when the profile has no
 	// PCA (too few features or rows, or written before PCA existed).
@@ -129,6 +138,7 @@ type Monitor struct {
 	perf perfState
 	cbpe *cbpeState // nil without a calibrator
 	pca  *pcaStream // nil without a PCA
+	dle  *dleStream // nil without loss models
 }
 
 // NewMonitor returns a monitor of the profile's features.
@@ -226,6 +236,7 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	m.perf.init(o)
 	m.cbpe = newCBPE(p, o)
 	m.pca = newPCAStream(p, o)
+	m.dle = newDLEStream(p, o)
 	return m, nil
 }
 
@@ -302,8 +313,21 @@ func (m *Monitor) Tests() []string { return append([]string(nil), m.tests...) }
 // the window and hands the snapshot to the monitor's checker goroutine,
 // which evaluates the checks in order and calls the subscribers; Observe
 // blocks only while a few snapshots already wait. Flush waits for the
-// checks handed over so far.
+// checks handed over so far. A multiclass model's records should come
+// through ObserveProba: without the class probabilities CBPE skips them.
 func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
+	m.observe(num, cat, prediction, nil)
+}
+
+// ObserveProba is Observe for a multiclass model: proba holds the record's
+// class probabilities in the model's class order (the profile's
+// Multiclass.Classes), from which CBPE estimates the window's performance.
+// It copies proba and does not keep it.
+func (m *Monitor) ObserveProba(num []float64, cat []string, prediction float64, proba []float64) {
+	m.observe(num, cat, prediction, proba)
+}
+
+func (m *Monitor) observe(num []float64, cat []string, prediction float64, proba []float64) {
 	var snap *checkSnapshot
 	m.mu.Lock()
 	if m.opts.Tumbling > 0 {
@@ -314,10 +338,13 @@ func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 	}
 	m.w.Add(num, cat, prediction)
 	if m.cbpe != nil {
-		m.cbpe.add(prediction)
+		m.cbpe.add(prediction, proba)
 	}
 	if m.pca != nil {
 		m.pca.add(num, cat)
+	}
+	if m.dle != nil {
+		m.dle.add(num, cat, prediction)
 	}
 	m.since++
 	// Tumbling and interval checks exclude each other: at most one snapshot.
@@ -389,6 +416,9 @@ func (m *Monitor) rollLocked(now time.Time) *checkSnapshot {
 	if m.pca != nil {
 		m.pca.reset()
 	}
+	if m.dle != nil {
+		m.dle.reset()
+	}
 	m.windowStart = m.windowStart.Add(el / m.opts.Tumbling * m.opts.Tumbling)
 	return snap
 }
@@ -428,6 +458,7 @@ type checkSnapshot struct {
 	job    *syncJob
 	scores []float64 // raw scores of the window's records, for CBPE (nil without it)
 	pca    *pcaBatch // PCA inputs of the records added since the previous check (nil without a PCA)
+	dle    *dleBatch // DLE inputs of the records added since the previous check (nil without loss models)
 }
 
 // snapshotLocked copies the counts and takes the sorted values' changes; mu
@@ -447,6 +478,9 @@ func (m *Monitor) snapshotLocked() checkSnapshot {
 	}
 	if m.pca != nil {
 		snap.pca = m.pca.takeBatch()
+	}
+	if m.dle != nil {
+		snap.dle = m.dle.takeBatch()
 	}
 	return snap
 }
@@ -490,6 +524,9 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 	}
 	if m.pca != nil {
 		ev.Multivariate = m.pca.evaluate(snap.pca)
+	}
+	if m.dle != nil {
+		ev.EstimatedLoss = m.dle.evaluate(snap.dle)
 	}
 	m.lastMu.Lock()
 	m.last = ev

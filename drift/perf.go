@@ -20,6 +20,7 @@ type Performance struct {
 	Accuracy float64 // classification: share of predicted == actual
 	AUC      float64 // binary classification with PositiveClass set
 	RMSE     float64 // regression
+	MAE      float64 // regression
 }
 
 type perfState struct {
@@ -31,17 +32,17 @@ type perfState struct {
 	scores  []float64
 	pos     []bool
 	nCorr   int
-	// regression ring
-	sq    []float64
-	sqSum float64
+	// regression rings
+	sq, ab       []float64
+	sqSum, abSum float64
 	// shared
 	at, n  int
 	labels int64
 	auc    float64
 	tmp    []int
 
-	acc, aucG, rmse *metrics.Gauge
-	joined          *metrics.Counter
+	acc, aucG, rmse, mae *metrics.Gauge
+	joined               *metrics.Counter
 }
 
 func (s *perfState) init(o MonitorOptions) {
@@ -53,6 +54,7 @@ func (s *perfState) init(o MonitorOptions) {
 		s.acc = set.GetOrCreateGauge(fmt.Sprintf(`driftd_model_accuracy{model="%s",environment="%s"}`, model, env), nil)
 		s.aucG = set.GetOrCreateGauge(fmt.Sprintf(`driftd_model_auc{model="%s",environment="%s"}`, model, env), nil)
 		s.rmse = set.GetOrCreateGauge(fmt.Sprintf(`driftd_model_rmse{model="%s",environment="%s"}`, model, env), nil)
+		s.mae = set.GetOrCreateGauge(fmt.Sprintf(`driftd_model_mae{model="%s",environment="%s"}`, model, env), nil)
 		s.joined = set.GetOrCreateCounter(fmt.Sprintf(`driftd_model_labels_total{model="%s"}`, model))
 	}
 }
@@ -91,29 +93,34 @@ func (m *Monitor) ObserveLabel(score float64, predicted, actual string) {
 }
 
 // ObserveValue records a regression outcome whose actual value arrived
-// later; it updates the rolling RMSE.
+// later; it updates the rolling RMSE and MAE.
 func (m *Monitor) ObserveValue(predicted, actual float64) {
 	s := &m.perf
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sq == nil {
 		s.sq = make([]float64, s.size)
+		s.ab = make([]float64, s.size)
 	}
 	d := predicted - actual
 	if s.n == s.size {
 		s.sqSum -= s.sq[s.at]
+		s.abSum -= s.ab[s.at]
 	}
-	s.sq[s.at] = d * d
+	s.sq[s.at], s.ab[s.at] = d*d, math.Abs(d)
 	s.sqSum += d * d
+	s.abSum += math.Abs(d)
 	s.advance()
 	if s.at == 0 { // recompute once per lap to shed rounding drift
-		s.sqSum = 0
-		for _, v := range s.sq[:s.n] {
-			s.sqSum += v
+		s.sqSum, s.abSum = 0, 0
+		for i := range s.n {
+			s.sqSum += s.sq[i]
+			s.abSum += s.ab[i]
 		}
 	}
 	if s.rmse != nil {
 		s.rmse.Set(math.Sqrt(math.Max(s.sqSum, 0) / float64(s.n)))
+		s.mae.Set(math.Max(s.abSum, 0) / float64(s.n))
 	}
 }
 
@@ -179,7 +186,7 @@ func (m *Monitor) Performance() Performance {
 	s := &m.perf
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := Performance{Labels: s.labels, Window: s.n, Accuracy: math.NaN(), AUC: math.NaN(), RMSE: math.NaN()}
+	p := Performance{Labels: s.labels, Window: s.n, Accuracy: math.NaN(), AUC: math.NaN(), RMSE: math.NaN(), MAE: math.NaN()}
 	if s.n == 0 {
 		return p
 	}
@@ -189,6 +196,7 @@ func (m *Monitor) Performance() Performance {
 	}
 	if s.sq != nil {
 		p.RMSE = math.Sqrt(math.Max(s.sqSum, 0) / float64(s.n))
+		p.MAE = math.Max(s.abSum, 0) / float64(s.n)
 	}
 	return p
 }

@@ -154,6 +154,14 @@ type Profile struct {
 	// is not fit for one (PCASkipped says why) or the profile was written
 	// before PCA existed (format versions 1 to 3).
 	PCA *PCA
+	// Multiclass calibrates a multiclass model's class probabilities for
+	// CBPE (one-vs-rest isotonic per class); nil for other models and
+	// profiles written before it existed (format versions 1 to 4).
+	Multiclass *MulticlassCalibration
+	// Loss is a regression model's DLE reference: the validation rows'
+	// predicted losses for the bands of estimated MAE and RMSE (the loss
+	// models themselves are stored with the model); nil otherwise.
+	Loss *LossReference
 	// PCASkipped says why BuildProfile left PCA nil ("" otherwise); it is
 	// not encoded.
 	PCASkipped string

@@ -39,6 +39,9 @@ type driftJSON struct {
 	// Estimated is the performance of the last checked window estimated
 	// without labels (CBPE); null when the model has no score calibrator.
 	Estimated *estimatedJSON `json:"estimated"`
+	// EstimatedLoss is a regression model's error on the last checked
+	// window estimated without labels (DLE); null without loss models.
+	EstimatedLoss *drift.EstimatedLoss `json:"estimated_loss"`
 }
 
 // estimatedJSON is a window's performance estimated from calibrated scores.
@@ -53,8 +56,13 @@ type estimatedJSON struct {
 	FP                 float64  `json:"fp"`
 	FN                 float64  `json:"fn"`
 	TN                 float64  `json:"tn"`
-	DecisionThreshold  float64  `json:"decision_threshold"`
+	DecisionThreshold  *float64 `json:"decision_threshold"` // null for multiclass
 	CalibrationRecords int      `json:"calibration_records"`
+	// Classes and Confusion are a multiclass model's classes and expected
+	// confusion matrix (rows: true class, columns: predicted class); then
+	// precision, recall, F1 and AUC are macro averages and tp…tn are 0.
+	Classes   []string    `json:"classes,omitempty"`
+	Confusion [][]float64 `json:"confusion,omitempty"`
 }
 
 type performanceJSON struct {
@@ -63,6 +71,7 @@ type performanceJSON struct {
 	Accuracy *float64 `json:"accuracy"`
 	AUC      *float64 `json:"auc"`
 	RMSE     *float64 `json:"rmse"`
+	MAE      *float64 `json:"mae"`
 }
 
 // finite returns nil for NaN and infinities, so JSON gets null.
@@ -91,7 +100,8 @@ func toDriftJSON(v DriftView) driftJSON {
 		DatasetDrift: ev.DatasetDrift, Retrain: ev.Retrain, Alert: ev.Alert, Features: ev.Features,
 		Status: ev.Status, ReadyRecords: ev.ReadyRecords, Thresholds: ev.Thresholds,
 		Performance: performanceJSON{Labels: v.Performance.Labels, Window: v.Performance.Window,
-			Accuracy: finite(v.Performance.Accuracy), AUC: finite(v.Performance.AUC), RMSE: finite(v.Performance.RMSE)},
+			Accuracy: finite(v.Performance.Accuracy), AUC: finite(v.Performance.AUC), RMSE: finite(v.Performance.RMSE),
+			MAE: finite(v.Performance.MAE)},
 	}
 	if out.Checked {
 		t := ev.Time
@@ -100,8 +110,14 @@ func toDriftJSON(v DriftView) driftJSON {
 		if e := ev.Estimated; e != nil {
 			out.Estimated = &estimatedJSON{Records: e.Records, Accuracy: finite(e.Accuracy), Precision: finite(e.Precision),
 				Recall: finite(e.Recall), F1: finite(e.F1), AUC: finite(e.AUC), TP: e.TP, FP: e.FP, FN: e.FN, TN: e.TN,
-				DecisionThreshold: e.DecisionThreshold, CalibrationRecords: e.CalibrationRecords}
+				DecisionThreshold: finite(e.DecisionThreshold), CalibrationRecords: e.CalibrationRecords, Classes: e.Classes}
+			if k := len(e.Classes); k > 0 && len(e.Confusion) == k*k {
+				for r := range k {
+					out.Estimated.Confusion = append(out.Estimated.Confusion, e.Confusion[r*k:r*k+k])
+				}
+			}
 		}
+		out.EstimatedLoss = ev.EstimatedLoss
 	}
 	if out.Features == nil {
 		out.Features = []drift.FeatureResult{}

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -34,11 +35,7 @@ func newScoringModel(name, version string, artifact []byte) (*scoringModel, erro
 		s.schema.Categorical = append(s.schema.Categorical, f.Kind == train.Categorical)
 	}
 	n := len(s.schema.Names)
-	width := n
-	if k := len(s.classes); k > width {
-		width = k
-	}
-	s.rows.New = func() any { b := make([]float64, n+width); return &b }
+	s.rows.New = func() any { b := make([]float64, n); return &b }
 	return s, nil
 }
 
@@ -53,12 +50,14 @@ func (s *scoringModel) Schema() stream.Schema { return s.schema }
 
 // Score implements stream.Model: binary models return P(positive class) and
 // the class at a 0.5 cut-off, multiclass models the probability of the
-// arg-max class, regression models the value and no label.
+// arg-max class (with every class's probability left in rec.Proba, for the
+// drift monitor's CBPE; it allocates only the first time a record buffer
+// holds them), regression models the value and no label.
 func (s *scoringModel) Score(rec *stream.Decoded) (float64, string) {
 	bp := s.rows.Get().(*[]float64)
 	defer s.rows.Put(bp)
 	n := len(s.schema.Names)
-	row, proba := (*bp)[:n], (*bp)[n:]
+	row := (*bp)[:n]
 	for i := 0; i < n; i++ {
 		if s.schema.Categorical[i] {
 			if v := rec.Cat[i]; v == "" {
@@ -70,6 +69,9 @@ func (s *scoringModel) Score(rec *stream.Decoded) (float64, string) {
 			row[i] = rec.Num[i]
 		}
 	}
+	if s.objective != "multiclass" {
+		rec.Proba = rec.Proba[:0]
+	}
 	switch s.objective {
 	case "binary":
 		p := s.m.PredictRow(row)
@@ -79,7 +81,12 @@ func (s *scoringModel) Score(rec *stream.Decoded) (float64, string) {
 		}
 		return p, label
 	case "multiclass":
-		proba = proba[:len(s.classes)]
+		k := len(s.classes)
+		if cap(rec.Proba) < k {
+			rec.Proba = make([]float64, k)
+		}
+		proba := rec.Proba[:k]
+		rec.Proba = proba
 		s.m.PredictProba(row, proba)
 		best := 0
 		for k := range proba {
@@ -147,16 +154,33 @@ type rowBuf struct {
 	cat []string
 }
 
-// Observe implements stream.Observer.
+// Observe implements stream.Observer. A multiclass record's class
+// probabilities (rec.Proba, left by Score) go to the monitor's CBPE when
+// they are this score's: their largest equals it. A caller that scores a
+// batch before observing it leaves only the last record's probabilities
+// in rec.Proba; the check keeps the others from being taken for theirs
+// (those records count in the drift window but not in the estimate).
 func (o *driftObserver) Observe(rec *stream.Decoded, score float64) {
+	proba := rec.Proba
+	if len(proba) > 0 && slices.Max(proba) != score {
+		proba = nil
+	}
 	if o.idx == nil {
-		o.mon.Observe(rec.Num, rec.Cat, score)
+		if proba == nil {
+			o.mon.Observe(rec.Num, rec.Cat, score)
+		} else {
+			o.mon.ObserveProba(rec.Num, rec.Cat, score, proba)
+		}
 		return
 	}
 	b := o.bufs.Get().(*rowBuf)
 	for i, p := range o.idx {
 		b.num[i], b.cat[i] = rec.Num[p], rec.Cat[p]
 	}
-	o.mon.Observe(b.num, b.cat, score)
+	if proba == nil {
+		o.mon.Observe(b.num, b.cat, score)
+	} else {
+		o.mon.ObserveProba(b.num, b.cat, score, proba)
+	}
 	o.bufs.Put(b)
 }

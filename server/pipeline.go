@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"driftd/drift"
 	"driftd/registry"
+	"driftd/server/flows"
 	"driftd/stream"
 )
 
@@ -76,7 +78,10 @@ type deployment struct {
 	weights     map[string]float64
 	weightBasis string
 	// names are the profile's feature names, in the monitor's order.
-	names  []string
+	names []string
+	// loss keeps the recent DLE estimates of a regression version with
+	// loss models; nil otherwise.
+	loss   *lossSeries
 	cancel func()
 }
 
@@ -394,17 +399,21 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 	if err != nil {
 		return nil, fmt.Errorf("drift profile of %s: %w", version, err)
 	}
+	loss := p.lossEstimator(m, prof, version)
 	mon, err := drift.NewMonitor(prof, drift.MonitorOptions{
 		Model: p.cfg.ModelName, Version: version, Environment: p.cfg.ScoringEnvironment,
 		WindowSize: p.cfg.DriftWindowSize, CheckInterval: p.cfg.DriftCheckInterval, MinWindow: p.cfg.DriftMinWindow,
 		RetrainThreshold: p.cfg.RetrainThreshold, AlertThreshold: p.cfg.AlertThreshold, DriftShare: p.cfg.DriftShare,
 		Metrics: p.metrics, Now: p.now, PositiveClass: positiveClass(m.classes, m.objective),
-		Tumbling: p.cfg.DriftTumbling, Thresholds: p.cfg.DriftThresholds,
+		Tumbling: p.cfg.DriftTumbling, Thresholds: p.cfg.DriftThresholds, Loss: loss,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
 	}
 	d.monitor, d.names = mon, prof.FeatureNames()
+	if loss != nil {
+		d.loss = &lossSeries{}
+	}
 	if o, err := newDriftObserver(mon, d.names, m.Schema()); err != nil {
 		p.logger.Warn("drift monitoring off for this version", "version", version, "err", err)
 	} else {
@@ -420,6 +429,9 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		weighted = p.metrics.GetOrCreateGauge(fmt.Sprintf(`driftd_drift_weighted_psi{model=%q}`, p.cfg.ModelName), nil)
 	}
 	d.cancel = mon.Subscribe(func(ev drift.Event) {
+		if d.loss != nil && ev.EstimatedLoss != nil {
+			d.loss.add(ev.Time, ev.EstimatedLoss, mon.Performance())
+		}
 		if weighted != nil {
 			weighted.Set(weightedPSI(ev.Features, d.weights))
 		}
@@ -442,6 +454,32 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		}
 	})
 	return d, nil
+}
+
+// lossEstimator returns the DLE loss models a regression version's model
+// file carries, adapted to its profile; nil (and DLE off, with a warning
+// when the profile expected them) when there are none or they do not fit.
+func (p *pipeline) lossEstimator(m *scoringModel, prof *drift.Profile, version string) drift.LossEstimator {
+	b, ok := m.m.Attachment(flows.LossAttachment)
+	if !ok || prof.Loss == nil {
+		if prof.Loss != nil {
+			p.logger.Warn("drift profile has a DLE reference but the model file no loss models; estimated RMSE is off", "version", version)
+		}
+		return nil
+	}
+	lm, err := flows.DecodeLossModels(b)
+	if err == nil {
+		kinds := make([]bool, len(prof.Features))
+		for i := range prof.Features {
+			kinds[i] = prof.Features[i].Categorical
+		}
+		var est drift.LossEstimator
+		if est, err = lm.Estimator(prof.FeatureNames(), kinds); err == nil {
+			return est
+		}
+	}
+	p.logger.Warn("loss models unusable; estimated RMSE is off", "version", version, "err", err)
+	return nil
 }
 
 // Close stops the scorer (committing what is acknowledged), then the broker.
@@ -536,6 +574,65 @@ type DriftView struct {
 	// WeightBasis what they measure; nil when the model reports none.
 	Weights     map[string]float64
 	WeightBasis string
+	// LossHistory are the recent checks' DLE estimates of a regression
+	// version with loss models, oldest first; nil otherwise.
+	LossHistory []LossPoint
+}
+
+// LossPoint is one check's estimated RMSE with its band, beside the RMSE
+// realised from the labels joined by then (NaN before any).
+type LossPoint struct {
+	Time                  time.Time
+	RMSE, Lo, Hi          float64
+	Realised              float64
+	Drop                  bool
+	EstimatedMAE, RealMAE float64
+}
+
+// lossSeriesMax bounds the DLE points a deployment keeps.
+const lossSeriesMax = 1000
+
+// lossSeries keeps a regression deployment's recent DLE estimates for the
+// Drift page's chart: a ring of the last lossSeriesMax checks, in memory
+// (the drift history in the registry keeps classifiers' estimates only).
+type lossSeries struct {
+	mu   sync.Mutex
+	pts  []LossPoint
+	next int
+}
+
+// add records one check's estimate; called on the monitor's checker
+// goroutine.
+func (s *lossSeries) add(t time.Time, e *drift.EstimatedLoss, perf drift.Performance) {
+	pt := LossPoint{Time: t, RMSE: e.RMSE, Lo: math.NaN(), Hi: math.NaN(), Realised: math.NaN(), Drop: e.Drop,
+		EstimatedMAE: e.MAE, RealMAE: math.NaN()}
+	if b := e.Band; b != nil {
+		pt.Lo, pt.Hi = b.RMSE.Lo, b.RMSE.Hi
+	}
+	if perf.Window > 0 {
+		pt.Realised, pt.RealMAE = perf.RMSE, perf.MAE
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pts) < lossSeriesMax {
+		s.pts = append(s.pts, pt)
+		return
+	}
+	s.pts[s.next] = pt
+	s.next = (s.next + 1) % lossSeriesMax
+}
+
+// points returns a copy of the kept points, oldest first; nil for a nil
+// series.
+func (s *lossSeries) points() []LossPoint {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]LossPoint, 0, len(s.pts))
+	out = append(out, s.pts[s.next:]...)
+	return append(out, s.pts[:s.next]...)
 }
 
 // streamObserver is the observer the Kafka scorer feeds; nil when the
@@ -567,7 +664,8 @@ func (p *pipeline) Drift() (DriftView, bool) {
 	}
 	return DriftView{Model: d.model.name, Version: d.model.version, Environment: p.cfg.ScoringEnvironment,
 		Event: d.monitor.Snapshot(), Performance: d.monitor.Performance(), Since: d.loaded,
-		FedByStream: counted(d.fromStream), FedByHTTP: counted(d.fromHTTP), Weights: d.weights, WeightBasis: d.weightBasis}, true
+		FedByStream: counted(d.fromStream), FedByHTTP: counted(d.fromHTTP), Weights: d.weights, WeightBasis: d.weightBasis,
+		LossHistory: d.loss.points()}, true
 }
 
 // counted is o's count, 0 for nil.

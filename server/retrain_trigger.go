@@ -187,20 +187,25 @@ func (t *retrainTrigger) observe(ev drift.Event) {
 
 // cause says whether a check calls for a retrain under DRIFTD_RETRAIN_ON,
 // and why in words: the PSI rule, an estimated performance drop, or both.
-// Under "estimated", a version without a calibrator (no estimate) falls
-// back to the PSI rule, and the reason says so.
+// The estimate is CBPE's (classifiers) or DLE's (regression). Under
+// "estimated", a version without either (no estimate) falls back to the
+// PSI rule, and the reason says so.
 func (t *retrainTrigger) cause(ev drift.Event) (string, bool) {
 	psi := fmt.Sprintf("max PSI %.3f > RETRAIN_THRESHOLD %g (%s)", ev.MaxPSI, t.cfg.RetrainThreshold, driftedFeatures(ev, t.cfg.RetrainThreshold))
-	e := ev.Estimated
-	drop := e != nil && e.Drop && e.Band != nil
+	e, l := ev.Estimated, ev.EstimatedLoss
+	drop := e != nil && e.Drop && e.Band != nil || l != nil && l.Drop && l.Band != nil
 	var est string
-	if e != nil && e.Band != nil {
+	switch {
+	case e != nil && e.Band != nil:
 		est = fmt.Sprintf("estimated accuracy %.3f (expected %.3f–%.3f), AUC %.3f (expected %.3f–%.3f) without labels",
 			e.Accuracy, e.Band.Accuracy.Lo, e.Band.Accuracy.Hi, e.AUC, e.Band.AUC.Lo, e.Band.AUC.Hi)
+	case l != nil && l.Band != nil:
+		est = fmt.Sprintf("estimated RMSE %.4g (expected %.4g–%.4g), MAE %.4g (expected %.4g–%.4g) without labels",
+			l.RMSE, l.Band.RMSE.Lo, l.Band.RMSE.Hi, l.MAE, l.Band.MAE.Lo, l.Band.MAE.Hi)
 	}
 	switch t.cfg.RetrainOn {
 	case "estimated":
-		if e == nil || e.Band == nil {
+		if est == "" {
 			return psi + " (no estimate without labels for this version: the PSI rule applies)", ev.Retrain
 		}
 		return est, drop

@@ -51,10 +51,13 @@ type servedModel struct {
 	lastUsed uint64
 }
 
-// scoreScratch is one goroutine's decoder and record buffer.
+// scoreScratch is one goroutine's decoder and record buffer, and the
+// class probabilities of a multiclass request's records (kept from scoring
+// to observing, for the drift monitor's CBPE).
 type scoreScratch struct {
-	dec *stream.Decoder
-	rec stream.Decoded
+	dec   *stream.Decoder
+	rec   stream.Decoded
+	proba []float64
 }
 
 func newServedModel(m *scoringModel) *servedModel {
@@ -229,6 +232,7 @@ func (s *serving) score(ctx context.Context, r resolved, records [][]byte) (scor
 	defer r.sm.scratch.Put(sc)
 	// Decode and score everything first: a bad record fails the request
 	// before any record reaches the drift monitor.
+	sc.proba = sc.proba[:0]
 	for i, b := range records {
 		if err := sc.dec.Decode(b, &sc.rec); err != nil {
 			return scored{}, recordError(i, err)
@@ -236,12 +240,20 @@ func (s *serving) score(ctx context.Context, r resolved, records [][]byte) (scor
 		out.ids[i] = sc.rec.ID
 		out.hasIDs = out.hasIDs || sc.rec.ID != ""
 		out.scores[i], out.labels[i] = r.sm.m.Score(&sc.rec)
+		if r.obs != nil {
+			sc.proba = append(sc.proba, sc.rec.Proba...)
+		}
 	}
-	if r.obs != nil {
+	if r.obs != nil && len(records) > 0 {
+		// Each record goes to the monitor with its own class
+		// probabilities (multiclass; none otherwise), not the last one's.
+		k, own := len(sc.proba)/len(records), sc.rec.Proba
 		for i, b := range records {
 			_ = sc.dec.Decode(b, &sc.rec) // decoded fine above
+			sc.rec.Proba = sc.proba[i*k : (i+1)*k : (i+1)*k]
 			r.obs.Observe(&sc.rec, out.scores[i])
 		}
+		sc.rec.Proba = own
 	}
 	if s.cfg.ServingPublish && out.hasIDs {
 		s.publish(ctx, out)

@@ -73,7 +73,7 @@ func (a *App) renderDrift(c echo.Context, status int, form retrainForm) error {
 func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	v := web.DriftView{Model: a.cfg.ModelName, Environment: a.cfg.ScoringEnvironment,
 		RetrainThreshold: a.cfg.RetrainThreshold, AlertThreshold: a.cfg.AlertThreshold,
-		Accuracy: math.NaN(), AUC: math.NaN(), RMSE: math.NaN()}
+		Accuracy: math.NaN(), AUC: math.NaN(), RMSE: math.NaN(), MAE: math.NaN()}
 	if a.pipeline == nil {
 		v.Notice = "The scoring pipeline is not running, so there is no live drift to show."
 		return v, nil
@@ -101,7 +101,7 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	v.Feeds = web.DriftFeeds{Stream: dv.FedByStream, HTTP: dv.FedByHTTP, Since: dv.Since,
 		FeaturesTopic: a.pipeline.Topics().Features, ServingDrift: a.cfg.ServingDrift}
 	perf := dv.Performance
-	v.Labels, v.LabelWindow, v.Accuracy, v.AUC, v.RMSE = perf.Labels, perf.Window, perf.Accuracy, perf.AUC, perf.RMSE
+	v.Labels, v.LabelWindow, v.Accuracy, v.AUC, v.RMSE, v.MAE = perf.Labels, perf.Window, perf.Accuracy, perf.AUC, perf.RMSE, perf.MAE
 	ev := dv.Event
 	if ev.Time.IsZero() {
 		st := a.pipeline.ScorerStatus()
@@ -118,11 +118,20 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	v.Checked = true
 	if e := ev.Estimated; e != nil {
 		v.Estimated = &web.EstimatedView{Records: e.Records, Accuracy: e.Accuracy, Precision: e.Precision, Recall: e.Recall,
-			F1: e.F1, AUC: e.AUC, CalibrationRecords: e.CalibrationRecords, Drop: e.Drop}
+			F1: e.F1, AUC: e.AUC, CalibrationRecords: e.CalibrationRecords, Drop: e.Drop, Classes: e.Classes}
 		if b := e.Band; b != nil {
 			v.Estimated.Band = &web.EstimatedBand{Records: b.Records, Replicates: b.Replicates,
 				AccuracyLo: b.Accuracy.Lo, AccuracyHi: b.Accuracy.Hi, AccuracyMean: b.Accuracy.Mean,
 				AUCLo: b.AUC.Lo, AUCHi: b.AUC.Hi, AUCMean: b.AUC.Mean}
+		}
+	}
+	if l := ev.EstimatedLoss; l != nil {
+		v.EstimatedLoss = &web.EstimatedLossView{Records: l.Records, MAE: l.MAE, RMSE: l.RMSE, CalibrationRecords: l.CalibrationRecords,
+			ReferenceMAE: l.ReferenceMAE, ReferenceRMSE: l.ReferenceRMSE, Drop: l.Drop,
+			Chart: lossChart(dv.LossHistory, a.now().Add(-driftHistoryWindow))}
+		if b := l.Band; b != nil {
+			v.EstimatedLoss.Band = &web.EstimatedLossBand{Records: b.Records, Replicates: b.Replicates,
+				MAELo: b.MAE.Lo, MAEHi: b.MAE.Hi, RMSELo: b.RMSE.Lo, RMSEHi: b.RMSE.Hi}
 		}
 	}
 	if mv := ev.Multivariate; mv != nil {

@@ -126,6 +126,52 @@ func performanceChart(pts []registry.DriftPoint) *web.TimeChart {
 	return c
 }
 
+// lossChart draws a regression version's recent estimated RMSE (DLE)
+// inside the band it takes without a shift, beside the RMSE realised from
+// joined labels where they arrived, in the style of performanceChart; the
+// points are the in-memory ones since the version was loaded, from since
+// on. nil before two points.
+func lossChart(pts []LossPoint, since time.Time) *web.TimeChart {
+	est := web.Line{Name: "estimated RMSE"}
+	real := web.Line{Name: "realised RMSE", Class: "c2"}
+	band := web.Band{Name: "expected without a shift"}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	see := func(x float64) { lo, hi = math.Min(lo, x), math.Max(hi, x) }
+	for _, p := range pts {
+		if p.Time.Before(since) || math.IsNaN(p.RMSE) {
+			continue
+		}
+		est.Points = append(est.Points, web.TimePoint{T: p.Time, V: p.RMSE})
+		see(p.RMSE)
+		if !math.IsNaN(p.Lo) && !math.IsNaN(p.Hi) {
+			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: p.Lo})
+			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: p.Hi})
+			see(p.Lo)
+			see(p.Hi)
+		}
+		if !math.IsNaN(p.Realised) {
+			real.Points = append(real.Points, web.TimePoint{T: p.Time, V: p.Realised})
+			see(p.Realised)
+		}
+	}
+	if len(est.Points) < 2 {
+		return nil
+	}
+	c := &web.TimeChart{Label: "Estimated and realised RMSE over time", Lines: []web.Line{est}}
+	if len(real.Points) > 0 {
+		c.Lines = append(c.Lines, real)
+	}
+	if len(band.Lo) > 0 {
+		c.Bands = []web.Band{band}
+	}
+	pad := math.Max((hi-lo)*0.1, 0.02*hi)
+	if !(pad > 0) {
+		pad = 0.01
+	}
+	c.Min, c.Max = math.Max(0, lo-pad), hi+pad
+	return c
+}
+
 // multivariateChart draws the kept checks' PCA reconstruction error inside
 // the band it keeps without drift; nil when no kept check has one.
 func multivariateChart(pts []registry.DriftPoint) *web.TimeChart {

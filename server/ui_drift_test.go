@@ -218,3 +218,50 @@ func countRects(n *html.Node, cls string) int {
 	walk(n)
 	return c - 1 // the legend's swatch
 }
+
+// TestUIDriftEstimatedRMSE deploys a regression version trained with loss
+// models: after a few checks the Drift page shows the estimated RMSE and
+// MAE with their band and verdict, and the chart of estimated RMSE inside
+// its band over the recent checks; the live fragment carries them too.
+func TestUIDriftEstimatedRMSE(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.DriftWindowSize, cfg.DriftMinWindow, cfg.DriftCheckInterval = 200, 50, 50
+	a := mustStartApp(t, cfg)
+	trainEstimated(t, a.pipeline, "regression", "1.0.0")
+	if err := a.store.Deploy(registry.WithUser(context.Background(), "admin"), a.cfg.ModelName, "1.0.0", a.cfg.ScoringEnvironment, "dle test"); err != nil {
+		t.Fatal(err)
+	}
+	var d *deployment
+	uiWaitFor(t, "the pipeline to load the deployed version", 10*time.Second, func() bool {
+		a.pipeline.mu.Lock()
+		d = a.pipeline.deployed
+		a.pipeline.mu.Unlock()
+		return d != nil && d.monitor != nil
+	})
+	scoreRecords(d, 300, 0)
+	scoreRecords(d, 200, 2.5) // the noisy feature moves: the error estimate rises
+	d.monitor.Flush()
+	s := uiLogin(t, a, "admin", "correct-horse")
+	doc := s.mustGet("/drift")
+	facts := nodeText(mustTestID(t, doc, "estimated-loss"))
+	for _, want := range []string{"RMSE", "MAE", "Expected without a shift", "error increase estimated"} {
+		if !strings.Contains(facts, want) {
+			t.Errorf("estimated loss facts %q lack %q", facts, want)
+		}
+	}
+	rmse, err := strconv.ParseFloat(nodeText(findElem(doc, func(n *html.Node) bool { return attrOf(n, "data-field") == "estimated-rmse" })), 64)
+	if err != nil || !(rmse > 0) {
+		t.Errorf("estimated RMSE %v (%v)", rmse, err)
+	}
+	chart := mustTestID(t, doc, "estimated-chart")
+	if findElem(chart, func(n *html.Node) bool { return n.Data == "svg" }) == nil || !strings.Contains(nodeText(chart), "estimated RMSE") {
+		t.Errorf("no estimated RMSE chart: %q", nodeText(chart))
+	}
+	if byTestID(doc, "estimated-none") != nil {
+		t.Error("the page says there is no estimate")
+	}
+	frag := s.mustGet("/drift?fragment=1")
+	if byTestID(frag, "estimated-loss") == nil {
+		t.Error("the live fragment lacks the estimated loss")
+	}
+}

@@ -20,6 +20,11 @@ type Decoded struct {
 	HasTS bool
 	Num   []float64 // per schema position; NaN = missing (numeric features)
 	Cat   []string  // per schema position; "" = missing (categorical features)
+	// Proba is scratch space a Model may fill while scoring the record:
+	// a multiclass model's class probabilities (empty otherwise). An
+	// Observer called with the record right after Score may read it; it
+	// is overwritten by the next Score.
+	Proba []float64
 }
 
 // Model scores decoded records; implemented by the server's model adapter.

@@ -76,6 +76,12 @@ type DriftView struct {
 	// Estimated is the window's performance estimated without labels (CBPE)
 	// from the calibrated scores; nil when the version has no calibrator.
 	Estimated *EstimatedView
+	// EstimatedLoss is a regression model's error on the window estimated
+	// without labels (DLE); nil when the version has no loss models.
+	EstimatedLoss *EstimatedLossView
+	// MAE is the realised mean absolute error from joined labels (NaN
+	// where not applicable).
+	MAE float64
 	// Multivariate is the window's PCA reconstruction error against its
 	// band; nil when the version's profile has no PCA.
 	Multivariate *MultivariateView
@@ -307,6 +313,9 @@ func queryEscape(s string) string { return url.QueryEscape(s) }
 // EstimatedView is a window's performance estimated without labels: each
 // record counts as positive with its calibrated probability (CBPE).
 type EstimatedView struct {
+	// Classes are a multiclass model's classes (nil for binary): then
+	// precision, recall, F1 and AUC are macro averages over them.
+	Classes                     []string
 	Records                     int
 	Accuracy, Precision, Recall float64
 	F1, AUC                     float64
@@ -319,6 +328,31 @@ type EstimatedView struct {
 	// Chart is estimated and realised accuracy over time with the band;
 	// nil without kept history.
 	Chart *TimeChart
+}
+
+// EstimatedLossView is a window's error estimated without labels: the
+// mean of the loss models' predicted absolute and squared errors (DLE).
+type EstimatedLossView struct {
+	Records            int
+	MAE, RMSE          float64
+	CalibrationRecords int
+	// ReferenceMAE and ReferenceRMSE are realised on the validation rows.
+	ReferenceMAE, ReferenceRMSE float64
+	// Band is the range of the estimates without a shift at this window
+	// size; nil when there were too few validation rows.
+	Band *EstimatedLossBand
+	// Drop is set when an estimate is above its band.
+	Drop bool
+	// Chart is estimated and realised RMSE over the recent checks with the
+	// band; nil before two checks.
+	Chart *TimeChart
+}
+
+// EstimatedLossBand is drift.LossBand for the page.
+type EstimatedLossBand struct {
+	Records, Replicates int
+	MAELo, MAEHi        float64
+	RMSELo, RMSEHi      float64
 }
 
 // EstimatedBand is drift.PerformanceBand for the page.

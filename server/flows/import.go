@@ -138,10 +138,10 @@ func ImportModel(ctx context.Context, spec ImportSpec) (ImportOutcome, error) {
 			m.SetMetric(MetricsOnReference+"_"+k, v)
 		}
 	}
-	if out.Calibration, err = attachCalibratedProfile(m, ref, labelled, pr.Score, spec.DriftBins); err != nil {
+	if out.Calibration, err = attachEstimatedProfile(ctx, m, ref, labelled, pr, spec.DriftBins); err != nil {
 		return ImportOutcome{}, inputErrorf("reference", "%s: %w", name, err)
 	}
-	if labelled == nil && m.Objective() == "binary" {
+	if labelled == nil {
 		out.Calibration = "none: no target in the reference"
 	}
 	if err := attachFingerprint(m, spec.Reference, ref, nil, false); err != nil {

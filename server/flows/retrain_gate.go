@@ -93,7 +93,7 @@ func (d Deps) challenge(ctx context.Context, rc *scheduler.RunContext, o retrain
 	}
 	// The challenger's calibrator comes from the held-out records it was
 	// judged on, so its estimates (CBPE) start from the new concept.
-	note, err := attachCalibratedProfile(chal, tr, ho, chalScores, d.DriftBins)
+	note, err := attachScoredProfile(ctx, chal, tr, ho, chalScores, d.DriftBins)
 	if err != nil {
 		return err
 	}

@@ -65,9 +65,12 @@ type TrainOutcome struct {
 	Metrics map[string]float64
 	// FeatureImportance is gain and split counts for trees, abs_coef for linear models.
 	FeatureImportance map[string]map[string]float64
-	// Calibration says whether the drift profile carries a score calibrator
-	// for performance estimation without labels: "isotonic on N validation
-	// rows", or "none: " and why (not binary, no held-out data, one class).
+	// Calibration says what the drift profile (and, for regression, the
+	// loss models attached as LossAttachment) carries for performance
+	// estimation without labels: "isotonic on N validation rows" (binary),
+	// "isotonic one-vs-rest per class …" (multiclass), "loss models …
+	// (DLE) …" (regression), or "none: " and why (no held-out data, a
+	// class missing from it).
 	Calibration string
 	// LoadSeconds and FitSeconds time reading the data and training.
 	LoadSeconds, FitSeconds float64
@@ -127,14 +130,12 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 	out.Model, out.Features, out.FeatureImportance = m, len(m.Features()), Importance(m)
 	// Scores of the validation (or test) rows: the metrics and the reference
 	// distribution of the prediction for drift monitoring.
-	var scores []float64
+	var pr *train.Predictions
 	if va != nil && va.Rows > 0 {
 		out.ValidRows = va.Rows
-		pr, err := train.Predict(m, va)
-		if err != nil {
+		if pr, err = train.Predict(m, va); err != nil {
 			return nil, fmt.Errorf("score validation data: %w", err)
 		}
-		scores = pr.Score
 		if out.Metrics, err = train.EvaluatePredictions(m, va, pr); err != nil {
 			return nil, err
 		}
@@ -143,7 +144,7 @@ func TrainModel(ctx context.Context, spec TrainSpec, progress func(train.Round))
 			m.SetMetric(metricsOn+"_"+k, v)
 		}
 	}
-	if out.Calibration, err = attachCalibratedProfile(m, tr, va, scores, spec.DriftBins); err != nil {
+	if out.Calibration, err = attachEstimatedProfile(ctx, m, tr, va, pr, spec.DriftBins); err != nil {
 		return nil, err
 	}
 	split := spec.Test == "" && spec.TestQuery == ""
@@ -244,35 +245,60 @@ func Importance(m *train.Model) map[string]map[string]float64 {
 	return map[string]map[string]float64{"gain": gain, "split": splits}
 }
 
-// attachProfile builds the drift reference profile from the training columns
-// and the validation scores and attaches it as "drift.profile", without a
-// score calibrator.
-func attachProfile(m *train.Model, tr *train.Dataset, scores []float64, bins int) error {
-	_, err := attachCalibratedProfile(m, tr, nil, scores, bins)
-	return err
+// attachScoredProfile is attachEstimatedProfile for callers holding only
+// the validation scores (scores[i] is row i of va): a multiclass model's
+// class probabilities are recomputed from va.
+func attachScoredProfile(ctx context.Context, m *train.Model, tr, va *train.Dataset, scores []float64, bins int) (string, error) {
+	pr := &train.Predictions{Score: scores}
+	if m.Objective() == "multiclass" && va != nil && va.Rows > 0 && len(scores) == va.Rows {
+		var err error
+		if pr, err = train.Predict(m, va); err != nil {
+			return "", fmt.Errorf("score validation data: %w", err)
+		}
+	}
+	return attachEstimatedProfile(ctx, m, tr, va, pr, bins)
 }
 
-// attachCalibratedProfile is attachProfile with, for a binary model, the
-// isotonic calibration of its validation scores against the validation
-// labels of va (scores[i] is row i's score), used to estimate performance
-// without labels (CBPE). Without validation data, or with a single class in
-// it, the profile has no calibrator. It returns TrainOutcome.Calibration.
-func attachCalibratedProfile(m *train.Model, tr, va *train.Dataset, scores []float64, bins int) (string, error) {
+// attachEstimatedProfile builds the drift reference profile from the
+// training columns and the validation predictions pr (row i of va; nil or
+// empty without validation data) and attaches it as "drift.profile", with
+// what the monitor needs to estimate performance without labels:
+//   - binary: the isotonic calibration of the validation scores against
+//     the validation labels (CBPE);
+//   - multiclass: each class's probability calibrated one-vs-rest, and a
+//     sample of validation probability vectors (CBPE). The profile's
+//     prediction reference is the probability of the predicted class, the
+//     score the model adapter gives the monitor;
+//   - regression: the DLE loss models fitted on the validation rows,
+//     attached as LossAttachment, and their predicted losses in the
+//     profile.
+//
+// Without validation data, or with a single class in it, there is none. It
+// returns TrainOutcome.Calibration: what was fitted, or "none: " and why.
+func attachEstimatedProfile(ctx context.Context, m *train.Model, tr, va *train.Dataset, pr *train.Predictions, bins int) (string, error) {
 	cols := make([]drift.Column, len(tr.Names))
 	for j, name := range tr.Names {
 		cols[j] = drift.Column{Name: name, Categorical: tr.Kinds[j] == train.Categorical,
 			Values: tr.Num[j], Codes: tr.Codes[j], Levels: tr.Levels[j]}
 	}
+	var scores []float64
+	if pr != nil {
+		scores = pr.Score
+	}
+	k := len(m.Classes())
+	multi := m.Objective() == "multiclass" && pr != nil && pr.Classes == k && len(pr.Proba) == k*len(scores)
+	if multi {
+		scores = maxProba(pr.Proba, k)
+	}
 	p, err := drift.BuildProfile(cols, scores, drift.ProfileOptions{Bins: bins})
 	if err != nil {
 		return "", fmt.Errorf("drift profile: %w", err)
 	}
-	note := "none: not a binary model"
+	valid := va != nil && va.Target != nil && len(scores) == va.Rows && va.Rows > 0
+	note := "none: no validation data"
 	switch {
-	case m.Objective() != "binary":
-	case va == nil || va.Target == nil || len(scores) != va.Rows:
-		note = "none: no validation data"
-	default:
+	case !valid:
+	case m.Objective() == "binary":
 		c, err := drift.FitIsotonic(scores, va.Target)
 		switch {
 		case err == nil:
@@ -283,6 +309,33 @@ func attachCalibratedProfile(m *train.Model, tr, va *train.Dataset, scores []flo
 		default:
 			return "", fmt.Errorf("calibrate scores: %w", err)
 		}
+	case m.Objective() == "multiclass" && multi:
+		mc, err := drift.FitMulticlass(m.Classes(), pr.Proba, va.Target)
+		switch {
+		case err == nil:
+			p.Multiclass = mc
+			note = fmt.Sprintf("isotonic one-vs-rest per class (%d classes) on %d validation rows", k, mc.Rows)
+		case errors.Is(err, drift.ErrNoCalibration):
+			note = "none: " + err.Error()
+		default:
+			return "", fmt.Errorf("calibrate class probabilities: %w", err)
+		}
+	case m.Objective() == "multiclass":
+		note = "none: no class probabilities of the validation data"
+	case m.Objective() == "regression":
+		lm, ref, err := FitLossModels(ctx, va, scores)
+		if err != nil {
+			return "", err
+		}
+		b, err := lm.MarshalBinary()
+		if err != nil {
+			return "", err
+		}
+		m.Attach(LossAttachment, b)
+		p.Loss = ref
+		note = fmt.Sprintf("loss models of |error| and error² (DLE) on %d validation rows", ref.Rows)
+	default:
+		note = "none: objective " + m.Objective()
 	}
 	b, err := p.MarshalBinary()
 	if err != nil {
@@ -290,6 +343,16 @@ func attachCalibratedProfile(m *train.Model, tr, va *train.Dataset, scores []flo
 	}
 	m.Attach("drift.profile", b)
 	return note, nil
+}
+
+// maxProba returns each row's largest probability (k per row): the score
+// the model adapter reports for a multiclass model.
+func maxProba(proba []float64, k int) []float64 {
+	out := make([]float64, len(proba)/k)
+	for i := range out {
+		out[i] = slices.Max(proba[i*k : i*k+k])
+	}
+	return out
 }
 
 // DatasetFingerprint is the "dataset.json" attachment of a model: the training
