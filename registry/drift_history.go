@@ -91,6 +91,14 @@ type PerformancePoint struct {
 	Accuracy *float64 `json:"accuracy,omitempty"`
 	AUC      *float64 `json:"auc,omitempty"`
 	Labels   int64    `json:"labels,omitempty"`
+	// A regression's errors: estimated without labels (DLE) with the RMSE
+	// band, and realised from the joined labels.
+	EstimatedRMSE *float64 `json:"estimated_rmse,omitempty"`
+	RMSELo        *float64 `json:"rmse_lo,omitempty"`
+	RMSEHi        *float64 `json:"rmse_hi,omitempty"`
+	RMSE          *float64 `json:"rmse,omitempty"`
+	EstimatedMAE  *float64 `json:"estimated_mae,omitempty"`
+	MAE           *float64 `json:"mae,omitempty"`
 }
 
 // driftPointRecord is the format-1 (JSON) stored form of a point, read but
@@ -451,8 +459,8 @@ func mergeDriftPoint(agg *DriftPoint, p DriftPoint) {
 	agg.Points += p.Points
 }
 
-// mergePerformance folds b, a later check's performance, into a: the lowest
-// figures and b's band.
+// mergePerformance folds b, a later check's performance, into a: the worst
+// figures (lowest accuracy and AUC, highest errors) and b's bands.
 func mergePerformance(a, b *PerformancePoint) *PerformancePoint {
 	if a == nil || b == nil {
 		if b == nil {
@@ -467,9 +475,17 @@ func mergePerformance(a, b *PerformancePoint) *PerformancePoint {
 		}
 		return x
 	}
+	high := func(x, y *float64) *float64 {
+		if x == nil || (y != nil && *y > *x) {
+			return y
+		}
+		return x
+	}
 	c := *b
 	c.EstimatedAccuracy, c.EstimatedAUC = low(a.EstimatedAccuracy, b.EstimatedAccuracy), low(a.EstimatedAUC, b.EstimatedAUC)
 	c.Accuracy, c.AUC = low(a.Accuracy, b.Accuracy), low(a.AUC, b.AUC)
+	c.EstimatedRMSE, c.EstimatedMAE = high(a.EstimatedRMSE, b.EstimatedRMSE), high(a.EstimatedMAE, b.EstimatedMAE)
+	c.RMSE, c.MAE = high(a.RMSE, b.RMSE), high(a.MAE, b.MAE)
 	c.Drop = a.Drop || b.Drop
 	return &c
 }

@@ -256,6 +256,40 @@ func TestDriftHistoryPerformance(t *testing.T) {
 	}
 }
 
+// TestDriftHistoryRegressionPerformance: a regression's estimated and
+// realised errors are kept, and downsampling keeps the highest.
+func TestDriftHistoryRegressionPerformance(t *testing.T) {
+	s, _ := mustOpen(t, Options{})
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i, pp := range []*PerformancePoint{
+		{EstimatedRMSE: ptr(1.0), RMSELo: ptr(0.9), RMSEHi: ptr(1.1), EstimatedMAE: ptr(0.8), RMSE: ptr(1.02), MAE: ptr(0.81), Labels: 10},
+		{EstimatedRMSE: ptr(1.6), RMSELo: ptr(0.92), RMSEHi: ptr(1.12), EstimatedMAE: ptr(1.2), Drop: true},
+		{EstimatedRMSE: ptr(1.2), RMSELo: ptr(0.91), RMSEHi: ptr(1.11), EstimatedMAE: ptr(0.9), RMSE: ptr(1.4), MAE: ptr(1.1), Labels: 30},
+	} {
+		p := point(t0.Add(time.Duration(i)*time.Minute), 0.05)
+		p.Performance = pp
+		if err := s.AppendDriftPoint(ctx, "house", p, DriftHistoryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pts, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "house"})
+	if err != nil || len(pts) != 3 {
+		t.Fatalf("%d points (%v)", len(pts), err)
+	}
+	if got := pts[1].Performance; got == nil || *got.EstimatedRMSE != 1.6 || *got.RMSEHi != 1.12 || got.RMSE != nil || !got.Drop {
+		t.Errorf("second point's performance = %+v", got)
+	}
+	one, err := s.DriftHistory(ctx, DriftHistoryQuery{Model: "house", MaxPoints: 1})
+	if err != nil || len(one) != 1 {
+		t.Fatalf("%v %v", one, err)
+	}
+	got := one[0].Performance
+	if got == nil || *got.EstimatedRMSE != 1.6 || *got.EstimatedMAE != 1.2 || *got.RMSE != 1.4 || *got.MAE != 1.1 || *got.RMSELo != 0.91 || !got.Drop {
+		t.Errorf("merged performance = %+v: want the highest errors, the drop, the last band", got)
+	}
+}
+
 // TestAppendDriftPoints: a batch is stored in one transaction, all or none.
 func TestAppendDriftPoints(t *testing.T) {
 	s, _ := mustOpen(t, Options{})

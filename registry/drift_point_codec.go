@@ -43,7 +43,8 @@ const (
 // perfFigures lists the optional figures of a PerformancePoint in their
 // mask order.
 func perfFigures(p *PerformancePoint) []**float64 {
-	return []**float64{&p.EstimatedAccuracy, &p.EstimatedAUC, &p.AccuracyLo, &p.AccuracyHi, &p.AUCLo, &p.AUCHi, &p.Accuracy, &p.AUC}
+	return []**float64{&p.EstimatedAccuracy, &p.EstimatedAUC, &p.AccuracyLo, &p.AccuracyHi, &p.AUCLo, &p.AUCHi, &p.Accuracy, &p.AUC,
+		&p.EstimatedRMSE, &p.RMSELo, &p.RMSEHi, &p.RMSE, &p.EstimatedMAE, &p.MAE}
 }
 
 // appendDriftPoint encodes p (already checked) in format 2.
@@ -250,7 +251,7 @@ func decodePointV2(v []byte, p *DriftPoint, feature string, verdicts bool) error
 			return r.err
 		}
 		mask := binary.LittleEndian.Uint16(m)
-		if mask>>8 != 0 {
+		if mask>>14 != 0 {
 			return fmt.Errorf("performance mask %#x names unknown figures", mask)
 		}
 		pp := &PerformancePoint{}

@@ -22,6 +22,8 @@ func TestDriftPointCodecRoundTrip(t *testing.T) {
 		{"everything", DriftPoint{Time: t0, Version: "1.2.3", WindowRecords: 5000, MaxPSI: 0.41, PredictionPSI: ptr(0.07), DriftShare: 0.25,
 			DriftedFeatures: 2, DatasetDrift: true, Retrain: true, Alert: true, Features: map[string]float64{"b": 0.41, "a": 0.02, "é \"x\"": 0.3},
 			Drifted: []string{"b", "a"}, Performance: &PerformancePoint{EstimatedAccuracy: ptr(0.8), AUCHi: ptr(0.95), Drop: true, Accuracy: ptr(0.7), Labels: 42}}},
+		{"regression performance", DriftPoint{Time: t0, Version: "v", Features: map[string]float64{"x": 1}, Performance: &PerformancePoint{
+			EstimatedRMSE: ptr(1.25), RMSELo: ptr(0.9), RMSEHi: ptr(1.1), RMSE: ptr(1.3), EstimatedMAE: ptr(0.95), MAE: ptr(1.01), Drop: true, Labels: 7}}},
 		{"empty performance", DriftPoint{Time: t0, Version: "v", Features: map[string]float64{"x": 1}, Performance: &PerformancePoint{}}},
 		{"multivariate", DriftPoint{Time: t0, Version: "v", Features: map[string]float64{"x": 1}, Multivariate: &MultivariatePoint{Error: 3.2, Lo: ptr(2.9), Hi: ptr(3.1), Drifted: true}}},
 		{"multivariate without a band", DriftPoint{Time: t0, Version: "v", Features: map[string]float64{}, Multivariate: &MultivariatePoint{Error: 3.2}}},

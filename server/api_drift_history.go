@@ -114,7 +114,7 @@ func (r *driftRecorder) record(ev drift.Event, mon *drift.Monitor) {
 		}
 	}
 	slices.Sort(drifted)
-	perf := performancePoint(ev.Estimated, mon)
+	perf := performancePoint(ev.Estimated, ev.EstimatedLoss, mon)
 	state := fmt.Sprint(ev.Version, ev.Alert, ev.Retrain, ev.DatasetDrift, drifted, perf != nil && perf.Drop, ev.Multivariate != nil && ev.Multivariate.Drifted)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -137,9 +137,9 @@ func (r *driftRecorder) record(ev drift.Event, mon *drift.Monitor) {
 }
 
 // performancePoint is a check's performance for the history: estimated
-// (with its band) when the version has a calibrator, realised when labels
-// joined; nil when neither.
-func performancePoint(e *drift.Estimated, mon *drift.Monitor) *registry.PerformancePoint {
+// (with its band) when the version has a calibrator (a classifier) or loss
+// models (a regression), realised when labels joined; nil when neither.
+func performancePoint(e *drift.Estimated, l *drift.EstimatedLoss, mon *drift.Monitor) *registry.PerformancePoint {
 	var pp registry.PerformancePoint
 	known := false
 	if e != nil {
@@ -149,10 +149,21 @@ func performancePoint(e *drift.Estimated, mon *drift.Monitor) *registry.Performa
 		}
 		known = true
 	}
+	if l != nil {
+		pp.EstimatedRMSE, pp.EstimatedMAE = finitePtr(l.RMSE), finitePtr(l.MAE)
+		pp.Drop = pp.Drop || l.Drop
+		if b := l.Band; b != nil {
+			pp.RMSELo, pp.RMSEHi = finitePtr(b.RMSE.Lo), finitePtr(b.RMSE.Hi)
+		}
+		known = true
+	}
 	if mon != nil {
 		if perf := mon.Performance(); perf.Window > 0 {
-			acc, auc := perf.Accuracy, perf.AUC
-			pp.Accuracy, pp.AUC, pp.Labels = &acc, &auc, perf.Labels
+			if l == nil || e != nil {
+				acc, auc := perf.Accuracy, perf.AUC
+				pp.Accuracy, pp.AUC = &acc, &auc
+			}
+			pp.RMSE, pp.MAE, pp.Labels = finitePtr(perf.RMSE), finitePtr(perf.MAE), perf.Labels
 			known = true
 		}
 	}
@@ -279,4 +290,12 @@ func (a *App) driftHistoryQuery(model, feature, since, maxPoints string) (regist
 		q.MaxPoints = n
 	}
 	return q, nil
+}
+
+// finitePtr returns &v, or nil when v is NaN or infinite (not kept).
+func finitePtr(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }

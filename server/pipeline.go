@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -78,10 +77,7 @@ type deployment struct {
 	weights     map[string]float64
 	weightBasis string
 	// names are the profile's feature names, in the monitor's order.
-	names []string
-	// loss keeps the recent DLE estimates of a regression version with
-	// loss models; nil otherwise.
-	loss   *lossSeries
+	names  []string
 	cancel func()
 }
 
@@ -411,9 +407,6 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
 	}
 	d.monitor, d.names = mon, prof.FeatureNames()
-	if loss != nil {
-		d.loss = &lossSeries{}
-	}
 	if o, err := newDriftObserver(mon, d.names, m.Schema()); err != nil {
 		p.logger.Warn("drift monitoring off for this version", "version", version, "err", err)
 	} else {
@@ -429,9 +422,6 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		weighted = p.metrics.GetOrCreateGauge(fmt.Sprintf(`driftd_drift_weighted_psi{model=%q}`, p.cfg.ModelName), nil)
 	}
 	d.cancel = mon.Subscribe(func(ev drift.Event) {
-		if d.loss != nil && ev.EstimatedLoss != nil {
-			d.loss.add(ev.Time, ev.EstimatedLoss, mon.Performance())
-		}
 		if weighted != nil {
 			weighted.Set(weightedPSI(ev.Features, d.weights))
 		}
@@ -574,65 +564,6 @@ type DriftView struct {
 	// WeightBasis what they measure; nil when the model reports none.
 	Weights     map[string]float64
 	WeightBasis string
-	// LossHistory are the recent checks' DLE estimates of a regression
-	// version with loss models, oldest first; nil otherwise.
-	LossHistory []LossPoint
-}
-
-// LossPoint is one check's estimated RMSE with its band, beside the RMSE
-// realised from the labels joined by then (NaN before any).
-type LossPoint struct {
-	Time                  time.Time
-	RMSE, Lo, Hi          float64
-	Realised              float64
-	Drop                  bool
-	EstimatedMAE, RealMAE float64
-}
-
-// lossSeriesMax bounds the DLE points a deployment keeps.
-const lossSeriesMax = 1000
-
-// lossSeries keeps a regression deployment's recent DLE estimates for the
-// Drift page's chart: a ring of the last lossSeriesMax checks, in memory
-// (the drift history in the registry keeps classifiers' estimates only).
-type lossSeries struct {
-	mu   sync.Mutex
-	pts  []LossPoint
-	next int
-}
-
-// add records one check's estimate; called on the monitor's checker
-// goroutine.
-func (s *lossSeries) add(t time.Time, e *drift.EstimatedLoss, perf drift.Performance) {
-	pt := LossPoint{Time: t, RMSE: e.RMSE, Lo: math.NaN(), Hi: math.NaN(), Realised: math.NaN(), Drop: e.Drop,
-		EstimatedMAE: e.MAE, RealMAE: math.NaN()}
-	if b := e.Band; b != nil {
-		pt.Lo, pt.Hi = b.RMSE.Lo, b.RMSE.Hi
-	}
-	if perf.Window > 0 {
-		pt.Realised, pt.RealMAE = perf.RMSE, perf.MAE
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.pts) < lossSeriesMax {
-		s.pts = append(s.pts, pt)
-		return
-	}
-	s.pts[s.next] = pt
-	s.next = (s.next + 1) % lossSeriesMax
-}
-
-// points returns a copy of the kept points, oldest first; nil for a nil
-// series.
-func (s *lossSeries) points() []LossPoint {
-	if s == nil {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]LossPoint, 0, len(s.pts))
-	out = append(out, s.pts[s.next:]...)
-	return append(out, s.pts[:s.next]...)
 }
 
 // streamObserver is the observer the Kafka scorer feeds; nil when the
@@ -664,8 +595,7 @@ func (p *pipeline) Drift() (DriftView, bool) {
 	}
 	return DriftView{Model: d.model.name, Version: d.model.version, Environment: p.cfg.ScoringEnvironment,
 		Event: d.monitor.Snapshot(), Performance: d.monitor.Performance(), Since: d.loaded,
-		FedByStream: counted(d.fromStream), FedByHTTP: counted(d.fromHTTP), Weights: d.weights, WeightBasis: d.weightBasis,
-		LossHistory: d.loss.points()}, true
+		FedByStream: counted(d.fromStream), FedByHTTP: counted(d.fromHTTP), Weights: d.weights, WeightBasis: d.weightBasis}, true
 }
 
 // counted is o's count, 0 for nil.

@@ -127,8 +127,7 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 	}
 	if l := ev.EstimatedLoss; l != nil {
 		v.EstimatedLoss = &web.EstimatedLossView{Records: l.Records, MAE: l.MAE, RMSE: l.RMSE, CalibrationRecords: l.CalibrationRecords,
-			ReferenceMAE: l.ReferenceMAE, ReferenceRMSE: l.ReferenceRMSE, Drop: l.Drop,
-			Chart: lossChart(dv.LossHistory, a.now().Add(-driftHistoryWindow))}
+			ReferenceMAE: l.ReferenceMAE, ReferenceRMSE: l.ReferenceRMSE, Drop: l.Drop}
 		if b := l.Band; b != nil {
 			v.EstimatedLoss.Band = &web.EstimatedLossBand{Records: b.Records, Replicates: b.Replicates,
 				MAELo: b.MAE.Lo, MAEHi: b.MAE.Hi, RMSELo: b.RMSE.Lo, RMSEHi: b.RMSE.Hi}

@@ -126,35 +126,35 @@ func performanceChart(pts []registry.DriftPoint) *web.TimeChart {
 	return c
 }
 
-// lossChart draws a regression version's recent estimated RMSE (DLE)
-// inside the band it takes without a shift, beside the RMSE realised from
-// joined labels where they arrived, in the style of performanceChart; the
-// points are the in-memory ones since the version was loaded, from since
-// on. nil before two points.
-func lossChart(pts []LossPoint, since time.Time) *web.TimeChart {
+// lossChart draws the kept checks' estimated RMSE (DLE) inside the band
+// it takes without a shift, beside the RMSE realised from joined labels
+// where they arrived, in the style of performanceChart; nil when no kept
+// check has an estimate.
+func lossChart(pts []registry.DriftPoint) *web.TimeChart {
 	est := web.Line{Name: "estimated RMSE"}
 	real := web.Line{Name: "realised RMSE", Class: "c2"}
 	band := web.Band{Name: "expected without a shift"}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	see := func(x float64) { lo, hi = math.Min(lo, x), math.Max(hi, x) }
 	for _, p := range pts {
-		if p.Time.Before(since) || math.IsNaN(p.RMSE) {
+		pp := p.Performance
+		if pp == nil || pp.EstimatedRMSE == nil {
 			continue
 		}
-		est.Points = append(est.Points, web.TimePoint{T: p.Time, V: p.RMSE})
-		see(p.RMSE)
-		if !math.IsNaN(p.Lo) && !math.IsNaN(p.Hi) {
-			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: p.Lo})
-			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: p.Hi})
-			see(p.Lo)
-			see(p.Hi)
+		est.Points = append(est.Points, web.TimePoint{T: p.Time, V: *pp.EstimatedRMSE})
+		see(*pp.EstimatedRMSE)
+		if pp.RMSELo != nil && pp.RMSEHi != nil {
+			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: *pp.RMSELo})
+			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: *pp.RMSEHi})
+			see(*pp.RMSELo)
+			see(*pp.RMSEHi)
 		}
-		if !math.IsNaN(p.Realised) {
-			real.Points = append(real.Points, web.TimePoint{T: p.Time, V: p.Realised})
-			see(p.Realised)
+		if pp.RMSE != nil {
+			real.Points = append(real.Points, web.TimePoint{T: p.Time, V: *pp.RMSE})
+			see(*pp.RMSE)
 		}
 	}
-	if len(est.Points) < 2 {
+	if len(est.Points) == 0 {
 		return nil
 	}
 	c := &web.TimeChart{Label: "Estimated and realised RMSE over time", Lines: []web.Line{est}}
@@ -281,6 +281,9 @@ func (a *App) driftCharts(ctx context.Context, v *web.DriftView, ev drift.Event,
 	}
 	if v.Estimated != nil {
 		v.Estimated.Chart = performanceChart(pts)
+	}
+	if v.EstimatedLoss != nil {
+		v.EstimatedLoss.Chart = lossChart(pts)
 	}
 	if v.Multivariate != nil {
 		v.Multivariate.Chart = multivariateChart(verdicts)

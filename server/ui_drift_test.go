@@ -241,6 +241,16 @@ func TestUIDriftEstimatedRMSE(t *testing.T) {
 	scoreRecords(d, 300, 0)
 	scoreRecords(d, 200, 2.5) // the noisy feature moves: the error estimate rises
 	d.monitor.Flush()
+	// The chart is drawn from the drift history, written off the checker.
+	uiWaitFor(t, "the drift history to keep an estimated RMSE", 10*time.Second, func() bool {
+		pts, err := a.store.DriftHistory(context.Background(), registry.DriftHistoryQuery{Model: a.cfg.ModelName})
+		for _, p := range pts {
+			if err == nil && p.Performance != nil && p.Performance.EstimatedRMSE != nil && p.Performance.RMSELo != nil {
+				return true
+			}
+		}
+		return false
+	})
 	s := uiLogin(t, a, "admin", "correct-horse")
 	doc := s.mustGet("/drift")
 	facts := nodeText(mustTestID(t, doc, "estimated-loss"))
