@@ -67,7 +67,11 @@ func performanceBand(c *Calibrator, ref []float64, n int, s *cbpeScratch) (Perfo
 }
 
 // spread is the mean ± 3σ band of xs, clipped to [0, 1]; NaNs when empty.
-func spread(xs []float64) Range {
+func spread(xs []float64) Range { return spreadClipped(xs, 0, 1) }
+
+// spreadClipped is the mean ± 3σ band of xs, clipped to [lo, hi]; NaNs
+// when empty.
+func spreadClipped(xs []float64, lo, hi float64) Range {
 	if len(xs) == 0 {
 		return Range{math.NaN(), math.NaN(), math.NaN()}
 	}
@@ -80,7 +84,36 @@ func spread(xs []float64) Range {
 		sq += (x - mean) * (x - mean)
 	}
 	sd := math.Sqrt(sq / float64(len(xs)))
-	return Range{Lo: math.Max(0, mean-3*sd), Mean: mean, Hi: math.Min(1, mean+3*sd)}
+	return Range{Lo: math.Max(lo, mean-3*sd), Mean: mean, Hi: math.Min(hi, mean+3*sd)}
+}
+
+// recordRing hands out the slots of a window's ring of records: the
+// sliding window overwrites its oldest record; a tumbling window keeps its
+// first size records and takes no more until it is reset.
+type recordRing struct {
+	size     int // records the ring holds at most
+	tumbling bool
+	pos, n   int // next slot, records held
+}
+
+// take returns the slot of the next record; ok is false when a tumbling
+// window is full.
+func (r *recordRing) take() (slot int, ok bool) {
+	switch {
+	case !r.tumbling:
+		slot = r.pos
+		if r.pos++; r.pos == r.size {
+			r.pos = 0
+		}
+		if r.n < r.size {
+			r.n++
+		}
+		return slot, true
+	case r.n < r.size:
+		r.n++
+		return r.n - 1, true
+	}
+	return 0, false
 }
 
 // b2f is 1 for true, 0 for false (a gauge's value).

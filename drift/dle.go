@@ -145,21 +145,7 @@ func lossBand(ref *LossReference, n int) (LossBand, bool) {
 }
 
 // spreadLoss is the mean ± 3σ band of xs, its low edge clipped at 0.
-func spreadLoss(xs []float64) Range {
-	if len(xs) == 0 {
-		return Range{math.NaN(), math.NaN(), math.NaN()}
-	}
-	var sum, sq float64
-	for _, x := range xs {
-		sum += x
-	}
-	mean := sum / float64(len(xs))
-	for _, x := range xs {
-		sq += (x - mean) * (x - mean)
-	}
-	sd := math.Sqrt(sq / float64(len(xs)))
-	return Range{Lo: math.Max(0, mean-3*sd), Mean: mean, Hi: mean + 3*sd}
-}
+func spreadLoss(xs []float64) Range { return spreadClipped(xs, 0, math.Inf(1)) }
 
 // EstimateLoss estimates a window's error from its records' predicted
 // absolute and squared errors (NaN pairs skipped, negatives clipped at 0).
@@ -191,17 +177,15 @@ func EstimateLoss(ref *LossReference, abs, sq []float64) EstimatedLoss {
 // per record stay off the scoring path (BenchmarkMonitorDLE).
 type dleStream struct {
 	// Observing side, under Monitor.mu.
-	nf       int
-	catIdx   []int     // categorical profile features
-	num      []float64 // ring: nf values per record (categoricals NaN)
-	cat      []string  // ring: len(catIdx) categories per record
-	pred     []float64 // ring: the prediction per record
-	size     int
-	tumbling bool
-	pos, n   int
-	since    int
-	stale    bool
-	free     chan *dleBatch
+	nf     int
+	catIdx []int     // categorical profile features
+	num    []float64 // ring: nf values per record (categoricals NaN)
+	cat    []string  // ring: len(catIdx) categories per record
+	pred   []float64 // ring: the prediction per record
+	recordRing
+	since int
+	stale bool
+	free  chan *dleBatch
 
 	// Check side.
 	est           LossEstimator
@@ -241,7 +225,7 @@ func newDLEStream(p *Profile, o MonitorOptions) *dleStream {
 		return nil
 	}
 	nf := len(p.Features)
-	s := &dleStream{nf: nf, size: o.WindowSize, tumbling: o.Tumbling > 0, free: make(chan *dleBatch, checkQueue+2),
+	s := &dleStream{nf: nf, recordRing: recordRing{size: o.WindowSize, tumbling: o.Tumbling > 0}, free: make(chan *dleBatch, checkQueue+2),
 		est: o.Loss, ref: p.Loss, scratchNum: make([]float64, nf), scratchCat: make([]string, nf),
 		abs: make([]float64, o.WindowSize), sq: make([]float64, o.WindowSize), bands: map[int]LossBand{}}
 	for i := range p.Features {
@@ -264,20 +248,8 @@ func newDLEStream(p *Profile, o MonitorOptions) *dleStream {
 // add copies one record (num and cat hold every profile feature) into the
 // ring; it does not allocate.
 func (s *dleStream) add(num []float64, cat []string, prediction float64) {
-	var slot int
-	switch {
-	case !s.tumbling:
-		slot = s.pos
-		if s.pos++; s.pos == s.size {
-			s.pos = 0
-		}
-		if s.n < s.size {
-			s.n++
-		}
-	case s.n < s.size:
-		slot = s.n
-		s.n++
-	default:
+	slot, ok := s.take()
+	if !ok {
 		return
 	}
 	s.since++

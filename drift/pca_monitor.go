@@ -22,16 +22,14 @@ import (
 // mirrors the window's.
 type pcaStream struct {
 	// Observing side, under Monitor.mu.
-	numIdx   []int     // profile features of the numeric inputs
-	catIdx   []int     // profile features of the categorical inputs
-	num      []float64 // ring: len(numIdx) values per record
-	cat      []string  // ring: len(catIdx) categories per record
-	size     int       // records the ring holds at most
-	tumbling bool
-	pos, n   int  // next slot, records held
-	since    int  // records added since the last batch
-	stale    bool // the window was reset: the next batch rebuilds
-	free     chan *pcaBatch
+	numIdx []int     // profile features of the numeric inputs
+	catIdx []int     // profile features of the categorical inputs
+	num    []float64 // ring: len(numIdx) values per record
+	cat    []string  // ring: len(catIdx) categories per record
+	recordRing
+	since int  // records added since the last batch
+	stale bool // the window was reset: the next batch rebuilds
+	free  chan *pcaBatch
 
 	// Check side, touched only by the evaluation of checks.
 	p        *Profile
@@ -61,7 +59,7 @@ func newPCAStream(p *Profile, o MonitorOptions) *pcaStream {
 		return nil
 	}
 	enc := newPCAEncoder(p, p.PCA)
-	s := &pcaStream{size: o.WindowSize, tumbling: o.Tumbling > 0, p: p, enc: enc,
+	s := &pcaStream{recordRing: recordRing{size: o.WindowSize, tumbling: o.Tumbling > 0}, p: p, enc: enc,
 		errs: make([]float64, o.WindowSize), free: make(chan *pcaBatch, checkQueue+2)}
 	for _, in := range enc.num {
 		s.numIdx = append(s.numIdx, in.feature)
@@ -82,20 +80,8 @@ func newPCAStream(p *Profile, o MonitorOptions) *pcaStream {
 // add copies one record's PCA inputs (num and cat hold every profile
 // feature) into the ring; it does not allocate.
 func (s *pcaStream) add(num []float64, cat []string) {
-	var slot int
-	switch {
-	case !s.tumbling:
-		slot = s.pos
-		if s.pos++; s.pos == s.size {
-			s.pos = 0
-		}
-		if s.n < s.size {
-			s.n++
-		}
-	case s.n < s.size:
-		slot = s.n
-		s.n++
-	default: // tumbling period past its first size records
+	slot, ok := s.take()
+	if !ok {
 		return
 	}
 	s.since++
