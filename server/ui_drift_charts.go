@@ -85,90 +85,75 @@ func fmtG(v float64) string { return ftoa4(v) }
 // band it takes without a shift, beside the realised accuracy where labels
 // joined; nil when no kept check has an estimate.
 func performanceChart(pts []registry.DriftPoint) *web.TimeChart {
-	est := web.Line{Name: "estimated accuracy"}
-	real := web.Line{Name: "realised accuracy", Class: "c2"}
-	band := web.Band{Name: "expected without a shift"}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	see := func(x float64) { lo, hi = math.Min(lo, x), math.Max(hi, x) }
-	for _, p := range pts {
-		pp := p.Performance
-		if pp == nil {
-			continue
-		}
-		if pp.EstimatedAccuracy != nil {
-			est.Points = append(est.Points, web.TimePoint{T: p.Time, V: *pp.EstimatedAccuracy})
-			see(*pp.EstimatedAccuracy)
-		}
-		if pp.AccuracyLo != nil && pp.AccuracyHi != nil {
-			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: *pp.AccuracyLo})
-			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: *pp.AccuracyHi})
-			see(*pp.AccuracyLo)
-			see(*pp.AccuracyHi)
-		}
-		if pp.Accuracy != nil {
-			real.Points = append(real.Points, web.TimePoint{T: p.Time, V: *pp.Accuracy})
-			see(*pp.Accuracy)
-		}
+	c := estimateChart(pts, "accuracy", func(pp *registry.PerformancePoint) (est, lo, hi, real *float64) {
+		return pp.EstimatedAccuracy, pp.AccuracyLo, pp.AccuracyHi, pp.Accuracy
+	})
+	if c != nil {
+		// A value axis around the data, not from 0: accuracy moves by
+		// hundredths.
+		pad := math.Max(0.02, (c.Max-c.Min)*0.1)
+		c.Min, c.Max = math.Max(0, c.Min-pad), math.Min(1, c.Max+pad)
 	}
-	if len(est.Points) == 0 {
-		return nil
-	}
-	c := &web.TimeChart{Label: "Estimated and realised accuracy over time", Lines: []web.Line{est}}
-	if len(real.Points) > 0 {
-		c.Lines = append(c.Lines, real)
-	}
-	if len(band.Lo) > 0 {
-		c.Bands = []web.Band{band}
-	}
-	// A value axis around the data, not from 0: accuracy moves by hundredths.
-	pad := math.Max(0.02, (hi-lo)*0.1)
-	c.Min, c.Max = math.Max(0, lo-pad), math.Min(1, hi+pad)
 	return c
 }
 
-// lossChart draws the kept checks' estimated RMSE (DLE) inside the band
-// it takes without a shift, beside the RMSE realised from joined labels
-// where they arrived, in the style of performanceChart; nil when no kept
-// check has an estimate.
+// lossChart is performanceChart for a regression's RMSE estimated without
+// labels (DLE).
 func lossChart(pts []registry.DriftPoint) *web.TimeChart {
-	est := web.Line{Name: "estimated RMSE"}
-	real := web.Line{Name: "realised RMSE", Class: "c2"}
+	c := estimateChart(pts, "RMSE", func(pp *registry.PerformancePoint) (est, lo, hi, real *float64) {
+		return pp.EstimatedRMSE, pp.RMSELo, pp.RMSEHi, pp.RMSE
+	})
+	if c != nil {
+		pad := math.Max((c.Max-c.Min)*0.1, 0.02*c.Max)
+		if !(pad > 0) {
+			pad = 0.01
+		}
+		c.Min, c.Max = math.Max(0, c.Min-pad), c.Max+pad
+	}
+	return c
+}
+
+// estimateChart draws the kept checks' estimate of one figure (what
+// picks it from a check's performance) inside the band it takes without a
+// shift, beside the realised figure where labels joined. Min and Max are
+// the data's range, for the caller to pad. nil when no check has an
+// estimate.
+func estimateChart(pts []registry.DriftPoint, figure string, pick func(*registry.PerformancePoint) (est, lo, hi, real *float64)) *web.TimeChart {
+	estLine := web.Line{Name: "estimated " + figure}
+	realLine := web.Line{Name: "realised " + figure, Class: "c2"}
 	band := web.Band{Name: "expected without a shift"}
-	lo, hi := math.Inf(1), math.Inf(-1)
-	see := func(x float64) { lo, hi = math.Min(lo, x), math.Max(hi, x) }
+	low, high := math.Inf(1), math.Inf(-1)
+	see := func(x float64) { low, high = math.Min(low, x), math.Max(high, x) }
 	for _, p := range pts {
-		pp := p.Performance
-		if pp == nil || pp.EstimatedRMSE == nil {
+		if p.Performance == nil {
 			continue
 		}
-		est.Points = append(est.Points, web.TimePoint{T: p.Time, V: *pp.EstimatedRMSE})
-		see(*pp.EstimatedRMSE)
-		if pp.RMSELo != nil && pp.RMSEHi != nil {
-			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: *pp.RMSELo})
-			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: *pp.RMSEHi})
-			see(*pp.RMSELo)
-			see(*pp.RMSEHi)
+		est, lo, hi, real := pick(p.Performance)
+		if est != nil {
+			estLine.Points = append(estLine.Points, web.TimePoint{T: p.Time, V: *est})
+			see(*est)
 		}
-		if pp.RMSE != nil {
-			real.Points = append(real.Points, web.TimePoint{T: p.Time, V: *pp.RMSE})
-			see(*pp.RMSE)
+		if lo != nil && hi != nil {
+			band.Lo = append(band.Lo, web.TimePoint{T: p.Time, V: *lo})
+			band.Hi = append(band.Hi, web.TimePoint{T: p.Time, V: *hi})
+			see(*lo)
+			see(*hi)
+		}
+		if real != nil {
+			realLine.Points = append(realLine.Points, web.TimePoint{T: p.Time, V: *real})
+			see(*real)
 		}
 	}
-	if len(est.Points) == 0 {
+	if len(estLine.Points) == 0 {
 		return nil
 	}
-	c := &web.TimeChart{Label: "Estimated and realised RMSE over time", Lines: []web.Line{est}}
-	if len(real.Points) > 0 {
-		c.Lines = append(c.Lines, real)
+	c := &web.TimeChart{Label: "Estimated and realised " + figure + " over time", Lines: []web.Line{estLine}, Min: low, Max: high}
+	if len(realLine.Points) > 0 {
+		c.Lines = append(c.Lines, realLine)
 	}
 	if len(band.Lo) > 0 {
 		c.Bands = []web.Band{band}
 	}
-	pad := math.Max((hi-lo)*0.1, 0.02*hi)
-	if !(pad > 0) {
-		pad = 0.01
-	}
-	c.Min, c.Max = math.Max(0, lo-pad), hi+pad
 	return c
 }
 
