@@ -88,7 +88,7 @@ type Model struct {
 	catBits   []uint64
 	gain      []float64   // per feature
 	splitsCnt []float64   // per feature
-	lanes     *laneWalker // PredictBatch's walker; nil: the float walker
+	lanes     *laneWalker // the walker of PredictBatch, PredictRow and PredictProba; nil: the float walker
 
 	lin *Linear
 
@@ -342,8 +342,22 @@ func (m *Model) catLeft(n *node, row []float64) bool {
 
 // rawScore returns the summed score of output group g.
 func (m *Model) rawScore(row []float64, g int) float64 {
+	if m.lanes == nil {
+		return m.rawScoreQ(row, nil, g)
+	}
+	var q qRow
+	m.lanes.quantizeRow(row, &q)
+	return m.rawScoreQ(row, &q, g)
+}
+
+// rawScoreQ returns the summed score of output group g. q is row quantized
+// for the lane walker (laneWalker.quantizeRow), nil to use the float walker.
+func (m *Model) rawScoreQ(row []float64, q *qRow, g int) float64 {
 	if m.lin != nil {
 		return m.linScore(row, g)
+	}
+	if q != nil {
+		return m.base[g] + m.lanes.sumRow(m, row, q, g)
 	}
 	return m.base[g] + m.sumTrees(row, g, m.groups)
 }
@@ -383,28 +397,49 @@ func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 // binary models, the value for regression and the arg-max class index for
 // multiclass. It does not allocate.
 func (m *Model) PredictRow(row []float64) float64 {
+	if m.lanes == nil {
+		return m.predictRowQ(row, nil)
+	}
+	var q qRow // quantized once for every output group
+	m.lanes.quantizeRow(row, &q)
+	return m.predictRowQ(row, &q)
+}
+
+// predictRowQ is PredictRow with row quantized into q (nil: no lane walker).
+func (m *Model) predictRowQ(row []float64, q *qRow) float64 {
 	switch m.objective {
 	case "binary":
-		return sigmoid(m.rawScore(row, 0))
+		return sigmoid(m.rawScoreQ(row, q, 0))
 	case "multiclass":
 		best, bi := math.Inf(-1), 0
 		for k := 0; k < m.outputs(); k++ {
-			if s := m.rawScore(row, k); s > best {
+			if s := m.rawScoreQ(row, q, k); s > best {
 				best, bi = s, k
 			}
 		}
 		return float64(bi)
 	default:
-		return m.rawScore(row, 0)
+		return m.rawScoreQ(row, q, 0)
 	}
 }
 
 // PredictProba writes class probabilities into dst (len(Classes()) values;
 // for regression dst[0] receives the value). It does not allocate.
 func (m *Model) PredictProba(row []float64, dst []float64) {
+	if m.lanes == nil {
+		m.predictProbaQ(row, nil, dst)
+		return
+	}
+	var q qRow
+	m.lanes.quantizeRow(row, &q)
+	m.predictProbaQ(row, &q, dst)
+}
+
+// predictProbaQ is PredictProba with row quantized into q (nil: no lane walker).
+func (m *Model) predictProbaQ(row []float64, q *qRow, dst []float64) {
 	switch m.objective {
 	case "binary":
-		p := sigmoid(m.rawScore(row, 0))
+		p := sigmoid(m.rawScoreQ(row, q, 0))
 		if len(dst) >= 2 {
 			dst[0], dst[1] = 1-p, p
 		} else if len(dst) == 1 {
@@ -417,7 +452,7 @@ func (m *Model) PredictProba(row []float64, dst []float64) {
 		}
 		mx := math.Inf(-1)
 		for c := 0; c < k; c++ {
-			dst[c] = m.rawScore(row, c)
+			dst[c] = m.rawScoreQ(row, q, c)
 			mx = math.Max(mx, dst[c])
 		}
 		sum := 0.0
@@ -430,7 +465,7 @@ func (m *Model) PredictProba(row []float64, dst []float64) {
 		}
 	default:
 		if len(dst) > 0 {
-			dst[0] = m.rawScore(row, 0)
+			dst[0] = m.rawScoreQ(row, q, 0)
 		}
 	}
 }

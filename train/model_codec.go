@@ -350,6 +350,12 @@ func decodeTrees(d *decoder, m *Model) {
 		}
 		left, off, words := d.uv(), d.uv(), d.uv()
 		n.threshold = d.f()
+		if math.IsNaN(n.threshold) && words == 0 {
+			// a numeric split on NaN sends rows nowhere consistent;
+			// training and the importers never write one
+			d.fail("node %d: NaN threshold", i)
+			return
+		}
 		n.defLeft = d.uv() == 1
 		// children come after their parent, so walks always terminate
 		if left <= uint64(i) || left+1 >= uint64(nn) {

@@ -5,9 +5,11 @@ const predictBlock = 64
 
 // PredictBatch scores rows into dst (len(dst) >= len(rows)) with PredictRow
 // semantics, splitting the rows over threads goroutines. Binary and
-// regression tree models are scored tree-major over blocks of rows: one
-// tree's nodes stay in L1 cache while four rows walk it in lockstep
-// (branch-free steps, so the four walks overlap in the CPU).
+// regression tree models are scored tree-major over blocks of rows: the lane
+// walker (predict_lanes.go) quantizes a block's rows once, then eight rows at
+// a time walk each tree in lockstep; without it (no tree in lane form) four
+// rows walk each tree on the float values. Multiclass and linear models are
+// scored row by row (PredictRow, which uses the lane walker too).
 func (m *Model) PredictBatch(rows [][]float64, dst []float64, threads int) {
 	parallelBlocks(len(rows), threads, func(_, lo, hi int) {
 		if m.lin != nil || m.groups != 1 || m.objective == "multiclass" {
@@ -17,15 +19,14 @@ func (m *Model) PredictBatch(rows [][]float64, dst []float64, threads int) {
 			return
 		}
 		var acc [predictBlock]float64
-		var buf []float64
-		var xs []*wideRow
+		var sc *blockScratch
 		if m.lanes != nil {
-			buf, xs = m.lanes.newBlockScratch(m, predictBlock)
+			sc = m.lanes.newBlockScratch(predictBlock)
 		}
 		for b := lo; b < hi; b += predictBlock {
 			blk := rows[b:min(b+predictBlock, hi)]
 			if m.lanes != nil {
-				m.lanes.sumBlock(m, blk, buf, xs, acc[:len(blk)])
+				m.lanes.sumBlock(m, blk, sc, acc[:len(blk)])
 			} else {
 				m.sumBlock(blk, acc[:len(blk)])
 			}

@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 )
 
@@ -107,6 +108,26 @@ func checkAgainstReference(t *testing.T, m *Model, rows [][]float64) {
 			}
 		}
 	}
+	// one row at a time: PredictRow, PredictProba and every group's raw score
+	k := max(len(m.classes), 1)
+	p, pw := make([]float64, k), make([]float64, k)
+	for i, row := range rows {
+		if a, b := m.PredictRow(row), ref.PredictRow(row); math.Float64bits(a) != math.Float64bits(b) {
+			t.Fatalf("%s model, row %d %v: PredictRow %v, reference %v", m.objective, i, row, a, b)
+		}
+		m.PredictProba(row, p)
+		ref.PredictProba(row, pw)
+		for c := range p {
+			if math.Float64bits(p[c]) != math.Float64bits(pw[c]) {
+				t.Fatalf("%s model, row %d %v: PredictProba[%d] %v, reference %v", m.objective, i, row, c, p[c], pw[c])
+			}
+		}
+		for g := 0; g < m.groups; g++ {
+			if a, b := m.rawScore(row, g), ref.rawScore(row, g); math.Float64bits(a) != math.Float64bits(b) {
+				t.Fatalf("%s model, row %d %v: raw score %d %v, reference %v", m.objective, i, row, g, a, b)
+			}
+		}
+	}
 }
 
 func TestPredictBatchMatchesReference(t *testing.T) {
@@ -139,24 +160,35 @@ func TestPredictBatchMatchesReference(t *testing.T) {
 }
 
 func TestPredictBatchMatchesReferenceTrained(t *testing.T) {
-	ds := synth(3000, 31)
-	for _, obj := range []string{"binary", "regression"} {
-		p := quietParams()
-		p.Rounds, p.Objective = 25, obj
-		d := ds
-		if obj == "regression" {
-			d = &Dataset{Names: ds.Names, Kinds: ds.Kinds, Num: ds.Num, Codes: ds.Codes, Levels: ds.Levels, Rows: ds.Rows,
-				Target: ds.Num[0]}
-		}
-		m, err := Train(t.Context(), d, nil, p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows := rowsOf(t, m, d)
-		for i := 0; i < len(rows); i += 7 { // some missing values
-			rows[i][i%5] = math.NaN()
-		}
-		checkAgainstReference(t, m, rows)
+	ds := synth(3000, 31) // numeric features with missing values and a categorical
+	reg := &Dataset{Names: ds.Names, Kinds: ds.Kinds, Num: ds.Num, Codes: ds.Codes, Levels: ds.Levels, Rows: ds.Rows,
+		Target: ds.Num[0]}
+	for _, c := range []struct {
+		name string
+		d    *Dataset
+		obj  string
+	}{
+		{"binary", ds, "binary"},
+		{"regression", reg, "regression"},
+		{"multiclass", multiclassData(3000, 8), "multiclass"},
+		{"numeric", higgsLike(3000, 9), "binary"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := quietParams()
+			p.Rounds, p.Objective = 25, c.obj
+			m, err := Train(t.Context(), c.d, nil, p, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.name == "numeric" && m.lanes == nil {
+				t.Fatal("no lane walker for a numeric model")
+			}
+			rows := rowsOf(t, m, c.d)
+			for i := 0; i < len(rows); i += 7 { // some missing values
+				rows[i][i%len(rows[i])] = math.NaN()
+			}
+			checkAgainstReference(t, m, rows)
+		})
 	}
 }
 
@@ -171,4 +203,158 @@ func FuzzPredictBatch(f *testing.F) {
 		m := randomModel(rng, 1+int(nf%12), 1+int(trees%40), 1+int(leaves%140), 1+int(groups%4), cat)
 		checkAgainstReference(t, m, randomRows(rng, m, 67))
 	})
+}
+
+// TestLaneWalksMatchGo checks the assembly walks and searches (amd64)
+// against their Go versions on random trees, rows and keys.
+func TestLaneWalksMatchGo(t *testing.T) {
+	for seed := int64(0); seed < 20; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		m := randomModel(rng, 1+rng.Intn(12), 1+rng.Intn(30), 2+rng.Intn(60), 1, false)
+		w := m.lanes
+		if w == nil {
+			t.Fatal("no lane walker")
+		}
+		rows := randomRows(rng, m, 1+rng.Intn(70))
+		// searches: batch layout and one-row layout
+		groups := (len(rows) + laneRows - 1) / laneRows
+		gs := 16 * w.nf
+		q1, q2 := make([]byte, groups*gs), make([]byte, groups*gs)
+		kb := make([]uint64, laneRows*len(w.used))
+		for g := 0; g < groups; g++ {
+			for k := 0; k < laneRows; k++ {
+				row := rows[min(g*laneRows+k, len(rows)-1)]
+				for i, f := range w.used {
+					kb[i*laneRows+k] = rowKey(row[f])
+				}
+			}
+			searchCuts(w.keys, w.batch, kb, q1[g*gs:])
+			searchCutsGo(w.keys, w.batch, kb, q2[g*gs:])
+		}
+		if !slices.Equal(q1, q2) {
+			t.Fatalf("seed %d: searchCuts %v, Go %v", seed, q1, q2)
+		}
+		kr := make([]uint64, laneRows*len(w.row))
+		for i, f := range w.used {
+			kr[i] = rowKey(rows[0][f])
+		}
+		c1, c2 := make([]byte, 16*len(w.row)), make([]byte, 16*len(w.row))
+		searchCuts(w.keys, w.row, kr, c1)
+		searchCutsGo(w.keys, w.row, kr, c2)
+		if !slices.Equal(c1, c2) {
+			t.Fatalf("seed %d: one-row searchCuts %v, Go %v", seed, c1, c2)
+		}
+		// group walks, from random sums
+		for tr := range w.info {
+			in := w.info[tr]
+			a1, a2 := make([]float64, groups*laneRows), make([]float64, groups*laneRows)
+			for j := range a1 {
+				a1[j] = rng.NormFloat64()
+				a2[j] = a1[j]
+			}
+			walkGroups(w.nodes[in.tree:], w.leaf[in.tree:], q1, groups, gs, a1)
+			walkGroupsGo(w.nodes[in.tree:], w.leaf[in.tree:], q1, groups, gs, a2)
+			for j := range a1 {
+				if math.Float64bits(a1[j]) != math.Float64bits(a2[j]) {
+					t.Fatalf("seed %d tree %d: walkGroups row %d: %v, Go %v", seed, tr, j, a1[j], a2[j])
+				}
+			}
+		}
+		// tree walks of one row
+		var q qRow
+		for _, row := range rows {
+			w.quantizeRow(row, &q)
+			for _, ch := range w.trees[0] {
+				var l1, l2 [laneRows]uint32
+				walkTrees(w.nodes, &q, &ch.roots, &l1)
+				walkTreesGo(w.nodes, &q, &ch.roots, &l2)
+				s1, s2 := 1.5, 1.5
+				walkTreesSum(w.nodes, w.leaf, &q, &ch.roots, &s1)
+				walkTreesSumGo(w.nodes, w.leaf, &q, &ch.roots, &s2)
+				if l1 != l2 || math.Float64bits(s1) != math.Float64bits(s2) {
+					t.Fatalf("seed %d: walkTrees %v sum %v, Go %v sum %v", seed, l1, s1, l2, s2)
+				}
+			}
+		}
+	}
+}
+
+// TestLaneWalkerCoverage checks which trees take the lane walker: none with
+// a NaN threshold (no trained or imported model has one) or a feature with
+// more than 255 distinct thresholds; ±Inf thresholds are fine and score
+// bit-identically.
+func TestLaneWalkerCoverage(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	m := randomModel(rng, 4, 12, 31, 1, false)
+	infs := 0
+	for i := range m.nodes {
+		if n := &m.nodes[i]; n.feature >= 0 && i%5 == 0 {
+			n.threshold = math.Inf(2*(i%2) - 1)
+			infs++
+		}
+	}
+	m.compile()
+	if infs == 0 {
+		t.Fatal("no infinite threshold set")
+	}
+	for tr, in := range m.lanes.info {
+		if in.tree < 0 {
+			t.Fatalf("tree %d with infinite thresholds is not in lane form", tr)
+		}
+	}
+	checkAgainstReference(t, m, randomRows(rng, m, 200))
+
+	nanTree := 3
+	for i := m.roots[nanTree]; ; i++ {
+		if m.nodes[i].feature >= 0 {
+			m.nodes[i].threshold = math.NaN()
+			break
+		}
+	}
+	m.compile()
+	for tr, in := range m.lanes.info {
+		if (in.tree < 0) != (tr == nanTree) {
+			t.Fatalf("tree %d: lane root %d", tr, in.tree)
+		}
+	}
+
+	// a feature with 300 distinct thresholds keeps its trees on the float walker
+	w := randomModel(rng, 3, 40, 31, 1, false)
+	k := 0
+	for i := range w.nodes {
+		switch n := &w.nodes[i]; {
+		case n.feature == 0 && i >= int(w.roots[30]): // trees 30-39 do not split on feature 0
+			n.feature = 1
+		case n.feature == 0:
+			n.threshold = float64(k) / 7
+			k++
+		}
+	}
+	if k <= maxLaneCuts {
+		t.Fatalf("only %d splits on feature 0", k)
+	}
+	w.compile()
+	if w.lanes == nil {
+		t.Fatal("no lane walker")
+	}
+	lanes := 0
+	{
+		for tr, in := range w.lanes.info {
+			usesF0 := false
+			loc, _ := localNodes(w.nodes, w.roots[tr])
+			for _, i := range loc {
+				usesF0 = usesF0 || w.nodes[i].feature == 0
+			}
+			if (in.tree < 0) != usesF0 {
+				t.Fatalf("tree %d: lane root %d, splits on feature 0: %v", tr, in.tree, usesF0)
+			}
+			if in.tree >= 0 {
+				lanes++
+			}
+		}
+	}
+	if lanes == 0 {
+		t.Fatal("every tree splits on feature 0")
+	}
+	checkAgainstReference(t, w, randomRows(rng, w, 200))
 }
