@@ -236,17 +236,29 @@ func searchEdge(edges []float64, v float64) int {
 	return base
 }
 
-// binMatrix is a row-major uint8 bin matrix: bins[r*nf+f], with an optional
-// column-major copy (cols[f][r]) used to partition rows while growing trees.
+// binMatrix is a row-major bin matrix packed into words: row r starts at
+// words[r*stride], and feature f is byte f%8 of the row's word f/8 (bytes
+// past nf are zero). Words w..stride-1 of a row are left to the trainer,
+// which keeps each row's gradient and row number there (see grower), so a
+// row moves as one record when rows are reordered.
 type binMatrix struct {
-	rows, nf int
-	bins     []uint8
-	cols     [][]uint8
+	rows, nf  int
+	w, stride int // bin words per row: ceil(nf/8); words per row
+	words     []uint64
 }
 
-// apply bins a dataset (also column-major when wantCols) with the same columns (matched by name) as the
-// training data. Categorical values are matched by level name.
-func (b *binner) apply(ds *Dataset, threads int, wantCols bool) (*binMatrix, error) {
+// rowWords is the number of packed words a row of nf bins takes.
+func rowWords(nf int) int { return max(1, (nf+7)/8) }
+
+// bin returns the bin of feature f in row r.
+func (bm *binMatrix) bin(r, f int) uint8 {
+	return uint8(bm.words[r*bm.stride+f>>3] >> (8 * (f & 7)))
+}
+
+// apply bins a dataset with the same columns (matched by name) as the
+// training data, reserving extra words per row after the bins. Categorical
+// values are matched by level name.
+func (b *binner) apply(ds *Dataset, threads, extra int) (*binMatrix, error) {
 	nf := len(b.names)
 	src := make([]int, nf)
 	idx := map[string]int{}
@@ -279,13 +291,9 @@ func (b *binner) apply(ds *Dataset, threads int, wantCols bool) (*binMatrix, err
 			catMap[f] = m
 		}
 	}
-	bm := &binMatrix{rows: ds.Rows, nf: nf, bins: make([]uint8, ds.Rows*nf)}
-	if wantCols {
-		bm.cols = make([][]uint8, nf)
-		for f := range bm.cols {
-			bm.cols[f] = make([]uint8, ds.Rows)
-		}
-	}
+	w := rowWords(nf)
+	stride := w + extra
+	bm := &binMatrix{rows: ds.Rows, nf: nf, w: w, stride: stride, words: make([]uint64, ds.Rows*stride)}
 	looks := make([]*edgeLookup, nf)
 	for f := range looks {
 		if b.kinds[f] == Numeric {
@@ -319,12 +327,9 @@ func (b *binner) apply(ds *Dataset, threads int, wantCols bool) (*binMatrix, err
 					col[i] = bin
 				}
 			}
-			out := bm.bins[lo*nf+f:]
+			out, shift := bm.words[lo*stride+f>>3:], 8*uint(f&7)
 			for i, v := range col {
-				out[i*nf] = v
-			}
-			if wantCols {
-				copy(bm.cols[f][lo:hi], col)
+				out[i*stride] |= uint64(v) << shift
 			}
 		}
 	})

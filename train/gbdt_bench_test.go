@@ -56,7 +56,7 @@ func BenchmarkBin1M(b *testing.B) {
 	c0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		bn := newBinner(ds, 255, 2)
-		if _, err := bn.apply(ds, 2, true); err != nil {
+		if _, err := bn.apply(ds, 2, recordExtra(len(ds.Names))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -223,29 +223,56 @@ func procStatusMB(key string) float64 {
 	return math.NaN()
 }
 
-func BenchmarkHistRows(b *testing.B) {
+// BenchmarkHistRange builds the histogram of 1M rows laid out one after
+// another, as every leaf's rows are while a tree grows.
+func BenchmarkHistRange(b *testing.B) {
 	ds := higgsLike(1000000, 4)
 	bn := newBinner(ds, 255, 1)
-	bm, err := bn.apply(ds, 1, false)
+	bm, err := bn.apply(ds, 1, recordExtra(len(ds.Names)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	gh := make([]int64, bm.rows)
-	for i := range gh {
-		gh[i] = int64(i%7)<<32 + int64(i%5)
-	}
-	// a sparse leaf: about one row in eight, ascending
-	rng := rand.New(rand.NewSource(1))
-	rows := make([]int32, 0, bm.rows)
 	for r := 0; r < bm.rows; r++ {
-		if rng.Intn(8) == 0 {
-			rows = append(rows, int32(r))
-		}
+		bm.words[r*bm.stride+bm.w] = uint64(r%7)<<32 + uint64(r%5)
 	}
 	h := make([]featHist, bm.nf)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		histRows(h, bm.bins, bm.nf, gh, rows)
+		histRange(h, bm.words, bm.stride, bm.w, 0, bm.rows)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*bm.rows), "ns/row")
+}
+
+// BenchmarkFitFilesValid trains as bench/train/run.sh's higgs_leafwise case
+// (100 rounds, 31 leaves, 2 threads) on DRIFTD_FIT_TRAIN with DRIFTD_FIT_TEST
+// as validation data scored every round; it skips unless both are set:
+//
+//	DRIFTD_FIT_TRAIN=/tmp/driftd-bench/higgs_1m_train.csv DRIFTD_FIT_TEST=/tmp/driftd-bench/higgs_test.csv \
+//	  go test -run '^$' -bench FitFilesValid -benchtime 1x -count 3 ./train/
+func BenchmarkFitFilesValid(b *testing.B) {
+	trainPath, testPath := os.Getenv("DRIFTD_FIT_TRAIN"), os.Getenv("DRIFTD_FIT_TEST")
+	if trainPath == "" || testPath == "" {
+		b.Skip("set DRIFTD_FIT_TRAIN and DRIFTD_FIT_TEST to CSV files with a label column")
+	}
+	tr, err := ReadCSVFile(filepath.Clean(trainPath), CSVOptions{Target: "label"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	te, err := ReadCSVFile(filepath.Clean(testPath), CSVOptions{Target: "label"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := DefaultParams()
+	p.Threads = 2
+	var last Round
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		if _, err := Train(context.Background(), tr, te, p, func(r Round) { last = r }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(last.ValidMetric, "valid-auc")
+	b.ReportMetric(last.ValidLoss, "valid-logloss")
 }

@@ -43,78 +43,73 @@ type split struct {
 
 func (s *split) valid() bool { return s.feature >= 0 }
 
-// histRows accumulates the packed gradients of rows into h (one featHist per
-// feature). Two rows are handled per pass over the features, which keeps
-// more independent updates in flight.
-func histRows(h []featHist, bins []uint8, nf int, q []int64, rows []int32) {
-	h = h[:nf]
+// histRange accumulates records lo..hi-1 (rs words each, gradient in word
+// w; see grower) into h, one featHist per feature. Two records are handled
+// per pass over their bin words, which keeps more independent updates in
+// flight.
+func histRange(h []featHist, recs []uint64, rs, w, lo, hi int) {
+	nf := len(h)
+	full := nf / 8 // words holding 8 features
+	recs = recs[lo*rs : hi*rs]
+	n := hi - lo
 	k := 0
-	for ; k+1 < len(rows); k += 2 {
-		r0, r1 := int(rows[k]), int(rows[k+1])
-		q0, q1 := q[r0], q[r1]
-		row0 := bins[r0*nf : r0*nf+nf]
-		row1 := bins[r1*nf : r1*nf+nf]
-		row0 = row0[:len(h)]
-		row1 = row1[:len(h)]
-		for f, b := range row0 {
-			hf := &h[f]
-			hf[b] += q0
-			hf[row1[f]] += q1
+	for ; k+1 < n; k += 2 {
+		row0 := recs[k*rs : k*rs+rs]
+		row1 := recs[(k+1)*rs : (k+1)*rs+rs]
+		row1 = row1[:len(row0)]
+		q0, q1 := int64(row0[w]), int64(row1[w])
+		for x := 0; x < full; x++ {
+			a, b := row0[x], row1[x]
+			hh := h[8*x : 8*x+8 : 8*x+8]
+			hh[0][uint8(a)] += q0
+			hh[0][uint8(b)] += q1
+			hh[1][uint8(a>>8)] += q0
+			hh[1][uint8(b>>8)] += q1
+			hh[2][uint8(a>>16)] += q0
+			hh[2][uint8(b>>16)] += q1
+			hh[3][uint8(a>>24)] += q0
+			hh[3][uint8(b>>24)] += q1
+			hh[4][uint8(a>>32)] += q0
+			hh[4][uint8(b>>32)] += q1
+			hh[5][uint8(a>>40)] += q0
+			hh[5][uint8(b>>40)] += q1
+			hh[6][uint8(a>>48)] += q0
+			hh[6][uint8(b>>48)] += q1
+			hh[7][uint8(a>>56)] += q0
+			hh[7][uint8(b>>56)] += q1
+		}
+		if full < w {
+			a, b := row0[full], row1[full]
+			for f := 8 * full; f < nf; f++ {
+				h[f][uint8(a)] += q0
+				h[f][uint8(b)] += q1
+				a >>= 8
+				b >>= 8
+			}
 		}
 	}
-	for _, r := range rows[k:] {
-		qr := q[r]
-		row := bins[int(r)*nf : int(r)*nf+nf]
-		row = row[:len(h)]
-		for f, b := range row {
-			h[f][b] += qr
-		}
-	}
-}
-
-// histRange accumulates rows lo..hi-1 (identity index).
-func histRange(h []featHist, bins []uint8, nf int, q []int64, lo, hi int) {
-	h = h[:nf]
-	for ; lo+1 < hi; lo += 2 {
-		q0, q1 := q[lo], q[lo+1]
-		row0 := bins[lo*nf : lo*nf+nf]
-		row1 := bins[(lo+1)*nf : (lo+1)*nf+nf]
-		row0 = row0[:len(h)]
-		row1 = row1[:len(h)]
-		for f, b := range row0 {
-			hf := &h[f]
-			hf[b] += q0
-			hf[row1[f]] += q1
-		}
-	}
-	for r := lo; r < hi; r++ {
-		qr := q[r]
-		row := bins[r*nf : r*nf+nf]
-		row = row[:len(h)]
-		for f, b := range row {
-			h[f][b] += qr
+	for ; k < n; k++ {
+		row := recs[k*rs : k*rs+rs]
+		qk := int64(row[w])
+		for f := 0; f < nf; f++ {
+			h[f][uint8(row[f>>3]>>(8*(f&7)))] += qk
 		}
 	}
 }
 
-// buildHist fills dst with the histogram of rows (or of the identity range
-// 0..n-1 when rows is nil). Integer sums make the result independent of how
-// the rows are split over threads.
-func (g *grower) buildHist(dst []featHist, rows []int32, n int) {
+// buildHist fills dst with the histogram of records lo..hi-1 of recs.
+// Integer sums make the result independent of how the rows are split over
+// threads.
+func (g *grower) buildHist(dst []featHist, recs []uint64, lo, hi int) {
 	clear(dst)
+	n := hi - lo
 	t := g.threads
 	if n < 16384 {
 		t = 1
 	}
-	run := func(h []featHist, lo, hi int) {
-		if rows == nil {
-			histRange(h, g.bm.bins, g.nf, g.q, lo, hi)
-		} else {
-			histRows(h, g.bm.bins, g.nf, g.q, rows[lo:hi])
-		}
-	}
+	dst = dst[:g.nf]
 	if t == 1 {
-		run(dst, 0, n)
+		histRange(dst, recs, g.rs, g.w, lo, hi)
 		return
 	}
 	var wg sync.WaitGroup
@@ -124,10 +119,10 @@ func (g *grower) buildHist(dst []featHist, rows []int32, n int) {
 			defer wg.Done()
 			h := g.thrHist[k]
 			clear(h)
-			run(h, k*n/t, (k+1)*n/t)
+			histRange(h, recs, g.rs, g.w, lo+k*n/t, lo+(k+1)*n/t)
 		}(k)
 	}
-	run(dst, 0, n/t)
+	histRange(dst, recs, g.rs, g.w, lo, lo+n/t)
 	wg.Wait()
 	for k := 1; k < t; k++ {
 		src := g.thrHist[k]

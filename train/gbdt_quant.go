@@ -17,7 +17,8 @@ const (
 	maxHessLevels = 4095
 )
 
-// quantize fills g.q for the first n rows (or rows g.idx[:n] when sampled).
+// quantize writes the packed quantized gradient of the first n rows (or of
+// rows g.sample[:n] when sampled) into their records in the bin matrix.
 func (g *grower) quantize(n int, sampled bool) {
 	gl := min(maxGradLevels, (math.MaxInt32-1)/max(n, 1))
 	hl := min(maxHessLevels, (math.MaxUint32-1)/max(n, 1))
@@ -50,7 +51,7 @@ func (g *grower) quantize(n int, sampled bool) {
 	gi, hi := 1/g.gScale, 1/g.hScale
 	g.seq++
 	seed := uint64(g.p.Seed)*0x9E3779B97F4A7C15 ^ g.seq*0xD1B54A32D192ED03
-	q := g.q
+	q, rs, w := g.bm.words, g.rs, g.w
 	off := float64(gl + 2)
 	fill := func(r int) {
 		u := splitmix(seed ^ uint64(r))
@@ -61,10 +62,10 @@ func (g *grower) quantize(n int, sampled bool) {
 		hq := int64(float64(gh[2*r+1])*hi + uh)
 		gq = min(max(gq, -int64(gl)), int64(gl))
 		hq = min(max(hq, 0), int64(hl))
-		q[r] = gq<<32 + hq
+		q[r*rs+w] = uint64(gq<<32 + hq)
 	}
 	if sampled {
-		rows := g.idx[:n]
+		rows := g.sample[:n]
 		parallelBlocks(n, t, func(_, lo, hi int) {
 			for _, r := range rows[lo:hi] {
 				fill(int(r))

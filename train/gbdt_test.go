@@ -3,8 +3,10 @@ package train
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 )
 
@@ -126,6 +128,26 @@ func TestSingleSplitHandChecked(t *testing.T) {
 	}
 }
 
+// histOf is the histogram of rows of g's bin matrix, added one at a time.
+func histOf(g *grower, rows []int32) []featHist {
+	h := make([]featHist, g.nf)
+	for _, r := range rows {
+		for f := range h {
+			h[f][g.bm.bin(int(r), f)] += g.qOf(int(r))
+		}
+	}
+	return h
+}
+
+// rowsIn returns the row numbers of records lo..hi-1 of recs.
+func rowsIn(g *grower, recs []uint64, lo, hi int) []int32 {
+	var rows []int32
+	for i := lo; i < hi; i++ {
+		rows = append(rows, g.rowOf(recs[i*g.rs:i*g.rs+g.rs]))
+	}
+	return rows
+}
+
 func TestHistogramSubtraction(t *testing.T) {
 	ds := synth(30000, 3)
 	p := quietParams()
@@ -133,7 +155,7 @@ func TestHistogramSubtraction(t *testing.T) {
 		t.Fatal(err)
 	}
 	bn := newBinner(ds, 255, 2)
-	bm, err := bn.apply(ds, 2, true)
+	bm, err := bn.apply(ds, 2, recordExtra(len(ds.Names)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,17 +166,23 @@ func TestHistogramSubtraction(t *testing.T) {
 	}
 	g.quantize(bm.rows, false)
 	n := bm.rows
-	for i := range g.idx {
-		g.idx[i] = int32(i)
-	}
 	parent := make([]featHist, g.nf)
-	g.buildHist(parent, nil, n)
-	l := &leafState{lo: 0, hi: n}
-	mid := g.partition(l, &tnode{feature: 0, bin: 100, defLeft: true})
+	g.buildHist(parent, g.set(rootSet), 0, n)
+	if want := histOf(g, rowsIn(g, g.set(rootSet), 0, n)); !slices.Equal(parent, want) {
+		t.Fatal("root histogram differs from one built row by row")
+	}
+	tn := &tnode{feature: 0, bin: 100, defLeft: true}
+	mid := g.partition(g.set(rootSet), g.sets[0], 0, n, tn)
+	if mid <= 0 || mid >= n {
+		t.Fatalf("degenerate partition %d of %d", mid, n)
+	}
 	direct := make([]featHist, len(parent))
-	g.buildHist(direct, g.idx[mid:n], n-mid)
+	g.buildHist(direct, g.sets[0], mid, n)
 	left := make([]featHist, len(parent))
-	g.buildHist(left, g.idx[:mid], mid)
+	g.buildHist(left, g.sets[0], 0, mid)
+	if want := histOf(g, rowsIn(g, g.sets[0], 0, mid)); !slices.Equal(left, want) {
+		t.Fatal("left child's histogram differs from one built row by row")
+	}
 	subtractHist(parent, left)
 	nonzero := 0
 	for f := range parent {
@@ -169,9 +197,6 @@ func TestHistogramSubtraction(t *testing.T) {
 	}
 	if nonzero < 100 {
 		t.Fatalf("only %d non-empty bins", nonzero)
-	}
-	if mid <= 0 || mid >= n {
-		t.Fatalf("degenerate partition %d of %d", mid, n)
 	}
 }
 
@@ -304,34 +329,159 @@ func TestCancelled(t *testing.T) {
 	}
 }
 
-func TestParallelPartitionMatchesSerial(t *testing.T) {
-	ds := synth(100000, 13)
+// TestPartitionMovesRows partitions a range of rows (first from the bin
+// matrix, then again from the row set it landed in) with one, two and three
+// threads (blocks joined by swaps), for record layouts with and without free bytes after the bins, and
+// checks that every row lands on its side, once, with its own bins and
+// gradient.
+func TestPartitionMovesRows(t *testing.T) {
+	// 7 features: the row number in a word of its own; 12 and 28: in the
+	// free bytes after the bins (28: the 5-word record loop)
+	base := synth(150000, 13)
+	widen := func(nf int) *Dataset {
+		ds := *base
+		ds.Names, ds.Kinds = slices.Clone(base.Names), slices.Clone(base.Kinds)
+		ds.Num, ds.Codes, ds.Levels = slices.Clone(base.Num), slices.Clone(base.Codes), slices.Clone(base.Levels)
+		for f := len(ds.Names); f < nf; f++ {
+			ds.Names = append(ds.Names, fmt.Sprintf("copy%d", f))
+			ds.Kinds = append(ds.Kinds, Numeric)
+			ds.Num = append(ds.Num, base.Num[f%6])
+			ds.Codes = append(ds.Codes, nil)
+			ds.Levels = append(ds.Levels, nil)
+		}
+		return &ds
+	}
+	for _, ds := range []*Dataset{base, widen(12), widen(28)} {
+		p := quietParams()
+		if err := p.normalize(); err != nil {
+			t.Fatal(err)
+		}
+		bn := newBinner(ds, 255, 2)
+		for _, threads := range []int{1, 2, 3} {
+			bm, err := bn.apply(ds, 2, recordExtra(len(ds.Names)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Threads = threads
+			g := newGrower(p, bm, bn)
+			orig := slices.Clone(bm.words)
+			for r := 0; r < bm.rows; r++ {
+				bm.words[r*g.rs+g.w] = uint64(r) * 3
+			}
+			lo, hi := 10, bm.rows-10
+			split1 := &tnode{feature: 1, bin: 90, defLeft: true}
+			mid := g.partition(g.set(rootSet), g.sets[0], lo, hi, split1)
+			split2 := &tnode{feature: 6, cat: true, catSet: [4]uint64{0b1011}, defLeft: false}
+			mid2 := g.partition(g.sets[0], g.sets[1], lo, mid, split2)
+			for _, c := range []struct {
+				recs   []uint64
+				lo, hi int
+				split  *tnode
+				left   bool
+			}{
+				{g.sets[0], mid, hi, split1, false},
+				{g.sets[1], lo, mid2, split2, true},
+				{g.sets[1], mid2, mid, split2, false},
+			} {
+				if c.hi-c.lo < 1000 {
+					t.Fatalf("nf %d threads %d: degenerate partition [%d, %d)", g.nf, threads, c.lo, c.hi)
+				}
+				seen := map[int32]bool{}
+				for i := c.lo; i < c.hi; i++ {
+					rec := c.recs[i*g.rs : i*g.rs+g.rs]
+					r := g.rowOf(rec)
+					if seen[r] || r < int32(lo) || r >= int32(hi) {
+						t.Fatalf("nf %d threads %d: row %d repeated or out of range", g.nf, threads, r)
+					}
+					seen[r] = true
+					f := c.split.feature
+					if c.split.goLeft(bm.bin(int(r), f), uint8(g.nv[f])) != c.left {
+						t.Fatalf("nf %d threads %d: row %d on the wrong side", g.nf, threads, r)
+					}
+					if rec[g.w] != uint64(r)*3 {
+						t.Fatalf("nf %d threads %d: row %d carries gradient %d", g.nf, threads, r, rec[g.w])
+					}
+					if want := orig[int(r)*g.rs : int(r)*g.rs+g.w]; !slices.Equal(rec[:g.w], want) {
+						t.Fatalf("nf %d threads %d: row %d carries bins %x, want %x", g.nf, threads, r, rec[:g.w], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestModelIndependentOfThreads trains the same model with one and two
+// threads (row sets are partitioned differently; integer histograms and leaf
+// sums in row order make the trees the same).
+func TestModelIndependentOfThreads(t *testing.T) {
+	ds := synth(120000, 21)
+	var models [2]*Model
+	for k, threads := range []int{1, 2} {
+		p := quietParams()
+		p.Rounds, p.Threads = 8, threads
+		m, err := Train(context.Background(), ds, nil, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		models[k] = m
+	}
+	a, b := models[0], models[1]
+	if len(a.nodes) < 8*20 || !slices.Equal(a.nodes, b.nodes) || !slices.Equal(a.roots, b.roots) || !slices.Equal(a.catBits, b.catBits) {
+		t.Fatal("one and two threads gave different trees")
+	}
+}
+
+// TestBinTreeMatchesNodes walks trees grown on data with missing values and
+// a categorical feature through binTree and through the tnode splits one by
+// one, on every row.
+func TestBinTreeMatchesNodes(t *testing.T) {
+	ds := synth(20000, 17)
 	p := quietParams()
 	if err := p.normalize(); err != nil {
 		t.Fatal(err)
 	}
+	p.MinSamplesLeaf, p.MaxLeaves = 5, 63
 	bn := newBinner(ds, 255, 2)
-	bm, err := bn.apply(ds, 2, true)
+	bm, err := bn.apply(ds, 2, recordExtra(len(ds.Names)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got [2][]int32
-	for k, threads := range []int{1, 2} {
-		p.Threads = threads
-		g := newGrower(p, bm, bn)
-		for i := range g.idx {
-			g.idx[i] = int32(i)
-		}
-		l := &leafState{lo: 10, hi: bm.rows - 10}
-		mid := g.partition(l, &tnode{feature: 1, bin: 90, defLeft: true})
-		if mid <= l.lo || mid >= l.hi {
-			t.Fatalf("degenerate partition at %d", mid)
-		}
-		got[k] = g.idx
+	g := newGrower(p, bm, bn)
+	for i := range g.featOK {
+		g.featOK[i] = true
 	}
-	for i := range got[0] {
-		if got[0][i] != got[1][i] {
-			t.Fatalf("position %d: serial %d, parallel %d", i, got[0][i], got[1][i])
+	for r := 0; r < bm.rows; r++ {
+		g.gh[2*r], g.gh[2*r+1] = float32(0.5-ds.Target[r]), 0.25
+	}
+	nodes := g.grow(bm.rows, false)
+	cats, leaves := 0, 0
+	for _, n := range nodes {
+		if n.cat {
+			cats++
+		}
+		if n.feature < 0 {
+			leaves++
+		}
+	}
+	if cats == 0 || leaves < 40 {
+		t.Fatalf("tree with %d categorical splits and %d leaves", cats, leaves)
+	}
+	tree := newBinTree(nil, nodes, bn.nv)
+	for r := 0; r < bm.rows; r++ {
+		i := 0
+		for nodes[i].feature >= 0 {
+			n := &nodes[i]
+			if n.goLeft(bm.bin(r, n.feature), uint8(bn.nv[n.feature])) {
+				i = n.left
+			} else {
+				i = n.right
+			}
+		}
+		if got := tree.leaf(bm, r); got != nodes[i].value {
+			t.Fatalf("row %d: binTree %v, nodes %v", r, got, nodes[i].value)
+		}
+		if g.leafOf[r] < 0 || int(g.leafOf[r]) >= len(g.leaves) || g.leaves[g.leafOf[r]].node != i {
+			t.Fatalf("row %d: leafOf says leaf %d, the walk ends at node %d", r, g.leafOf[r], i)
 		}
 	}
 }

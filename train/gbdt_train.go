@@ -10,21 +10,23 @@ import (
 
 // booster holds the state of one GBDT training run.
 type booster struct {
-	p       Params
-	obj     string
-	k       int // output groups
-	n       int
-	y, vy   []float64
-	bn      *binner
-	bm, vbm *binMatrix
-	g       *grower
-	score   []float64 // n*k raw scores
-	vscore  []float64
-	prob    []float64 // multiclass: n*k probabilities of the current round
-	partial []float64 // per-thread loss partial sums
-	m       *Model
-	imp     [][]impEntry // per tree: split features and gains
-	treeCat []int        // catBits length at each tree start
+	p        Params
+	obj      string
+	k        int // output groups
+	n        int
+	y, vy    []float64
+	bn       *binner
+	bm, vbm  *binMatrix
+	g        *grower
+	score    []float64 // n*k raw scores
+	vscore   []float64
+	prob     []float64 // multiclass: n*k probabilities of the current round
+	partial  []float64 // per-thread loss partial sums
+	m        *Model
+	imp      [][]impEntry // per tree: split features and gains
+	treeCat  []int        // catBits length at each tree start
+	leafVals []float64    // values of the last tree's leaves, in grower.leaves order
+	walk     binTree      // the last tree, for scoring bin matrices
 }
 
 type impEntry struct {
@@ -46,14 +48,14 @@ func trainGBDT(ctx context.Context, train, valid *Dataset, p Params, progress fu
 	}
 	b := &booster{p: p, obj: obj, k: k, n: train.Rows, y: train.Target, partial: make([]float64, p.Threads)}
 	b.bn = newBinner(train, p.MaxBins, p.Threads)
-	if b.bm, err = b.bn.apply(train, p.Threads, true); err != nil {
+	if b.bm, err = b.bn.apply(train, p.Threads, recordExtra(len(train.Names))); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if valid != nil && valid.Rows > 0 {
 		if b.vy, err = alignValidTarget(train, valid, obj); err != nil {
 			return nil, fmt.Errorf("train: validation data: %w", err)
 		}
-		if b.vbm, err = b.bn.apply(valid, p.Threads, false); err != nil {
+		if b.vbm, err = b.bn.apply(valid, p.Threads, 0); err != nil {
 			return nil, fmt.Errorf("train: validation data: %w", err)
 		}
 	}
@@ -194,7 +196,7 @@ func (b *booster) sample(rng *rand.Rand) (int, bool) {
 	n := 0
 	for r := 0; r < b.n; r++ {
 		if rng.Float64() < b.p.Subsample {
-			b.g.idx[n] = int32(r)
+			b.g.sample[n] = int32(r)
 			n++
 		}
 	}
@@ -223,27 +225,26 @@ func (b *booster) colsample(rng *rand.Rand) {
 func (b *booster) update(nodes []tnode, k int, sampled bool) {
 	K := b.k
 	if !sampled {
-		leaves := b.g.leaves
-		parallelFor(len(leaves), b.p.Threads, func(i int) {
-			l := leaves[i]
-			v := nodes[l.node].value
-			for _, r := range b.g.idx[l.lo:l.hi] {
-				b.score[int(r)*K+k] += v
+		leafOf := b.g.leafOf
+		vals := b.leafVals[:0]
+		for _, l := range b.g.leaves {
+			vals = append(vals, nodes[l.node].value)
+		}
+		b.leafVals = vals
+		parallelBlocks(b.n, b.p.Threads, func(_, lo, hi int) {
+			for r, l := range leafOf[lo:hi] {
+				b.score[(lo+r)*K+k] += vals[l]
 			}
 		})
 	} else {
-		parallelBlocks(b.n, b.p.Threads, func(_, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				b.score[r*K+k] += treeLeafValue(nodes, b.bm, b.bn.nv, r)
-			}
-		})
+		b.walk = newBinTree(b.walk, nodes, b.bn.nv)
+		b.walk.add(b.bm, b.score, K, k, b.p.Threads)
 	}
+	// The validation margins get the new tree only (as XGBoost's
+	// prediction cache does).
 	if b.vbm != nil {
-		parallelBlocks(b.vbm.rows, b.p.Threads, func(_, lo, hi int) {
-			for r := lo; r < hi; r++ {
-				b.vscore[r*K+k] += treeLeafValue(nodes, b.vbm, b.bn.nv, r)
-			}
-		})
+		b.walk = newBinTree(b.walk, nodes, b.bn.nv)
+		b.walk.add(b.vbm, b.vscore, K, k, b.p.Threads)
 	}
 }
 

@@ -14,8 +14,10 @@ model in its own process so peak-RSS numbers are attributable.
 Timings (seconds, wall clock, time.perf_counter):
   load_s      CSV -> numpy/pandas (once; excluded from fit)
   fit_s       everything needed to go from float matrix to trained model:
-              xgb: DMatrix construction + xgb.train (quantile sketch,
-              binning and boosting all happen inside); hgb: .fit() (binning
+              xgb: DMatrix construction (train and test) + xgb.train
+              (quantile sketch, binning and boosting all happen inside) with
+              log loss and AUC on the test file after every round, as
+              driftd's fit does (--no-eval: without); hgb: .fit() (binning
               included); logreg: StandardScaler fit/transform + lbfgs.
   prep_s      xgb: DMatrix construction only;  hgb: _BinMapper fit_transform
               only (binning cost, measured separately, not subtracted)
@@ -89,24 +91,39 @@ def load(name, d):
 
 
 # ------------------------------------------------------------------ models
-def make_xgb(lossguide):
+def make_xgb(lossguide, eval_every_round):
     import xgboost as xgb
     params = {
         "objective": "binary:logistic", "tree_method": "hist", "max_bin": 256,
-        "eta": 0.1, "nthread": N_THREADS, "eval_metric": "logloss",
+        "eta": 0.1, "nthread": N_THREADS, "eval_metric": ["logloss", "auc"],
         "verbosity": 0,
     }
     if lossguide:
         params.update({"grow_policy": "lossguide", "max_leaves": 31, "max_depth": 0})
     else:
         params["max_depth"] = 6
+    last_eval = {}
 
-    def fit(Xtr, ytr, cats):
+    def fit(Xtr, ytr, cats, Xte=None, yte=None):
+        # driftd's fit bins the test file and scores it (log loss and AUC)
+        # after every round; with eval_every_round XGBoost does the same
+        # work: the test DMatrix is built inside the timed fit and evaluated
+        # every round (XGBoost adds each new tree to its cached test margins,
+        # as driftd does).
         t0 = time.perf_counter()
         dtr = xgb.DMatrix(Xtr, label=ytr, nthread=N_THREADS,
                           enable_categorical=cats is not None)
         prep = time.perf_counter() - t0
-        bst = xgb.train(params, dtr, num_boost_round=100)
+        evals, res = [], {}
+        if eval_every_round:
+            dte = xgb.DMatrix(Xte, label=yte, nthread=N_THREADS,
+                              enable_categorical=cats is not None)
+            evals = [(dte, "test")]
+        bst = xgb.train(params, dtr, num_boost_round=100, evals=evals,
+                        evals_result=res, verbose_eval=False)
+        if res:
+            last_eval.update({k: v[-1] for k, v in res["test"].items()})
+            last_eval["rounds_evaluated"] = len(res["test"]["auc"])
         return bst, prep
 
     def predict(bst, X, cats):
@@ -118,7 +135,8 @@ def make_xgb(lossguide):
         dump = bst.get_dump()
         return {"n_trees": len(dump),
                 "n_leaves_total": sum(t.count("leaf=") for t in dump),
-                "xgb_params": params}
+                "xgb_params": params, "eval_every_round": eval_every_round,
+                "last_round_eval": dict(last_eval)}
     return fit, predict, info
 
 
@@ -139,7 +157,7 @@ def make_hgb():
         num = X.drop(columns=cats).to_numpy(dtype=np.float64)
         return np.hstack([enc["e"].transform(X[cats]), num]), list(range(len(cats)))
 
-    def fit(Xtr, ytr, cats):
+    def fit(Xtr, ytr, cats, Xte=None, yte=None):  # no per-round evaluation
         t0 = time.perf_counter()
         Xn, cat_idx = to_numeric(Xtr, cats, True)
         m = HistGradientBoostingClassifier(
@@ -178,7 +196,7 @@ def make_logreg():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    def fit(Xtr, ytr, cats):
+    def fit(Xtr, ytr, cats, Xte=None, yte=None):  # iterative solver, no rounds
         t0 = time.perf_counter()
         if cats is None:
             pre = StandardScaler()
@@ -212,11 +230,14 @@ def main():
     ap.add_argument("--dir", default="/tmp/driftd-bench")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", help="append the JSON line to this file")
+    ap.add_argument("--no-eval", action="store_true",
+                    help="xgb, xgb_lg: no per-round evaluation on the test file (default: log loss "
+                         "and AUC on it after every round, as driftd's fit does)")
     a = ap.parse_args()
 
     Xtr, ytr, Xte, yte, cats, load_s = load(a.data, a.dir)
     if a.model in ("xgb", "xgb_lg"):
-        fit, predict, info = make_xgb(a.model == "xgb_lg")
+        fit, predict, info = make_xgb(a.model == "xgb_lg", not a.no_eval)
     elif a.model == "hgb":
         fit, predict, info = make_hgb()
     else:
@@ -229,7 +250,7 @@ def main():
         rss0.append(_status("VmRSS"))
         reset_peak()
         t0 = time.perf_counter()
-        model, prep = fit(Xtr, ytr, cats)
+        model, prep = fit(Xtr, ytr, cats, Xte, yte)
         fit_s.append(time.perf_counter() - t0)
         peaks.append(_status("VmHWM"))
         if prep is not None:

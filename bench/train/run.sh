@@ -6,6 +6,14 @@
 #   bench/train/run.sh            # all cases, 1 repeat each
 #   REPEATS=3 bench/train/run.sh  # median of 3 fits on both sides
 #   CASES="higgs_lr" bench/train/run.sh
+#   CASES=higgs_leafwise PEERS=xgb_lg REPEATS=5 bench/train/run.sh   # the fit goal only
+#
+# Every fit validates on the test file after every round on both sides:
+# driftd scores it (log loss and AUC, the progress line) and peer.py has
+# XGBoost evaluate log loss and AUC on a test DMatrix built inside the timed
+# fit (PEER_ARGS=--no-eval: XGBoost without per-round evaluation).
+# scikit-learn's HistGradientBoostingClassifier takes no external
+# validation set, so it evaluates nothing per round.
 #
 # Needs Debian's python3-xgboost python3-sklearn python3-numpy python3-pandas
 # (run with /usr/bin/python3) and GNU time (/usr/bin/time -v) for peak RSS.
@@ -17,6 +25,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 DIR=${DIR:-/tmp/driftd-bench}
 THREADS=${THREADS:-2}
 REPEATS=${REPEATS:-1}
+PEERS=${PEERS:-"xgb xgb_lg hgb logreg"}
+PEER_ARGS=${PEER_ARGS:-}
 CASES=${CASES:-"higgs_leafwise higgs_depthwise mixed_leafwise higgs_lr"}
 PY=/usr/bin/python3
 OUT="$DIR/results"
@@ -64,12 +74,13 @@ print(json.dumps({"case": name, "side": "driftd", "fit_s": statistics.median(flo
 EOF
 }
 
-# peer NAME MODEL DATA: one peer process under /usr/bin/time.
+# peer NAME MODEL DATA: one peer process under /usr/bin/time (MODEL must be in PEERS).
 peer() {
 	name=$1 model=$2 data=$3
+	case " $PEERS " in *" $model "*) ;; *) return 0 ;; esac
 	echo "== peer $model on $data" >&2
 	PEER_THREADS=$THREADS /usr/bin/time -v -o "$OUT/$name.$model.time" "$PY" "$HERE/peer.py" --model "$model" --data "$data" \
-		--dir "$DIR" --repeats "$REPEATS" >"$OUT/$name.$model.json"
+		--dir "$DIR" --repeats "$REPEATS" $PEER_ARGS >"$OUT/$name.$model.json"
 	"$PY" - "$name" "$model" "$OUT/$name.$model.json" "$(peak_rss_mb "$OUT/$name.$model.time")" >>"$OUT/results.jsonl" <<'EOF'
 import json, sys
 name, model, js, rss = sys.argv[1:5]
@@ -129,5 +140,6 @@ for c in cases:
                          "%.0f" % r["pred_rows_per_s"] if r["pred_rows_per_s"] else "-",
                          "%.0f" % r["peak_rss_mb"]))
 print("\nratio = driftd fit time / peer fit time (<1 is faster); d_auc = driftd AUC - peer AUC;")
-print("fit excludes CSV loading on both sides; rss = peak RSS of the whole process (loading included).")
+print("fit excludes CSV loading on both sides; driftd and XGBoost score the test file (log loss, AUC) after every")
+print("round inside the fit; rss = peak RSS of the whole process (loading included).")
 EOF
