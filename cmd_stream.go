@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"driftd/server"
@@ -18,7 +19,9 @@ import (
 // settings are serve's (same flags, environment names and .env): run on the
 // same data directory, it keeps topics where `driftd serve` does.
 func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("broker", stderr, "Run the embedded single-node Kafka-protocol broker (for one machine; use a real cluster for more).")
+	fs := newFlagSet("broker", stderr, "Run the embedded Kafka-protocol broker: one node, or with --brokers N a cluster of N brokers in\nthis one process on consecutive ports (for one machine and tests; use a real cluster in production).")
+	listen := fs.String("listen-all", "", "comma-separated listen addresses, one per broker (instead of --listen and the\nports after it; --brokers defaults to their number)")
+	n := fs.Int("brokers", 1, "brokers in the embedded cluster, on DRIFTD_KAFKA_LISTEN's port and the ones after it; topics\nare created with replication min(3, brokers), in metadata (the data is held once, in this process)")
 	sf := server.RegisterSettings(fs, server.BrokerSettings()...)
 	sf.Alias("listen", "DRIFTD_KAFKA_LISTEN")
 	if code, done := parseFlags(fs, args); done {
@@ -28,9 +31,17 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if code != 0 {
 		return code
 	}
+	if *n < 1 || *n > 64 {
+		fmt.Fprintf(stderr, "driftd broker: --brokers must be between 1 and 64, got %d\n", *n)
+		return 2
+	}
 	dir := filepath.Join(cfg.DataDir, "kafka")
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	b, err := stream.NewBroker(stream.BrokerConfig{Addr: cfg.KafkaListen, DataDir: dir, Partitions: cfg.KafkaPartitions, SyncWrites: cfg.KafkaSyncWrites}, logger)
+	bc := stream.BrokerConfig{Addr: cfg.KafkaListen, Brokers: *n, DataDir: dir, Partitions: cfg.KafkaPartitions, SyncWrites: cfg.KafkaSyncWrites}
+	if *listen != "" {
+		bc.Addrs = strings.Split(*listen, ",")
+	}
+	b, err := stream.NewBroker(bc, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "driftd broker: %v\n", err)
 		return 1
@@ -39,7 +50,11 @@ func runBroker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "driftd broker: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "kafka broker listening on %s (data %s)\n", b.Addr(), dir)
+	if addrs := b.Addrs(); len(addrs) == 1 {
+		fmt.Fprintf(stdout, "kafka broker listening on %s (data %s)\n", b.Addr(), dir)
+	} else {
+		fmt.Fprintf(stdout, "kafka cluster of %d brokers listening on %s (data %s)\n", len(addrs), strings.Join(addrs, ","), dir)
+	}
 	<-ctx.Done()
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -17,6 +17,7 @@ import (
 
 	"driftd/registry"
 	"driftd/scheduler"
+	"driftd/server/cluster"
 	"driftd/server/demo"
 	"driftd/server/flows"
 )
@@ -59,6 +60,10 @@ type App struct {
 	wg        sync.WaitGroup
 	cancel    context.CancelFunc
 	lag       *lagSampler // the consumer groups' lag over time (Kafka page)
+
+	worker  *worker          // DRIFTD_ROLE=worker: the scorer following the primary
+	primary *cluster.Primary // DRIFTD_CLUSTER=true: publishes the deployment for workers
+	lease   *cluster.Lease   // DRIFTD_CLUSTER=true: the primary's lease
 }
 
 // Options are the dependencies of an App that tests may replace.
@@ -116,6 +121,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}()
 	a.metrics.NewGauge(fmt.Sprintf(`driftd_build_info{version=%q,goversion=%q}`, a.build.Version, a.build.GoVersion), func() float64 { return 1 })
 	a.metrics.NewGauge(`driftd_start_time_seconds`, func() float64 { return float64(a.started.UnixNano()) / 1e9 })
+	if a.cfg.Role == "worker" {
+		return a.startWorker(ctx)
+	}
 
 	if err := os.MkdirAll(a.cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("create data directory %s: %w", a.cfg.DataDir, err)
@@ -139,6 +147,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.status.set("registry", true, StateReady, dbPath)
+	if a.cfg.Cluster {
+		// Before anything joins a consumer group: a second primary must not
+		// score, nor publish.
+		if err := a.acquireLease(ctx); err != nil {
+			return err
+		}
+	}
 
 	a.auth, err = newAuthenticator(ctx, a.cfg, a.store, a.logger.With("component", "auth"))
 	if err != nil {
@@ -177,6 +192,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	if err := a.pipeline.Start(ctx); err != nil {
 		return err
+	}
+	if a.cfg.Cluster {
+		if err := a.startPrimary(ctx); err != nil {
+			return err
+		}
 	}
 	a.status.set("scheduler", true, StateStarting, "")
 	if err := a.engine.Start(ctx); err != nil {
@@ -268,10 +288,21 @@ func (a *App) Close(ctx context.Context) error {
 		if a.retrain != nil {
 			a.retrain.close()
 		}
+		if a.primary != nil {
+			a.primary.Close()
+		}
+		if a.worker != nil {
+			if err := a.worker.close(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if a.pipeline != nil {
 			if err := a.pipeline.Close(ctx); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if a.lease != nil {
+			a.lease.Release() // once this primary no longer scores nor publishes
 		}
 		if a.cancel != nil {
 			a.cancel()
@@ -288,6 +319,49 @@ func (a *App) Close(ctx context.Context) error {
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// acquireLease takes the primary lease, failing with an error naming its
+// holder when another primary has it.
+func (a *App) acquireLease(ctx context.Context) error {
+	a.status.set("cluster", true, StateStarting, "taking the primary lease")
+	lease, err := cluster.AcquireLease(ctx, cluster.LeaseConfig{Kafka: a.cfg.KafkaClient(), Instance: instanceName(a.cfg.Addr),
+		Logger: a.logger.With("component", "cluster-lease")})
+	if err != nil {
+		a.status.set("cluster", true, StateFailed, err.Error())
+		return fmt.Errorf("DRIFTD_CLUSTER=true: %w", err)
+	}
+	a.lease = lease
+	return nil
+}
+
+// startPrimary publishes the scoring environment's deployment for workers,
+// then every change of it.
+func (a *App) startPrimary(ctx context.Context) error {
+	instance := instanceName(a.cfg.Addr)
+	p, err := cluster.NewPrimary(cluster.PrimaryConfig{
+		Kafka: a.pipeline.KafkaConfig(), Registry: a.store, Model: a.cfg.ModelName, Environment: a.cfg.ScoringEnvironment,
+		Instance: instance, Replication: int16(a.cfg.KafkaReplication), Logger: a.logger, Metrics: a.metrics, Now: a.now,
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.Start(ctx); err != nil {
+		a.status.set("cluster", true, StateFailed, err.Error())
+		return err
+	}
+	a.primary = p
+	a.status.set("cluster", true, StateReady, fmt.Sprintf("primary %s publishing %s/%s to %s", instance, a.cfg.ModelName, a.cfg.ScoringEnvironment, cluster.DeploymentsTopic))
+	return nil
+}
+
+// instanceName names this process for the cluster: host and HTTP address.
+func instanceName(addr string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s/%s/pid-%d", host, addr, os.Getpid())
 }
 
 // waitContext waits for wg until ctx ends; it returns ctx's error when wg

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -79,9 +80,17 @@ func newAuthenticator(ctx context.Context, cfg Config, users userStore, logger *
 	a := &authenticator{users: users, secure: cfg.SecureCookies, openReads: cfg.OpenReads, now: time.Now, logger: logger,
 		limiter:           newLoginLimiter(loginAttempts, loginWindow, loginLimiterSize, time.Now),
 		adminPasswordPath: filepath.Join(cfg.DataDir, "admin-password")}
-	if cfg.APIToken != "" {
+	switch {
+	case cfg.APIToken != "":
 		a.token = []byte(cfg.APIToken)
-	} else {
+	case cfg.APITokenFile != "":
+		tok, err := readSecretFile(cfg.APITokenFile, "DRIFTD_API_TOKEN_FILE", 16)
+		if err != nil {
+			return nil, err
+		}
+		a.token = tok
+		logger.Info("API token read", "path", cfg.APITokenFile)
+	default:
 		a.tokenPath = filepath.Join(cfg.DataDir, "api-token")
 		tok, created, err := loadOrCreateSecretFile(a.tokenPath)
 		if err != nil {
@@ -96,6 +105,16 @@ func newAuthenticator(ctx context.Context, cfg Config, users userStore, logger *
 	}
 	if err := a.ensureAdmin(ctx, cfg.AdminPassword); err != nil {
 		return nil, err
+	}
+	if cfg.SessionKeyFile != "" {
+		key, err := readSecretFile(cfg.SessionKeyFile, "DRIFTD_SESSION_KEY_FILE", 32)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("session key read", "path", cfg.SessionKeyFile)
+		a.sessionKey = key
+		a.basic = newBasicCache(key, a.now)
+		return a, nil
 	}
 	key, err := users.GetSetting(ctx, "session-key")
 	if errors.Is(err, registry.ErrNotFound) || (err == nil && len(key) < 32) {
@@ -377,6 +396,21 @@ func loadOrCreateSecretFile(path string) (string, bool, error) {
 		return "", false, fmt.Errorf("sync API token file %s: %w", path, err)
 	}
 	return tok, true, f.Close()
+}
+
+// readSecretFile reads a secret shared by several instances from path (the
+// setting env names it), without surrounding white space; it must hold at
+// least min bytes.
+func readSecretFile(path, env string, min int) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", env, err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) < min {
+		return nil, fmt.Errorf("%s: %s holds %d bytes, want at least %d (e.g. openssl rand -hex 32 > %s)", env, path, len(b), min, path)
+	}
+	return b, nil
 }
 
 // writeSecretFile writes secret to path with mode 0600, replacing a file

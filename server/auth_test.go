@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"driftd/registry"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
@@ -235,4 +238,82 @@ func TestSessionDoesNotAuthoriseAPIMutations(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("POST /api/v1/models with only a session cookie: %d, want 401", resp.StatusCode)
 	}
+}
+
+// TestAuthSharedSecretsFromFiles: two instances with their own registries
+// and the same DRIFTD_API_TOKEN_FILE and DRIFTD_SESSION_KEY_FILE accept the
+// same token and the same session cookie; one with its own generated key
+// does not; bad files are refused naming the setting.
+func TestAuthSharedSecretsFromFiles(t *testing.T) {
+	ctx := context.Background()
+	secrets, token := writeSecrets(t)
+	newAuth := func(shared bool) *authenticator {
+		t.Helper()
+		cfg := testConfig(t)
+		if shared {
+			cfg.APITokenFile, cfg.SessionKeyFile = filepath.Join(secrets, "api-token"), filepath.Join(secrets, "session-key")
+		}
+		store, err := registry.Open(filepath.Join(cfg.DataDir, registry.FileName), registry.Options{Environments: cfg.Environments})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		a, err := newAuthenticator(ctx, cfg, store, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a, b, other := newAuth(true), newAuth(true), newAuth(false)
+	for name, x := range map[string]*authenticator{"a": a, "b": b} {
+		if !x.checkToken("Bearer " + token) {
+			t.Errorf("instance %s refuses the shared token", name)
+		}
+	}
+	if other.checkToken("Bearer " + token) {
+		t.Error("an instance with its own token accepts the shared one")
+	}
+	u, err := a.login(ctx, "admin", "correct-horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(a.newSessionCookie(u))
+	if _, ok := b.sessionUser(ctx, req); !ok {
+		t.Error("instance b refuses a session cookie signed by instance a with the shared key")
+	}
+	if _, ok := other.sessionUser(ctx, req); ok {
+		t.Error("an instance with its own session key accepts a's cookie")
+	}
+
+	for _, tc := range []struct {
+		name, token, key, want string
+	}{
+		{"missing token file", filepath.Join(secrets, "nope"), "", "DRIFTD_API_TOKEN_FILE"},
+		{"short key", "", writeFile(t, "short"), "DRIFTD_SESSION_KEY_FILE"},
+		{"empty token", writeFile(t, " \n"), "", "DRIFTD_API_TOKEN_FILE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.APITokenFile, cfg.SessionKeyFile = tc.token, tc.key
+			store, err := registry.Open(filepath.Join(cfg.DataDir, registry.FileName), registry.Options{Environments: cfg.Environments})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			if _, err := newAuthenticator(ctx, cfg, store, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// writeFile writes s to a new file and returns its path.
+func writeFile(t *testing.T, s string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

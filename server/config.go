@@ -16,14 +16,21 @@ import (
 
 // Config is every setting of `driftd serve`, already validated.
 type Config struct {
-	Addr          string
-	DataDir       string
-	LogLevel      slog.Level
-	LogFormat     string
-	APIToken      string
-	AdminPassword string
-	SecureCookies bool
-	MaxBodyBytes  int64
+	Addr      string
+	DataDir   string
+	LogLevel  slog.Level
+	LogFormat string
+	APIToken  string
+	// APITokenFile holds the API token (one line), for instances that must
+	// accept the same token; exclusive with APIToken.
+	APITokenFile string
+	// SessionKeyFile holds the key that signs session cookies (at least 32
+	// bytes), for instances that must accept the same cookies; "" keeps the
+	// key generated into the registry.
+	SessionKeyFile string
+	AdminPassword  string
+	SecureCookies  bool
+	MaxBodyBytes   int64
 	// CustomMetricsMaxSeries bounds the series POST /api/v1/metrics creates.
 	CustomMetricsMaxSeries int
 	ShutdownTimeout        time.Duration
@@ -84,6 +91,14 @@ type Config struct {
 	Promotion        string // auto | manual
 	PromotionMargin  float64
 
+	// Role is primary (registry, UI, API, scheduler, trainer; scores too)
+	// or worker (scores its share of the partitions with the deployment it
+	// reads from the primary's topics; no registry of its own).
+	Role string
+	// Cluster makes the primary publish its scoring deployment for workers
+	// (and hold the primary lease).
+	Cluster bool
+
 	Demo           bool
 	DemoRate       float64
 	DemoLabelDelay time.Duration
@@ -112,6 +127,8 @@ func settings() []setting {
 		{"DRIFTD_LOG_LEVEL", "log-level", "info", "log level: debug|info|warn|error", "server", func(c *Config, v string) error { return parseLevel(v, &c.LogLevel) }, func(c Config) string { return strings.ToLower(c.LogLevel.String()) }},
 		{"DRIFTD_LOG_FORMAT", "log-format", "text", "log format: text|json", "server", func(c *Config, v string) error { return oneOf(v, &c.LogFormat, "text", "json") }, func(c Config) string { return c.LogFormat }},
 		{"DRIFTD_API_TOKEN", "api-token", "", "bearer token for mutating API calls (empty: generated into <data-dir>/api-token)", "security", func(c *Config, v string) error { c.APIToken = v; return nil }, func(c Config) string { return c.APIToken }},
+		{"DRIFTD_API_TOKEN_FILE", "api-token-file", "", "file holding the API token (one line; exclusive with DRIFTD_API_TOKEN), so several instances accept the same token", "security", func(c *Config, v string) error { c.APITokenFile = v; return nil }, func(c Config) string { return c.APITokenFile }},
+		{"DRIFTD_SESSION_KEY_FILE", "session-key-file", "", "file holding the key that signs UI session cookies (at least 32 bytes, e.g. 64 hex digits from `od -An -N32 -tx1 /dev/urandom`), so several instances accept the same cookies (empty: a key generated into the registry)", "security", func(c *Config, v string) error { c.SessionKeyFile = v; return nil }, func(c Config) string { return c.SessionKeyFile }},
 		{"DRIFTD_ADMIN_PASSWORD", "admin-password", "", "password of the UI user admin, applied at every start where it differs (empty: generated on first start into <data-dir>/admin-password, mode 0600)", "security", func(c *Config, v string) error { c.AdminPassword = v; return nil }, func(c Config) string { return c.AdminPassword }},
 		{"DRIFTD_TRUSTED_PROXIES", "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP are believed; empty: the client address is the TCP peer", "security", func(c *Config, v string) error { return parseCIDRs(v, &c.TrustedProxies) }, func(c Config) string { return cidrs(c.TrustedProxies) }},
 		{"DRIFTD_OPEN_READS", "open-reads", "false", "serve data reads (Kafka messages, artifacts, runs, models) without the token or a login; health, readiness, metrics and status are always open", "security", func(c *Config, v string) error { return parseBool(v, &c.OpenReads) }, func(c Config) string { return strconv.FormatBool(c.OpenReads) }},
@@ -161,6 +178,8 @@ func settings() []setting {
 		{"DRIFTD_KAFKA_SYNC_WRITES", "kafka-sync-writes", "false", "embedded broker: fsync every batch before acknowledging it (survives power loss; slower); false: acknowledged writes survive a crash of driftd, not of the machine", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaSyncWrites) }, func(c Config) string { return strconv.FormatBool(c.KafkaSyncWrites) }},
 		{"DRIFTD_KAFKA_RETENTION", "kafka-retention", "168h", "embedded broker: records older than this are deleted from the topics driftd creates", "kafka", func(c *Config, v string) error { return parsePositiveDuration(v, &c.KafkaRetention) }, func(c Config) string { return c.KafkaRetention.String() }},
 		{"DRIFTD_KAFKA_RETENTION_BYTES", "kafka-retention-bytes", "1073741824", "embedded broker: bytes kept per partition of the topics driftd creates; older segments are deleted beyond it", "kafka", func(c *Config, v string) error { return parseInt64(v, &c.KafkaRetentionBytes, 1<<20) }, func(c Config) string { return strconv.FormatInt(c.KafkaRetentionBytes, 10) }},
+		{"DRIFTD_ROLE", "role", "primary", "primary (registry, UI, API, scheduler, trainer; scores too) or worker (scores its share of the features topic's partitions with the deployment the primary publishes; serves /healthz, /readyz, /metrics and /api/v1/status only; needs KAFKA_BOOTSTRAP_SERVERS)", "cluster", func(c *Config, v string) error { return oneOf(v, &c.Role, "primary", "worker") }, func(c Config) string { return c.Role }},
+		{"DRIFTD_CLUSTER", "cluster", "false", "primary: publish the scoring environment's deployment and the deployed versions' artifacts to the compacted topics driftd-deployments and driftd-artifacts for workers, and refuse to start while another primary holds the lease", "cluster", func(c *Config, v string) error { return parseBool(v, &c.Cluster) }, func(c Config) string { return strconv.FormatBool(c.Cluster) }},
 		{"DRIFT_WINDOW_SIZE", "drift-window-size", "1000", "records in the sliding drift window", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftWindowSize, 1) }, func(c Config) string { return strconv.Itoa(c.DriftWindowSize) }},
 		{"DRIFT_CHECK_INTERVAL", "drift-check-interval", "100", "records between two drift checks", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftCheckInterval, 1) }, func(c Config) string { return strconv.Itoa(c.DriftCheckInterval) }},
 		{"DRIFTD_DRIFT_MIN_WINDOW", "drift-min-window", "100", "records the window must hold before the first check", "drift", func(c *Config, v string) error { return parseInt(v, &c.DriftMinWindow, 1) }, func(c Config) string { return strconv.Itoa(c.DriftMinWindow) }},
@@ -266,6 +285,20 @@ func (c Config) validate() error {
 	}
 	if c.KafkaSASLMechanism != "" && c.KafkaSASLUser == "" {
 		return errors.New("DRIFTD_KAFKA_SASL_USERNAME: required when DRIFTD_KAFKA_SASL_MECHANISM is set")
+	}
+	if c.APIToken != "" && c.APITokenFile != "" {
+		return errors.New("DRIFTD_API_TOKEN and DRIFTD_API_TOKEN_FILE: set one, not both")
+	}
+	if c.Cluster && c.Role == "primary" && len(c.KafkaBrokers) == 0 {
+		return errors.New("DRIFTD_CLUSTER=true: set KAFKA_BOOTSTRAP_SERVERS to the cluster the primary and its workers share (the embedded broker of one process is no place for the others' records)")
+	}
+	if c.Role == "worker" {
+		if len(c.KafkaBrokers) == 0 {
+			return errors.New("DRIFTD_ROLE=worker: set KAFKA_BOOTSTRAP_SERVERS to the cluster the primary publishes to (a worker starts no broker)")
+		}
+		if c.Demo {
+			return errors.New("DRIFTD_DEMO: the demo runs on the primary, not on a worker (DRIFTD_ROLE=worker)")
+		}
 	}
 	return nil
 }

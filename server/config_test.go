@@ -69,6 +69,10 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_LOG_LEVEL", "debug", func(c Config) bool { return c.LogLevel == slog.LevelDebug }, "loud", `DRIFTD_LOG_LEVEL: not a log level (debug|info|warn|error): "loud"`},
 		{"DRIFTD_LOG_FORMAT", "json", func(c Config) bool { return c.LogFormat == "json" }, "xml", `DRIFTD_LOG_FORMAT: must be one of text|json, got "xml"`},
 		{"DRIFTD_API_TOKEN", "tok", func(c Config) bool { return c.APIToken == "tok" }, "", ""},
+		{"DRIFTD_API_TOKEN_FILE", "/run/secrets/token", func(c Config) bool { return c.APITokenFile == "/run/secrets/token" }, "", ""},
+		{"DRIFTD_SESSION_KEY_FILE", "/run/secrets/key", func(c Config) bool { return c.SessionKeyFile == "/run/secrets/key" }, "", ""},
+		{"DRIFTD_ROLE", "primary", func(c Config) bool { return c.Role == "primary" }, "leader", `DRIFTD_ROLE: must be one of primary|worker, got "leader"`},
+		{"DRIFTD_CLUSTER", "false", func(c Config) bool { return !c.Cluster }, "yes", `DRIFTD_CLUSTER: not a boolean (true|false): "yes"`},
 		{"DRIFTD_ADMIN_PASSWORD", "pw123456", func(c Config) bool { return c.AdminPassword == "pw123456" }, "", ""},
 		{"DRIFTD_SECURE_COOKIES", "true", func(c Config) bool { return c.SecureCookies }, "yes", `DRIFTD_SECURE_COOKIES: not a boolean (true|false): "yes"`},
 		{"DRIFTD_MAX_BODY_BYTES", "1024", func(c Config) bool { return c.MaxBodyBytes == 1024 }, "0", `DRIFTD_MAX_BODY_BYTES: must be at least 1, got 0`},
@@ -359,5 +363,46 @@ func TestKafkaClientTLS(t *testing.T) {
 		if k.TLS.Enabled != tc.tls || !slices.Equal(k.Brokers, tc.brokers) {
 			t.Errorf("%v: TLS %v brokers %v, want %v %v", tc.env, k.TLS.Enabled, k.Brokers, tc.tls, tc.brokers)
 		}
+	}
+}
+
+// TestConfigCluster checks the role and cluster settings and the rules
+// between them and Kafka, and the shared-secret file settings.
+func TestConfigCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		check   func(Config) bool
+		wantErr string
+	}{
+		{"default primary", nil, func(c Config) bool { return c.Role == "primary" && !c.Cluster }, ""},
+		{"worker", map[string]string{"DRIFTD_ROLE": "worker", "KAFKA_BOOTSTRAP_SERVERS": "k1:9092"}, func(c Config) bool { return c.Role == "worker" }, ""},
+		{"worker without brokers", map[string]string{"DRIFTD_ROLE": "worker"}, nil, "DRIFTD_ROLE=worker: set KAFKA_BOOTSTRAP_SERVERS"},
+		{"worker demo", map[string]string{"DRIFTD_ROLE": "worker", "KAFKA_BOOTSTRAP_SERVERS": "k1:9092", "DRIFTD_DEMO": "true"}, nil, "DRIFTD_DEMO: the demo runs on the primary"},
+		{"bad role", map[string]string{"DRIFTD_ROLE": "leader"}, nil, `DRIFTD_ROLE: must be one of primary|worker, got "leader"`},
+		{"cluster primary", map[string]string{"DRIFTD_CLUSTER": "true", "KAFKA_BOOTSTRAP_SERVERS": "k1:9092"}, func(c Config) bool { return c.Cluster }, ""},
+		{"cluster on the embedded broker", map[string]string{"DRIFTD_CLUSTER": "true"}, nil, "DRIFTD_CLUSTER=true: set KAFKA_BOOTSTRAP_SERVERS"},
+		{"bad cluster", map[string]string{"DRIFTD_CLUSTER": "yes"}, nil, `DRIFTD_CLUSTER: not a boolean (true|false): "yes"`},
+		{"secret files", map[string]string{"DRIFTD_API_TOKEN_FILE": "/run/secrets/token", "DRIFTD_SESSION_KEY_FILE": "/run/secrets/key"},
+			func(c Config) bool {
+				return c.APITokenFile == "/run/secrets/token" && c.SessionKeyFile == "/run/secrets/key"
+			}, ""},
+		{"token and token file", map[string]string{"DRIFTD_API_TOKEN": "t", "DRIFTD_API_TOKEN_FILE": "/f"}, nil, "DRIFTD_API_TOKEN and DRIFTD_API_TOKEN_FILE: set one, not both"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := LoadConfig(nil, lookupMap(tc.env), "", io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Errorf("config %+v fails the check", c)
+			}
+		})
 	}
 }

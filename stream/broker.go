@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -16,11 +17,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// BrokerConfig configures the embedded single-node Kafka-protocol broker.
+// BrokerConfig configures the embedded Kafka-protocol broker.
 type BrokerConfig struct {
 	// Addr is the listen address (default 127.0.0.1:9092; port 0 picks a free port).
 	// The bound address is also what the broker advertises in metadata.
 	Addr string
+	// Brokers is how many brokers the embedded cluster runs in this one
+	// process (default 1). Broker i listens on Addr's port + i (every one on
+	// a free port when Addr's port is 0). kfake models replication in
+	// metadata only: a topic created with replication 3 reports three
+	// replicas and an in-sync set of three on three brokers, and partition
+	// leaders are spread over the brokers, but every broker serves the one
+	// copy of the data this process holds.
+	Brokers int
+	// Addrs, when set, are the listen addresses of every broker, broker 0
+	// first, instead of Addr and consecutive ports; Brokers must then be
+	// 0, 1 or len(Addrs).
+	Addrs []string
 	// DataDir holds topics, records and committed offsets across restarts;
 	// "" keeps everything in memory.
 	DataDir string
@@ -44,7 +57,9 @@ type BrokerConfig struct {
 type Broker struct {
 	cfg    BrokerConfig
 	logger *slog.Logger
-	ln     net.Listener
+	ln     net.Listener   // broker 0's listener (nil once handed to kfake and closed)
+	lns    []net.Listener // every broker's listener, broker 0 first
+	addrs  []string
 
 	mu        sync.Mutex
 	cluster   *kfake.Cluster
@@ -74,11 +89,71 @@ func NewBroker(cfg BrokerConfig, logger *slog.Logger) (*Broker, error) {
 			cfg.DataDir = abs
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("embedded broker cannot listen on %s (port taken? set another listen address): %w", cfg.Addr, err)
+	if cfg.Brokers <= 0 {
+		cfg.Brokers = 1
 	}
-	return &Broker{cfg: cfg, logger: logger, ln: ln}, nil
+	addrs, err := brokerAddrs(cfg.Addr, cfg.Brokers)
+	if len(cfg.Addrs) > 0 {
+		addrs, err = listedAddrs(cfg.Addrs, cfg.Brokers)
+	}
+	if err != nil {
+		return nil, err
+	}
+	lns := make([]net.Listener, 0, len(addrs))
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("embedded broker cannot listen on %s (port taken? set another listen address): %w", a, err)
+		}
+		lns = append(lns, ln)
+	}
+	b := &Broker{cfg: cfg, logger: logger, ln: lns[0], lns: lns}
+	for _, l := range lns {
+		b.addrs = append(b.addrs, l.Addr().String())
+	}
+	return b, nil
+}
+
+// listedAddrs checks listen addresses given one per broker; n is the
+// broker count asked for besides them (0 or 1: as many as listed).
+func listedAddrs(addrs []string, n int) ([]string, error) {
+	if n > 1 && n != len(addrs) {
+		return nil, fmt.Errorf("embedded broker: %d brokers asked for but %d listen addresses given", n, len(addrs))
+	}
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("embedded broker listen address %q: %w", a, err)
+		}
+	}
+	return slices.Clone(addrs), nil
+}
+
+// brokerAddrs returns the listen addresses of n brokers: addr's port, then
+// the n-1 ports after it (port 0 for each when addr's port is 0).
+func brokerAddrs(addr string, n int) ([]string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker listen address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return nil, fmt.Errorf("embedded broker listen address %q: bad port", addr)
+	}
+	if p != 0 && p+n-1 > 65535 {
+		return nil, fmt.Errorf("embedded broker: %d brokers from port %d pass port 65535", n, p)
+	}
+	out := make([]string, n)
+	for i := range out {
+		q := p
+		if p != 0 {
+			q = p + i
+		}
+		out[i] = net.JoinHostPort(host, strconv.Itoa(q))
+	}
+	return out, nil
 }
 
 // Start loads persisted state from DataDir and starts serving.
@@ -95,19 +170,22 @@ func (b *Broker) Start(ctx context.Context) error {
 		return err
 	}
 	ln := b.ln
-	used := false
+	lns := b.lns
+	next := 0
 	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
+		kfake.NumBrokers(len(lns)),
 		kfake.ClusterID("driftd"),
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(b.cfg.Partitions),
 		kfake.WithLogger(kfakeLogger{b.logger}),
+		// kfake asks for one listener per broker, in order; a node added
+		// later (none is) would find none left.
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			if used {
-				return nil, errors.New("embedded broker supports one listener")
+			if next >= len(lns) {
+				return nil, fmt.Errorf("embedded broker has %d listeners, all in use", len(lns))
 			}
-			used = true
-			return ln, nil
+			next++
+			return lns[next-1], nil
 		}),
 	}
 	if b.cfg.DataDir != "" {
@@ -124,7 +202,10 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
-		b.ln = nil // NewCluster closed it
+		for _, l := range lns[next:] {
+			l.Close() // those NewCluster never took
+		}
+		b.ln, b.lns = nil, nil // NewCluster closed the ones it took
 		return fmt.Errorf("start embedded broker on %s (data dir %q): %w", b.cfg.Addr, b.cfg.DataDir, err)
 	}
 	b.cluster = c
@@ -132,7 +213,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		r, cl, err := newRetention(ret, c, ln.Addr().String(), b.logger.With("task", "retention"), b.cfg.Metrics)
 		if err != nil {
 			c.Close()
-			b.cluster, b.ln = nil, nil
+			b.cluster, b.ln, b.lns = nil, nil, nil
 			return fmt.Errorf("start embedded broker: %w", err)
 		}
 		trimCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -143,7 +224,7 @@ func (b *Broker) Start(ctx context.Context) error {
 			r.loop(trimCtx)
 		}()
 	}
-	b.logger.Info("embedded kafka broker started", "addr", ln.Addr().String(), "data_dir", b.cfg.DataDir,
+	b.logger.Info("embedded kafka broker started", "addr", ln.Addr().String(), "brokers", b.addrs, "data_dir", b.cfg.DataDir,
 		"sync_writes", b.cfg.SyncWrites, "retention", ret.Age, "retention_bytes", ret.Bytes)
 	return nil
 }
@@ -156,12 +237,20 @@ func (b *Broker) Addr() string {
 	return b.ln.Addr().String()
 }
 
+// Addrs returns every broker's bound listen address, broker 0 first.
+func (b *Broker) Addrs() []string {
+	if len(b.addrs) == 0 {
+		return []string{b.cfg.Addr}
+	}
+	return append([]string(nil), b.addrs...)
+}
+
 // Close stops the broker, flushing state to DataDir; it gives up waiting
 // when ctx ends.
 func (b *Broker) Close(ctx context.Context) error {
 	b.mu.Lock()
-	c, ln := b.cluster, b.ln
-	b.cluster = nil
+	c, lns := b.cluster, b.lns
+	b.cluster, b.lns = nil, nil
 	stop, trimDone, retClient := b.stopTrim, b.trimDone, b.retClient
 	b.stopTrim, b.trimDone, b.retClient = nil, nil, nil
 	b.mu.Unlock()
@@ -171,10 +260,13 @@ func (b *Broker) Close(ctx context.Context) error {
 		retClient.Close()
 	}
 	if c == nil {
-		if ln != nil {
-			return ln.Close()
+		var errs []error
+		for _, l := range lns {
+			if err := l.Close(); err != nil {
+				errs = append(errs, err)
+			}
 		}
-		return nil
+		return errors.Join(errs...)
 	}
 	done := make(chan struct{})
 	go func() { c.Close(); close(done) }()

@@ -3,6 +3,8 @@ package stream
 import (
 	"context"
 	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +76,101 @@ func TestBrokerPersistence(t *testing.T) {
 	}
 	if o, ok := fetched.Lookup("persist", 0); !ok || o.At != 7 {
 		t.Fatalf("committed offset after restart = %+v (found %v), want 7", o, ok)
+	}
+}
+
+// TestBrokerCluster runs three brokers in one process: each listens on its
+// own TCP port, metadata lists all three, a topic created with replication
+// 3 reports three replicas per partition with leaders on more than one
+// broker, and records produced through one broker's address are read back
+// through another's.
+func TestBrokerCluster(t *testing.T) {
+	ctx := context.Background()
+	b, err := NewBroker(BrokerConfig{Addr: "127.0.0.1:0", Brokers: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(ctx)
+	addrs := b.Addrs()
+	if len(addrs) != 3 || addrs[0] == addrs[1] || addrs[1] == addrs[2] {
+		t.Fatalf("addrs = %v, want three distinct addresses", addrs)
+	}
+	if err := EnsureTopics(ctx, Config{Brokers: addrs}, []string{"replicated"}, 6, 3); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := NewClient(Config{Brokers: addrs[2:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	md, err := kadm.NewClient(cl).Metadata(ctx, "replicated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Brokers) != 3 {
+		t.Fatalf("metadata lists %d brokers, want 3", len(md.Brokers))
+	}
+	for _, mb := range md.Brokers {
+		if !slices.Contains(addrs, net.JoinHostPort(mb.Host, strconv.Itoa(int(mb.Port)))) {
+			t.Errorf("broker %d advertises %s:%d, not one of %v", mb.NodeID, mb.Host, mb.Port, addrs)
+		}
+	}
+	leaders := map[int32]bool{}
+	for _, p := range md.Topics["replicated"].Partitions {
+		if len(p.Replicas) != 3 || len(p.ISR) != 3 {
+			t.Errorf("partition %d: replicas %v isr %v, want 3 of each", p.Partition, p.Replicas, p.ISR)
+		}
+		leaders[p.Leader] = true
+	}
+	if len(leaders) < 2 {
+		t.Errorf("partition leaders all on %v, want them spread over the brokers", leaders)
+	}
+	vals := make([][]byte, 30)
+	for i := range vals {
+		vals[i] = benchRecord(2, i)
+	}
+	produceValues(t, addrs[0], "replicated", vals)
+	if got := readN(t, addrs[1], "replicated", len(vals), 20*time.Second); len(got) != len(vals) {
+		t.Fatalf("read %d records through broker 1, want %d", len(got), len(vals))
+	}
+}
+
+func TestListedAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		addrs []string
+		n     int
+		err   bool
+	}{
+		{[]string{"127.0.0.1:9092", "127.0.0.1:9500"}, 1, false},
+		{[]string{"127.0.0.1:9092", "127.0.0.1:9500"}, 2, false},
+		{[]string{"127.0.0.1:9092", "127.0.0.1:9500"}, 3, true},
+		{[]string{"127.0.0.1:9092", "nohost"}, 0, true},
+	} {
+		got, err := listedAddrs(tc.addrs, tc.n)
+		if (err != nil) != tc.err || (err == nil && !slices.Equal(got, tc.addrs)) {
+			t.Errorf("listedAddrs(%q, %d) = %v, %v; want error %v", tc.addrs, tc.n, got, err, tc.err)
+		}
+	}
+}
+
+func TestBrokerAddrs(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		n    int
+		want []string
+		err  bool
+	}{
+		{"127.0.0.1:9092", 3, []string{"127.0.0.1:9092", "127.0.0.1:9093", "127.0.0.1:9094"}, false},
+		{"127.0.0.1:0", 2, []string{"127.0.0.1:0", "127.0.0.1:0"}, false},
+		{"127.0.0.1:65535", 2, nil, true},
+		{"nohost", 1, nil, true},
+	} {
+		got, err := brokerAddrs(tc.addr, tc.n)
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("brokerAddrs(%q, %d) = %v, %v; want %v (error %v)", tc.addr, tc.n, got, err, tc.want, tc.err)
+		}
 	}
 }

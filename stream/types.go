@@ -1,8 +1,9 @@
 // Package stream moves feature records through Kafka: an embedded kfake
 // broker, client configuration, topic management, the scoring consumer with
-// dead-lettering, the label joiner, a CSV replayer and Kafka admin views. It is
-// the only package importing franz-go and knows nothing of concrete models: it
-// scores through the Model and Observer interfaces.
+// dead-lettering, the label joiner, a CSV replayer and Kafka admin views. It
+// knows nothing of concrete models: it scores through the Model and Observer
+// interfaces. Besides it, only server/cluster imports franz-go, to read and
+// write the compacted topics a primary and its workers share.
 package stream
 
 import "time"
