@@ -116,19 +116,7 @@ func BenchmarkCheck(b *testing.B) {
 // features of 1,000,000 reference and current rows (sorts, quantile edges,
 // bin counts, normed Wasserstein).
 func BenchmarkCompare1M(b *testing.B) {
-	rng := rand.New(rand.NewPCG(2, 2))
-	mk := func(shift float64) []Column {
-		cols := make([]Column, 4)
-		for j := range cols {
-			v := make([]float64, 1000000)
-			for i := range v {
-				v[i] = rng.NormFloat64() + shift
-			}
-			cols[j] = Column{Name: "f" + strconv.Itoa(j), Values: v}
-		}
-		return cols
-	}
-	ref, cur := mk(0), mk(0.1)
+	ref, cur := normalColumns1M()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := Compare(ref, cur, ProfileOptions{}, CompareOptions{}); err != nil {
@@ -152,4 +140,22 @@ func BenchmarkRadixSort1M(b *testing.B) {
 		copy(v, src)
 		s.sort(v)
 	}
+}
+
+// normalColumns1M returns 4 reference and 4 current numeric columns of
+// 1,000,000 normal values, the current ones shifted by 0.1.
+func normalColumns1M() (ref, cur []Column) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	mk := func(shift float64) []Column {
+		cols := make([]Column, 4)
+		for j := range cols {
+			v := make([]float64, 1000000)
+			for i := range v {
+				v[i] = rng.NormFloat64() + shift
+			}
+			cols[j] = Column{Name: "f" + strconv.Itoa(j), Values: v}
+		}
+		return cols
+	}
+	return mk(0), mk(0.1)
 }

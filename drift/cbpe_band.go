@@ -93,7 +93,9 @@ func spreadClipped(xs []float64, lo, hi float64) Range {
 type recordRing struct {
 	size     int // records the ring holds at most
 	tumbling bool
-	pos, n   int // next slot, records held
+	pos, n   int  // next slot, records held
+	since    int  // records taken since the last batch
+	stale    bool // the window was reset: the next batch resends it all
 }
 
 // take returns the slot of the next record; ok is false when a tumbling
@@ -108,12 +110,46 @@ func (r *recordRing) take() (slot int, ok bool) {
 		if r.n < r.size {
 			r.n++
 		}
-		return slot, true
 	case r.n < r.size:
+		slot = r.n
 		r.n++
-		return r.n - 1, true
+	default:
+		return 0, false
 	}
-	return 0, false
+	r.since++
+	return slot, true
+}
+
+// reset empties the ring; the next batch resends the window.
+func (r *recordRing) reset() { r.pos, r.n, r.since, r.stale = 0, 0, 0, true }
+
+// batch calls run(lo, hi) for the slot ranges, oldest first, of the
+// records to send to the checker: those taken since the last batch, or the
+// whole window (rebuild) after a reset or when more were taken than it
+// holds. It returns how many records the ranges hold.
+func (r *recordRing) batch(run func(lo, hi int)) (count int, rebuild bool) {
+	first := 0
+	count, rebuild = r.since, r.stale || r.since > r.n
+	switch {
+	case rebuild:
+		count = r.n
+		if !r.tumbling && r.n == r.size {
+			first = r.pos // the oldest record
+		}
+	case r.tumbling:
+		first = r.n - r.since
+	default:
+		if first = r.pos - r.since; first < 0 {
+			first += r.size
+		}
+	}
+	for left := count; left > 0; first = 0 {
+		k := min(left, r.size-first) // records up to the ring's end
+		run(first, first+k)
+		left -= k
+	}
+	r.since, r.stale = 0, false
+	return count, rebuild
 }
 
 // b2f is 1 for true, 0 for false (a gauge's value).

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
-	"strconv"
 	"testing"
 )
 
@@ -142,19 +141,7 @@ func TestMultiSelect(t *testing.T) {
 // BenchmarkCompareBinned1M is BenchmarkCompare1M with a test on bin
 // counts only (psi), which takes the selection path instead of sorting.
 func BenchmarkCompareBinned1M(b *testing.B) {
-	rng := rand.New(rand.NewPCG(2, 2))
-	mk := func(shift float64) []Column {
-		cols := make([]Column, 4)
-		for j := range cols {
-			v := make([]float64, 1000000)
-			for i := range v {
-				v[i] = rng.NormFloat64() + shift
-			}
-			cols[j] = Column{Name: "f" + strconv.Itoa(j), Values: v}
-		}
-		return cols
-	}
-	ref, cur := mk(0), mk(0.1)
+	ref, cur := normalColumns1M()
 	for _, test := range []string{TestPSI, TestWasserstein} {
 		b.Run(test, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

@@ -183,9 +183,7 @@ type dleStream struct {
 	cat    []string  // ring: len(catIdx) categories per record
 	pred   []float64 // ring: the prediction per record
 	recordRing
-	since int
-	stale bool
-	free  chan *dleBatch
+	free chan *dleBatch
 
 	// Check side.
 	est           LossEstimator
@@ -252,7 +250,6 @@ func (s *dleStream) add(num []float64, cat []string, prediction float64) {
 	if !ok {
 		return
 	}
-	s.since++
 	copy(s.num[slot*s.nf:slot*s.nf+s.nf], num[:s.nf])
 	kc := len(s.catIdx)
 	dc := s.cat[slot*kc : slot*kc+kc]
@@ -264,7 +261,7 @@ func (s *dleStream) add(num []float64, cat []string, prediction float64) {
 
 // reset empties the window (a tumbling period closed).
 func (s *dleStream) reset() {
-	s.pos, s.n, s.since, s.stale = 0, 0, 0, true
+	s.recordRing.reset()
 	clear(s.cat)
 }
 
@@ -277,33 +274,13 @@ func (s *dleStream) takeBatch() *dleBatch {
 	default:
 		b = new(dleBatch)
 	}
-	first, count := 0, s.since
-	b.rebuild = s.stale || s.since > s.n
-	switch {
-	case b.rebuild:
-		count = s.n
-		if !s.tumbling && s.n == s.size {
-			first = s.pos
-		}
-	case s.tumbling:
-		first = s.n - s.since
-	default:
-		if first = s.pos - s.since; first < 0 {
-			first += s.size
-		}
-	}
-	b.records = count
 	b.num, b.cat, b.pred = b.num[:0], b.cat[:0], b.pred[:0]
 	nf, kc := s.nf, len(s.catIdx)
-	for count > 0 {
-		run := min(count, s.size-first)
-		b.num = append(b.num, s.num[first*nf:(first+run)*nf]...)
-		b.cat = append(b.cat, s.cat[first*kc:(first+run)*kc]...)
-		b.pred = append(b.pred, s.pred[first:first+run]...)
-		count -= run
-		first = 0
-	}
-	s.since, s.stale = 0, false
+	b.records, b.rebuild = s.batch(func(lo, hi int) {
+		b.num = append(b.num, s.num[lo*nf:hi*nf]...)
+		b.cat = append(b.cat, s.cat[lo*kc:hi*kc]...)
+		b.pred = append(b.pred, s.pred[lo:hi]...)
+	})
 	return b
 }
 

@@ -27,9 +27,7 @@ type pcaStream struct {
 	num    []float64 // ring: len(numIdx) values per record
 	cat    []string  // ring: len(catIdx) categories per record
 	recordRing
-	since int  // records added since the last batch
-	stale bool // the window was reset: the next batch rebuilds
-	free  chan *pcaBatch
+	free chan *pcaBatch
 
 	// Check side, touched only by the evaluation of checks.
 	p        *Profile
@@ -84,7 +82,6 @@ func (s *pcaStream) add(num []float64, cat []string) {
 	if !ok {
 		return
 	}
-	s.since++
 	kn, kc := len(s.numIdx), len(s.catIdx)
 	dst := s.num[slot*kn : slot*kn+kn]
 	for k, i := range s.numIdx {
@@ -98,7 +95,7 @@ func (s *pcaStream) add(num []float64, cat []string) {
 
 // reset empties the window (a tumbling period closed).
 func (s *pcaStream) reset() {
-	s.pos, s.n, s.since, s.stale = 0, 0, 0, true
+	s.recordRing.reset()
 	clear(s.cat) // release the category strings
 }
 
@@ -113,31 +110,11 @@ func (s *pcaStream) takeBatch() *pcaBatch {
 		b = new(pcaBatch)
 	}
 	kn, kc := len(s.numIdx), len(s.catIdx)
-	first, count := 0, s.since // ring slot of the first record to send
-	b.rebuild = s.stale || s.since > s.n
-	if b.rebuild {
-		count = s.n
-		if !s.tumbling && s.n == s.size {
-			first = s.pos // the oldest record
-		}
-	} else if s.tumbling {
-		first = s.n - s.since
-	} else {
-		first = s.pos - s.since
-		if first < 0 {
-			first += s.size
-		}
-	}
-	b.records = count
 	b.num, b.cat = b.num[:0], b.cat[:0]
-	for count > 0 {
-		run := min(count, s.size-first) // records up to the ring's end
-		b.num = append(b.num, s.num[first*kn:(first+run)*kn]...)
-		b.cat = append(b.cat, s.cat[first*kc:(first+run)*kc]...)
-		count -= run
-		first = 0
-	}
-	s.since, s.stale = 0, false
+	b.records, b.rebuild = s.batch(func(lo, hi int) {
+		b.num = append(b.num, s.num[lo*kn:hi*kn]...)
+		b.cat = append(b.cat, s.cat[lo*kc:hi*kc]...)
+	})
 	return b
 }
 

@@ -230,23 +230,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}()
 	}
 	a.echo = a.newEcho()
-	a.srv = &http.Server{
-		Handler:           a.echo,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.logger.Error("http server stopped", "err", err)
-			a.status.set("http", true, StateFailed, err.Error())
-		}
-	}()
-	a.status.set("http", true, StateReady, "http://"+ln.Addr().String())
+	a.serve(ln, 5*time.Minute)
 	a.logger.Info("driftd started", "addr", "http://"+ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", a.build.Version)
 	return nil
 }
@@ -393,4 +377,26 @@ func (a *App) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	return a.Close(sctx)
+}
+
+// serve runs a.echo on ln until Close, reads and writes bounded by
+// ioTimeout, and marks the http component ready.
+func (a *App) serve(ln net.Listener, ioTimeout time.Duration) {
+	a.srv = &http.Server{
+		Handler:           a.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       ioTimeout,
+		WriteTimeout:      ioTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("http server stopped", "err", err)
+			a.status.set("http", true, StateFailed, err.Error())
+		}
+	}()
+	a.status.set("http", true, StateReady, "http://"+ln.Addr().String())
 }

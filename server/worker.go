@@ -265,17 +265,7 @@ func (a *App) startWorker(ctx context.Context) error {
 	e.GET("/metrics", a.metricsHandler)
 	e.GET("/api/v1/status", a.workerStatus)
 	a.echo = e
-	a.srv = &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
-		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.logger.Error("http server stopped", "err", err)
-			a.status.set("http", true, StateFailed, err.Error())
-		}
-	}()
-	a.status.set("http", true, StateReady, "http://"+ln.Addr().String())
+	a.serve(ln, time.Minute)
 	host, _ := os.Hostname()
 	a.logger.Info("driftd worker started", "addr", "http://"+ln.Addr().String(), "host", host, "brokers", a.cfg.KafkaBrokers,
 		"group", a.cfg.KafkaGroupID, "model", a.cfg.ModelName, "environment", a.cfg.ScoringEnvironment, "version", a.build.Version)
