@@ -2607,7 +2607,7 @@ func estimatedLoss(e *EstimatedLossView) templ.Component {
 			}
 		}
 		if e.Chart != nil {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 251, "<figure class=\"chart-figure\" data-testid=\"estimated-chart\"><figcaption>Estimated RMSE of the recent checks (kept in memory since the version was loaded) inside the range expected without a shift, and the RMSE realised from joined labels where they arrived.</figcaption>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 251, "<figure class=\"chart-figure\" data-testid=\"estimated-chart\"><figcaption>Estimated RMSE of each kept check (the drift history: it survives a restart) inside the range expected without a shift, and the RMSE realised from joined labels where they arrived.</figcaption>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
