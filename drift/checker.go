@@ -2,16 +2,23 @@ package drift
 
 // The checker goroutine of a Monitor: it evaluates the check snapshots the
 // observing goroutines hand over, in order, and publishes their events, so
-// that checks cost the scoring path only the snapshot copy.
+// that checks cost the scoring path only the snapshot copy. A contributor's
+// counts and merged windows (CheckMerged) go through the same queue, so
+// that contributions leave and events reach the subscribers in order, one
+// at a time.
 
 // checkItem is one entry of the checker's queue: a snapshot to evaluate and
-// publish, or with flush only a marker; done (when not nil) is closed once
-// the item and every one before it are processed.
+// publish, a contribution to hand over (contrib), merged counts to evaluate
+// and publish (merged), or with flush only a marker; done (when not nil) is
+// closed once the item and every one before it are processed.
 type checkItem struct {
-	snap  checkSnapshot
-	flush bool
-	done  chan struct{}
-	ev    Event // the snapshot's event, set before done is closed
+	snap    checkSnapshot
+	contrib *WindowCounts
+	merged  *MergedWindow
+	flush   bool
+	done    chan struct{}
+	ev      Event // the snapshot's or merged window's event, set before done is closed
+	err     error // why merged counts were not evaluated
 }
 
 // handLocked passes it to the checker goroutine, starting it on first use,
@@ -36,9 +43,19 @@ func (m *Monitor) runChecker(q <-chan *checkItem, done chan<- struct{}) {
 	}
 }
 
-// process evaluates and publishes an item's snapshot and signals its done.
+// process evaluates and publishes an item's snapshot or merged counts, or
+// hands over its contribution, and signals its done.
 func (m *Monitor) process(it *checkItem) {
-	if !it.flush {
+	switch {
+	case it.flush:
+	case it.contrib != nil:
+		m.opts.Contribute(*it.contrib)
+	case it.merged != nil:
+		it.ev, it.err = m.evaluateMerged(it.merged)
+		if it.err == nil {
+			m.publish(it.ev)
+		}
+	default:
 		it.ev = m.evaluateSnapshot(it.snap)
 		m.publish(it.ev)
 	}
@@ -48,7 +65,8 @@ func (m *Monitor) process(it *checkItem) {
 }
 
 // Flush returns once every check handed over before the call has been
-// evaluated, exported and published to the subscribers.
+// evaluated, exported and published to the subscribers, and every
+// contribution handed over has been passed to Contribute.
 func (m *Monitor) Flush() {
 	m.handMu.Lock()
 	if m.queue == nil || m.closed {
@@ -62,7 +80,8 @@ func (m *Monitor) Flush() {
 }
 
 // Close stops the checker goroutine once it has evaluated and published
-// the checks already handed over. Checks due afterwards are evaluated on
+// the checks already handed over (and passed the queued contributions to
+// Contribute). Checks and contributions due afterwards are processed on
 // the observing goroutine. Close is idempotent.
 func (m *Monitor) Close() {
 	m.handMu.Lock()

@@ -101,5 +101,17 @@
 // Counts snapshots merge across processes.
 // With Tumbling > 0 a Monitor instead counts every record of a time period
 // and checks when the period closes (on Observe or Tick), keeping raw
-// values for the first WindowSize records only.
+// values for the first WindowSize records only. Periods start on multiples
+// of their length (now.Truncate(Tumbling)), so that processes name the
+// same interval alike.
+//
+// # Merged across processes
+//
+// A contributor Monitor (MonitorOptions.Contribute) evaluates nothing: at
+// each check it hands its window's counts (WindowCounts, named "sliding"
+// or by the tumbling period's start) to Contribute on its checker
+// goroutine. Whoever merges the processes' counts of one window
+// (Counts.Merge) evaluates them with Monitor.CheckMerged: the binned tests
+// of Profile.CheckCounts under the monitor's thresholds, verdicts, metrics
+// and subscribers; CBPE, PCA and DLE need raw records and are left out.
 package drift

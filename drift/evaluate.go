@@ -309,6 +309,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		"drifted_features": e.DriftedFeatures, "dataset_drift": e.DatasetDrift, "max_psi": jsonNum(e.MaxPSI),
 		"retrain": e.Retrain, "alert": e.Alert, "status": e.Status, "ready_records": e.ReadyRecords,
 		"thresholds": e.Thresholds, "multivariate": e.Multivariate, "estimated_loss": e.EstimatedLoss,
+		"processes": e.Processes, "window": e.Window,
 	})
 }
 

@@ -48,6 +48,19 @@ type MonitorOptions struct {
 	// a profile carrying a loss reference, each check estimates the
 	// window's MAE and RMSE (Event.EstimatedLoss). nil: no DLE.
 	Loss LossEstimator
+	// Contribute, when set, makes the monitor a contributor to a drift
+	// window merged across processes: it evaluates no check of its own.
+	// Instead, at every check (sliding: every CheckInterval records,
+	// whatever MinWindow, since the merged window decides readiness;
+	// tumbling: when a window holding at least one record closes) it
+	// hands the window's counts to Contribute on the checker goroutine,
+	// off the Observe path, in window order. Events are then made by
+	// CheckMerged (and Check). Contribute must not block for long: the
+	// observers wait once a few contributions are queued. It must not
+	// call the monitor's Check, CheckMerged, Tick, Flush or Close. Labels
+	// (ObserveLabel, ObserveValue) and Performance work as without it;
+	// CBPE, PCA and DLE, which need raw records, are not kept.
+	Contribute func(WindowCounts)
 }
 
 // Event is the result of one drift check.
@@ -85,6 +98,12 @@ type Event struct {
 	// its band learned from the reference; nil when the profile has no
 	// PCA (too few features or rows, or written before PCA existed).
 	Multivariate *MultivariateResult
+	// Processes is 0 for this process's own check, else the number of
+	// processes whose counts were merged into the window (CheckMerged).
+	Processes int
+	// Window names a merged window (MergedWindow.Window); "" for a
+	// process's own check.
+	Window string
 }
 
 // Monitor scores drift of one model version record by record. It is safe
@@ -207,6 +226,13 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	if o.Tumbling > 0 {
 		size = 0
 	}
+	if o.Contribute != nil {
+		// A contributor's checks are counts: nobody reads raw values.
+		valFeat = nil
+		for i := range m.valIndex {
+			m.valIndex[i] = -1
+		}
+	}
 	w, err := newWindow(p, size, valFeat, o.WindowSize)
 	if err != nil {
 		return nil, fmt.Errorf("new monitor: %w", err)
@@ -234,6 +260,15 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	}
 	m.ready = m.readyRecords()
 	m.perf.init(o)
+	if o.Contribute != nil {
+		// CBPE, PCA and DLE need the raw scores or records, which merged
+		// counts do not carry: a contributor keeps none of them. The
+		// estimated loss series still exist, NaN (not applicable).
+		noLoss := o
+		noLoss.Loss = nil
+		m.dle = newDLEStream(p, noLoss)
+		return m, nil
+	}
 	m.cbpe = newCBPE(p, o)
 	m.pca = newPCAStream(p, o)
 	m.dle = newDLEStream(p, o)
@@ -315,6 +350,8 @@ func (m *Monitor) Tests() []string { return append([]string(nil), m.tests...) }
 // blocks only while a few snapshots already wait. Flush waits for the
 // checks handed over so far. A multiclass model's records should come
 // through ObserveProba: without the class probabilities CBPE skips them.
+// A contributor (MonitorOptions.Contribute) hands its counts over instead
+// of checking.
 func (m *Monitor) Observe(num []float64, cat []string, prediction float64) {
 	m.observe(num, cat, prediction, nil)
 }
@@ -328,10 +365,10 @@ func (m *Monitor) ObserveProba(num []float64, cat []string, prediction float64, 
 }
 
 func (m *Monitor) observe(num []float64, cat []string, prediction float64, proba []float64) {
-	var snap *checkSnapshot
+	var it *checkItem
 	m.mu.Lock()
 	if m.opts.Tumbling > 0 {
-		snap = m.rollLocked(m.now())
+		it = m.rollLocked(m.now())
 	}
 	if nf := len(m.p.Features); len(num) < nf || len(cat) < nf {
 		num, cat = m.pad(num, cat)
@@ -347,19 +384,31 @@ func (m *Monitor) observe(num []float64, cat []string, prediction float64, proba
 		m.dle.add(num, cat, prediction)
 	}
 	m.since++
-	// Tumbling and interval checks exclude each other: at most one snapshot.
-	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval && m.w.Len() >= m.ready {
-		s := m.snapshotLocked()
-		snap = &s
+	// Tumbling and interval checks exclude each other: at most one item.
+	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval {
+		switch {
+		case m.opts.Contribute != nil:
+			it = m.contributionLocked()
+		case m.w.Len() >= m.ready:
+			it = &checkItem{snap: m.snapshotLocked()}
+		}
 	}
-	if snap == nil {
+	if it == nil {
 		m.mu.Unlock()
 		return
 	}
 	m.handMu.Lock()
 	m.mu.Unlock()
-	m.handLocked(&checkItem{snap: *snap})
+	m.handLocked(it)
 	m.handMu.Unlock()
+}
+
+// contributionLocked returns the sliding window's counts for Contribute;
+// mu must be held.
+func (m *Monitor) contributionLocked() *checkItem {
+	m.since = 0
+	return &checkItem{contrib: &WindowCounts{Model: m.opts.Model, Version: m.opts.Version,
+		Window: SlidingWindow, End: m.now(), Counts: m.w.Counts()}}
 }
 
 // pad copies a short record into the padding buffers, the rest missing.
@@ -377,37 +426,47 @@ func (m *Monitor) pad(num []float64, cat []string) ([]float64, []string) {
 }
 
 // Tick closes the tumbling window when it has expired at now, checking it
-// (if it holds MinWindow records) and starting the next one; for streams
-// too quiet to close their windows by Observe. It does nothing without
-// Tumbling.
+// (if it holds MinWindow records) or contributing it (if it holds any) and
+// starting the next one; for streams too quiet to close their windows by
+// Observe. It returns once the closed window's check or contribution is
+// done. It does nothing without Tumbling.
 func (m *Monitor) Tick(now time.Time) {
 	if m.opts.Tumbling <= 0 {
 		return
 	}
 	m.mu.Lock()
-	snap := m.rollLocked(now)
-	if snap == nil {
+	it := m.rollLocked(now)
+	if it == nil {
 		m.mu.Unlock()
 		return
 	}
-	m.checkNow(*snap)
+	m.checkNow(it)
 }
 
 // rollLocked closes the tumbling window when it has expired at now,
-// returning the snapshot of its check (nil when none is due); mu must be held.
-func (m *Monitor) rollLocked(now time.Time) *checkSnapshot {
+// returning the item of its check or contribution (nil when none is due);
+// mu must be held. Windows start on multiples of the period
+// (now.Truncate(Tumbling)), so that every process names the same interval
+// alike: the first one is the period holding the first record (or Tick),
+// and the window after a closed one is the period holding now.
+func (m *Monitor) rollLocked(now time.Time) *checkItem {
 	if m.windowStart.IsZero() {
-		m.windowStart = now
+		m.windowStart = now.Truncate(m.opts.Tumbling)
 		return nil
 	}
-	el := now.Sub(m.windowStart)
-	if el < m.opts.Tumbling {
+	if now.Sub(m.windowStart) < m.opts.Tumbling {
 		return nil
 	}
-	var snap *checkSnapshot
-	if m.w.Len() >= m.opts.MinWindow {
-		s := m.snapshotLocked()
-		snap = &s
+	var it *checkItem
+	switch {
+	case m.opts.Contribute != nil:
+		if m.w.Len() > 0 {
+			start := m.windowStart.UTC()
+			it = &checkItem{contrib: &WindowCounts{Model: m.opts.Model, Version: m.opts.Version,
+				Window: tumblingID(start), Start: start, End: start.Add(m.opts.Tumbling), Counts: m.w.Counts()}}
+		}
+	case m.w.Len() >= m.opts.MinWindow:
+		it = &checkItem{snap: m.snapshotLocked()}
 	}
 	m.w.Reset()
 	if m.cbpe != nil {
@@ -419,28 +478,33 @@ func (m *Monitor) rollLocked(now time.Time) *checkSnapshot {
 	if m.dle != nil {
 		m.dle.reset()
 	}
-	m.windowStart = m.windowStart.Add(el / m.opts.Tumbling * m.opts.Tumbling)
-	return snap
+	m.windowStart = now.Truncate(m.opts.Tumbling)
+	return it
 }
 
 // Check runs a check now on the current window, whatever its size, and
 // publishes the event; it returns once the checks handed over before it and
 // its own are evaluated and published. An empty window gives an event
-// without features that is neither published nor exported. Subscribers must
-// not call Check, Tick, Flush or Close.
+// without features that is neither published nor exported. A contributor
+// (MonitorOptions.Contribute) checks its own counts as CheckMerged checks
+// merged ones, with binned tests only, and contributes nothing. Subscribers
+// must not call Check, CheckMerged, Tick, Flush or Close.
 func (m *Monitor) Check() Event {
 	m.mu.Lock()
 	if m.w.Len() == 0 {
 		m.mu.Unlock()
 		return Event{Model: m.opts.Model, Version: m.opts.Version, Time: m.now(), PredictionPSI: math.NaN()}
 	}
-	return m.checkNow(m.snapshotLocked())
+	if m.opts.Contribute != nil {
+		return m.checkNow(&checkItem{merged: &MergedWindow{Counts: m.w.Counts(), Time: m.now()}})
+	}
+	return m.checkNow(&checkItem{snap: m.snapshotLocked()})
 }
 
-// checkNow hands snap to the checker and waits for its event; mu must be
-// held and checkNow releases it.
-func (m *Monitor) checkNow(snap checkSnapshot) Event {
-	it := &checkItem{snap: snap, done: make(chan struct{})}
+// checkNow hands it to the checker and waits until it is processed,
+// returning its event; mu must be held and checkNow releases it.
+func (m *Monitor) checkNow(it *checkItem) Event {
+	it.done = make(chan struct{})
 	m.handMu.Lock()
 	m.mu.Unlock()
 	m.handLocked(it)
@@ -508,17 +572,12 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 			in.refValues, in.curValues = f.Summary, sv.sorted[j]
 		}
 		ev.Features[i] = evaluate(in)
-		if ev.Features[i].PSI > ev.MaxPSI {
-			ev.MaxPSI = ev.Features[i].PSI
-		}
 	}
 	if p.Prediction != nil && snap.n > 0 {
 		i := m.w.nf - 1
 		ev.PredictionPSI = PSI(m.refExt[i], bins(i))
 	}
-	ev.DriftShare, ev.DriftedFeatures, ev.DatasetDrift = datasetVerdict(ev.Features, m.opts.DriftShare)
-	ev.Retrain, ev.Alert = m.psiVerdicts(ev.Features)
-	ev.Status, ev.ReadyRecords, ev.Thresholds = m.status(snap.n), m.ready, m.thresholds()
+	m.verdicts(&ev)
 	if m.cbpe != nil {
 		ev.Estimated = m.cbpe.evaluate(snap.scores)
 	}
@@ -528,6 +587,27 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 	if m.dle != nil {
 		ev.EstimatedLoss = m.dle.evaluate(snap.dle)
 	}
+	m.record(ev)
+	return ev
+}
+
+// verdicts completes an event whose Features, WindowRecords and
+// PredictionPSI are set: MaxPSI, the dataset drift, the retrain and alert
+// verdicts, the status and the rule.
+func (m *Monitor) verdicts(ev *Event) {
+	for _, r := range ev.Features {
+		if r.PSI > ev.MaxPSI {
+			ev.MaxPSI = r.PSI
+		}
+	}
+	ev.DriftShare, ev.DriftedFeatures, ev.DatasetDrift = datasetVerdict(ev.Features, m.opts.DriftShare)
+	ev.Retrain, ev.Alert = m.psiVerdicts(ev.Features)
+	ev.Status, ev.ReadyRecords, ev.Thresholds = m.status(ev.WindowRecords), m.ready, m.thresholds()
+}
+
+// record stores the event as the latest and exports its metrics; checker
+// side.
+func (m *Monitor) record(ev Event) {
 	m.lastMu.Lock()
 	m.last = ev
 	m.lastMu.Unlock()
@@ -542,7 +622,6 @@ func (m *Monitor) evaluateSnapshot(snap checkSnapshot) Event {
 		m.drifted.Set(float64(ev.DriftedFeatures))
 		m.checks.Inc()
 	}
-	return ev
 }
 
 func (m *Monitor) publish(ev Event) {
@@ -622,51 +701,9 @@ func (p *Profile) CheckCounts(c *Counts, opts CompareOptions) ([]FeatureResult, 
 	if err := checkTest(opts.Test); err != nil {
 		return nil, nil, fmt.Errorf("check counts: %w", err)
 	}
-	nf := len(p.Features)
-	if p.Prediction != nil {
-		nf++
-	}
-	if len(c.Bins) != nf || len(c.Unseen) != nf {
-		return nil, nil, fmt.Errorf("check counts: %d features, want %d", len(c.Bins), nf)
-	}
-	res := make([]FeatureResult, 0, len(p.Features))
-	var pred *FeatureResult
-	for i := 0; i < nf; i++ {
-		f := p.Prediction
-		if i < len(p.Features) {
-			f = &p.Features[i]
-		}
-		if len(c.Bins[i]) != f.Bins()+len(c.Unseen[i]) {
-			return nil, nil, fmt.Errorf("check counts: feature %q has %d bins, want %d", f.Name, len(c.Bins[i]), f.Bins()+len(c.Unseen[i]))
-		}
-		ref := make([]int64, len(c.Bins[i]))
-		copy(ref, f.RefCounts)
-		t := opts.Test
-		if t == "" || t == TestAuto {
-			t = ChooseTest(f.Categorical, f.NonMissing(), f.Unique)
-		}
-		if t == TestKS || t == TestWasserstein {
-			t = ChooseTest(true, f.NonMissing(), 0)
-			if f.NonMissing() <= smallReference && countNonZero(ref, c.Bins[i]) > 2 {
-				t = TestChiSquare
-			}
-		}
-		r := evaluate(evalInput{f: f, ref: ref, cur: c.Bins[i], refN: f.NonMissing(), unique: f.Unique, test: t, threshold: opts.Threshold})
-		if i < len(p.Features) {
-			res = append(res, r)
-		} else {
-			pred = &r
-		}
+	res, pred, err := p.binnedResults(c, opts.Test, opts.Threshold, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("check counts: %w", err)
 	}
 	return res, pred, nil
-}
-
-func countNonZero(a, b []int64) int {
-	n := 0
-	for i := 1; i < len(a); i++ {
-		if a[i]+b[i] > 0 {
-			n++
-		}
-	}
-	return n
 }

@@ -91,7 +91,10 @@ func TestMonitorTumbling(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	ref := genData(rng, 2000, 0)
 	p, _ := BuildProfile(ref, nil, ProfileOptions{SummarySize: 5000}) // exact summary
-	now := time.Unix(1000, 0)
+	// The first record comes 10s into the period [1020s, 1080s): the window
+	// is that period, not the minute from the first record.
+	start := time.Unix(1020, 0)
+	now := start.Add(10 * time.Second)
 	m, err := NewMonitor(p, MonitorOptions{Model: "m", Tumbling: time.Minute, MinWindow: 10, WindowSize: 1000, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -100,16 +103,17 @@ func TestMonitorTumbling(t *testing.T) {
 	var events []Event
 	m.Subscribe(func(e Event) { events = append(events, e) })
 	num, cat := make([]float64, 4), make([]string, 4)
-	for i := 0; i < 120; i++ { // 120 records in the first minute
+	for i := 0; i < 120; i++ { // 120 records in the first period
 		row(ref, i, num, cat)
 		m.Observe(num, cat, 0)
 		now = now.Add(400 * time.Millisecond)
 	}
+	m.Tick(start.Add(time.Minute - time.Nanosecond))
 	m.Flush()
 	if len(events) != 0 {
 		t.Fatalf("%d events inside the first period", len(events))
 	}
-	now = time.Unix(1000, 0).Add(61 * time.Second)
+	now = start.Add(time.Minute) // the period's end, 50s after its first record
 	m.Tick(now)
 	if len(events) != 1 || events[0].WindowRecords != 120 {
 		t.Fatalf("events %+v, want one check of 120 records", events)
