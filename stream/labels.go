@@ -29,6 +29,17 @@ type LabelConfig struct {
 	Metrics  *metrics.Set
 	// OnJoin receives every prediction matched with its actual label.
 	OnJoin func(id string, score float64, predicted, actual string)
+	// Predictions, when set, is the predictions topic the joiner reads the
+	// predictions to remember from (besides Remember), in its own consumer
+	// group (Group + "-predictions"), so that a label is joined whichever
+	// process scored its record: the primary of a cluster joins them all. A
+	// new group starts TTL back in time (older predictions could not be
+	// joined any more). A label whose prediction has not been read yet waits
+	// up to EarlyTTL for it.
+	Predictions string
+	// EarlyTTL is how long a label read before its prediction waits for it
+	// when Predictions is set (default 1m); at most MaxEntries/10 wait.
+	EarlyTTL time.Duration
 }
 
 // entryOverhead is what one remembered prediction costs besides its
@@ -65,9 +76,22 @@ type LabelJoiner struct {
 
 	joined, unmatched, invalid *metrics.Counter
 
-	client *kgo.Client
-	cancel context.CancelFunc
-	done   chan struct{}
+	// early holds labels read before their prediction (only with
+	// Predictions set), oldest first in earlyQ.
+	early  map[string]earlyLabel
+	earlyQ []string
+
+	predictionsRead *metrics.Counter
+
+	client, predClient *kgo.Client
+	cancel             context.CancelFunc
+	done               chan struct{}
+}
+
+// earlyLabel is a label waiting for its prediction to be read.
+type earlyLabel struct {
+	actual string
+	at     time.Time
 }
 
 // NewLabelJoiner returns a joiner; Remember feeds it predictions and Start
@@ -91,6 +115,9 @@ func NewLabelJoiner(cfg LabelConfig) (*LabelJoiner, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.EarlyTTL <= 0 {
+		cfg.EarlyTTL = time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,6 +133,9 @@ func NewLabelJoiner(cfg LabelConfig) (*LabelJoiner, error) {
 		joined:    set.GetOrCreateCounter("driftd_labels_joined_total" + l),
 		unmatched: set.GetOrCreateCounter("driftd_labels_unmatched_total" + l),
 		invalid:   set.GetOrCreateCounter("driftd_labels_invalid_total" + l),
+		early:     map[string]earlyLabel{},
+		predictionsRead: set.GetOrCreateCounter("driftd_labels_predictions_read_total" +
+			`{topic=` + strconv.Quote(cfg.Predictions) + `}`),
 	}, nil
 }
 
@@ -115,6 +145,19 @@ func NewLabelJoiner(cfg LabelConfig) (*LabelJoiner, error) {
 func (j *LabelJoiner) Remember(id string, score float64, predicted string) {
 	now := j.cfg.Now()
 	j.mu.Lock()
+	if e, ok := j.early[id]; ok {
+		// Its label came first: join now.
+		delete(j.early, id)
+		if p, ok := j.preds[id]; ok {
+			j.remove(p)
+		}
+		j.mu.Unlock()
+		j.joined.Inc()
+		if j.cfg.OnJoin != nil {
+			j.cfg.OnJoin(id, score, predicted, e.actual)
+		}
+		return
+	}
 	defer j.mu.Unlock()
 	p, ok := j.preds[id]
 	if int64(len(id)+len(predicted))+entryOverhead > j.cfg.MaxBytes {
@@ -152,6 +195,33 @@ func (j *LabelJoiner) evictLocked(now time.Time) {
 		*p = pending{}
 		j.spare = p
 	}
+}
+
+// evictEarlyLocked counts as unmatched and drops the early labels that
+// waited EarlyTTL, then the oldest beyond MaxEntries/10.
+func (j *LabelJoiner) evictEarlyLocked(now time.Time) {
+	limit := max(j.cfg.MaxEntries/10, 1)
+	for len(j.earlyQ) > 0 {
+		id := j.earlyQ[0]
+		e, ok := j.early[id]
+		if ok && now.Sub(e.at) < j.cfg.EarlyTTL && len(j.early) <= limit {
+			return
+		}
+		j.earlyQ[0] = ""
+		j.earlyQ = j.earlyQ[1:]
+		if ok {
+			delete(j.early, id)
+			j.unmatched.Inc()
+		}
+	}
+}
+
+// Early returns the number of labels waiting for their prediction.
+func (j *LabelJoiner) Early() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.evictEarlyLocked(j.cfg.Now())
+	return len(j.early)
 }
 
 // remove takes p out of the map and the list.
@@ -206,6 +276,17 @@ func (j *LabelJoiner) Join(id, actual string) bool {
 		j.remove(p)
 		*p = pending{}
 		j.spare = p
+	} else if j.cfg.Predictions != "" {
+		// The prediction may still be on its way through the predictions
+		// topic: the label waits for it (counted unmatched if it expires).
+		j.evictEarlyLocked(now)
+		if _, dup := j.early[id]; !dup {
+			j.earlyQ = append(j.earlyQ, id)
+		}
+		j.early[id] = earlyLabel{actual: actual, at: now}
+		j.evictEarlyLocked(now)
+		j.mu.Unlock()
+		return false
 	}
 	j.mu.Unlock()
 	if !ok {
@@ -234,6 +315,30 @@ func ParseLabel(b []byte) (id, label string, err error) {
 	return id, label, nil
 }
 
+// ParsePrediction decodes the id, score and label of a record of the
+// predictions topic ({"id","model","version","score","label","ts"}); a
+// record without an id cannot be joined and is an error.
+func ParsePrediction(b []byte) (id string, score float64, label string, err error) {
+	var v struct {
+		ID    json.RawMessage
+		Score *float64
+		Label json.RawMessage
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", 0, "", fmt.Errorf("prediction record: %w", err)
+	}
+	if id, err = scalarString(v.ID); err != nil || id == "" {
+		return "", 0, "", errors.New(`prediction record: field "id" must be a non-empty string or number`)
+	}
+	if v.Score == nil {
+		return "", 0, "", errors.New(`prediction record: field "score" must be a number`)
+	}
+	if label, err = scalarString(v.Label); err != nil {
+		return "", 0, "", errors.New(`prediction record: field "label" must be a string or number`)
+	}
+	return id, *v.Score, label, nil
+}
+
 func scalarString(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || raw[0] == 'n' {
 		return "", nil
@@ -260,27 +365,70 @@ func (j *LabelJoiner) Start(ctx context.Context) error {
 		return fmt.Errorf("labels: %w", err)
 	}
 	j.client = cl
-	ctx, j.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	j.done = make(chan struct{})
-	go func() {
-		defer close(j.done)
-		for ctx.Err() == nil {
-			f := cl.PollRecords(ctx, 1000)
-			if f.IsClientClosed() {
-				return
-			}
-			f.EachRecord(func(r *kgo.Record) {
-				id, label, err := ParseLabel(r.Value)
-				if err != nil {
-					j.invalid.Inc()
-					j.log.Debug("invalid label record", "partition", r.Partition, "offset", r.Offset, "err", err)
-					return
-				}
-				j.Join(id, label)
-			})
+	if j.cfg.Predictions != "" {
+		// A new group starts TTL back: older predictions would be evicted
+		// unjoined anyway.
+		from := kgo.NewOffset().AfterMilli(j.cfg.Now().Add(-j.cfg.TTL).UnixMilli())
+		pc, err := NewClient(j.cfg.Client, kgo.ConsumerGroup(j.cfg.Group+"-predictions"), kgo.ConsumeTopics(j.cfg.Predictions),
+			kgo.ConsumeResetOffset(from))
+		if err != nil {
+			cl.Close()
+			return fmt.Errorf("labels: predictions consumer: %w", err)
 		}
+		j.predClient = pc
+	}
+	ctx, j.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	j.done = done
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		if j.predClient != nil {
+			wg.Go(func() { j.readPredictions(ctx) })
+		}
+		j.readLabels(ctx)
+		wg.Wait()
 	}()
 	return nil
+}
+
+// readPredictions remembers every prediction read from the predictions
+// topic until ctx ends.
+func (j *LabelJoiner) readPredictions(ctx context.Context) {
+	for ctx.Err() == nil {
+		f := j.predClient.PollRecords(ctx, 4096)
+		if f.IsClientClosed() {
+			return
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			id, score, label, err := ParsePrediction(r.Value)
+			if err != nil {
+				// Records without an id cannot be joined; nothing is wrong.
+				return
+			}
+			j.predictionsRead.Inc()
+			j.Remember(id, score, label)
+		})
+	}
+}
+
+// readLabels joins every label read from the labels topic until ctx ends.
+func (j *LabelJoiner) readLabels(ctx context.Context) {
+	for ctx.Err() == nil {
+		f := j.client.PollRecords(ctx, 1000)
+		if f.IsClientClosed() {
+			return
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			id, label, err := ParseLabel(r.Value)
+			if err != nil {
+				j.invalid.Inc()
+				j.log.Debug("invalid label record", "partition", r.Partition, "offset", r.Offset, "err", err)
+				return
+			}
+			j.Join(id, label)
+		})
+	}
 }
 
 // Close stops the labels consumer (committing its position) within ctx.
@@ -295,5 +443,8 @@ func (j *LabelJoiner) Close(ctx context.Context) error {
 		return fmt.Errorf("labels close: %w", ctx.Err())
 	}
 	j.client.Close()
+	if j.predClient != nil {
+		j.predClient.Close()
+	}
 	return nil
 }

@@ -163,3 +163,124 @@ func TestLabelJoinerByteBound(t *testing.T) {
 		t.Fatalf("holding %d entries, want 1", n)
 	}
 }
+
+// TestLabelJoinerEarlyLabels: with a predictions topic, a label read before
+// its prediction waits for it (EarlyTTL), and one that waits too long is
+// counted unmatched.
+func TestLabelJoinerEarlyLabels(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var got []string
+	j, _ := NewLabelJoiner(LabelConfig{Predictions: "predictions", EarlyTTL: time.Minute, Now: func() time.Time { return now },
+		OnJoin: func(id string, _ float64, p, a string) { got = append(got, id+":"+p+"/"+a) }})
+	if j.Join("a", "1") {
+		t.Fatal("a joined before its prediction")
+	}
+	j.Join("b", "0")
+	if j.Early() != 2 || j.unmatched.Get() != 0 {
+		t.Fatalf("early = %d, unmatched = %d; want 2 waiting, 0 unmatched", j.Early(), j.unmatched.Get())
+	}
+	j.Remember("a", 0.9, "1")
+	if len(got) != 1 || got[0] != "a:1/1" || j.Len() != 0 {
+		t.Fatalf("joins = %v, %d remembered; want a joined at once and nothing remembered", got, j.Len())
+	}
+	now = now.Add(2 * time.Minute)
+	if j.Early() != 0 || j.unmatched.Get() != 1 {
+		t.Fatalf("after EarlyTTL: early = %d, unmatched = %d; want 0 and 1", j.Early(), j.unmatched.Get())
+	}
+	j.Remember("b", 0.1, "0")
+	if len(got) != 1 || j.Len() != 1 {
+		t.Fatalf("b joined after its label expired: %v", got)
+	}
+}
+
+// TestLabelJoinerFollowsPredictions: the joiner remembers the predictions
+// another process produced to the predictions topic and joins their labels,
+// whichever comes first.
+func TestLabelJoinerFollowsPredictions(t *testing.T) {
+	b := startBroker(t, "")
+	cfg := Config{Brokers: []string{b.Addr()}}
+	ctx := context.Background()
+	if err := EnsureTopics(ctx, cfg, []string{"labels", "predictions"}, 3, 1); err != nil {
+		t.Fatal(err)
+	}
+	adm, _ := NewAdmin(cfg)
+	defer adm.Close()
+	// Scored before the joiner starts: read back within TTL.
+	if _, _, err := adm.ProduceTest(ctx, "predictions", []byte("p1"), []byte(`{"id":"p1","model":"m","version":"1","score":0.8,"label":"1","ts":"2026-12-07T00:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	joined := map[string]string{}
+	j, _ := NewLabelJoiner(LabelConfig{Client: cfg, Predictions: "predictions", Logger: testLogger(t), OnJoin: func(id string, _ float64, p, a string) {
+		mu.Lock()
+		defer mu.Unlock()
+		joined[id] = p + "/" + a
+	}})
+	if err := j.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close(ctx)
+	waitFor(t, 20*time.Second, "p1 read from the predictions topic", func() bool { return j.predictionsRead.Get() == 1 })
+	// The labels consumer starts at the end: produce until it is assigned.
+	waitFor(t, 20*time.Second, "the labels consumer to read", func() bool {
+		_, _, _ = adm.ProduceTest(ctx, "labels", nil, []byte(`{"id":"zz","label":"1"}`))
+		return j.Early() > 0
+	})
+	// p2's label comes before its prediction.
+	_, _, _ = adm.ProduceTest(ctx, "labels", nil, []byte(`{"id":"p2","label":"0"}`))
+	_, _, _ = adm.ProduceTest(ctx, "labels", nil, []byte(`{"id":"p1","label":"1"}`))
+	waitFor(t, 20*time.Second, "p1 joined", func() bool { mu.Lock(); defer mu.Unlock(); return joined["p1"] != "" })
+	_, _, _ = adm.ProduceTest(ctx, "predictions", []byte("p2"), []byte(`{"id":"p2","model":"m","version":"1","score":0.7,"label":"1","ts":"2026-12-07T00:00:01Z"}`))
+	waitFor(t, 20*time.Second, "p2 joined", func() bool { mu.Lock(); defer mu.Unlock(); return joined["p2"] != "" })
+	mu.Lock()
+	defer mu.Unlock()
+	if joined["p1"] != "1/1" || joined["p2"] != "1/0" {
+		t.Fatalf("joins = %v, want p1 1/1 and p2 1/0", joined)
+	}
+}
+
+func TestParsePrediction(t *testing.T) {
+	for _, c := range []struct{ in, want, err string }{
+		{`{"id":"a","score":0.25,"label":"1"}`, "a/0.25/1", ""},
+		{`{"id":7,"score":3,"label":null}`, "7/3/", ""},
+		{`{"score":1}`, "", `"id"`},
+		{`{"id":"a"}`, "", `"score"`},
+		{`{"id":"a","score":"x"}`, "", "prediction record"},
+		{`{"id":"a","score":1,"label":{}}`, "", `"label"`},
+	} {
+		id, score, label, err := ParsePrediction([]byte(c.in))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s: err = %v, want one naming %s", c.in, err, c.err)
+			}
+			continue
+		}
+		if got := fmt.Sprintf("%s/%g/%s", id, score, label); err != nil || got != c.want {
+			t.Errorf("%s: %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func FuzzParsePrediction(f *testing.F) {
+	for _, s := range []string{`{"id":"a","score":0.25,"label":"1"}`, `{"id":7,"score":3}`, `{"score":1}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, _, _, err := ParsePrediction(b)
+		if err == nil && id == "" {
+			t.Fatalf("%q: accepted without an id", b)
+		}
+	})
+}
+
+func FuzzParseLabel(f *testing.F) {
+	for _, s := range []string{`{"id":"a","label":"1"}`, `{"id":7,"label":0}`, `{"id":"a"}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, label, err := ParseLabel(b)
+		if err == nil && (id == "" || label == "") {
+			t.Fatalf("%q: accepted with an empty id or label", b)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,10 @@ type ScorerConfig struct {
 	Replication int16
 	// Compression compresses produced batches (snappy); off suits the embedded broker.
 	Compression bool
+	// SessionTimeout is how long the group waits for a silent member before
+	// its partitions move to the others (default 10s, Kafka's own is 45s): a
+	// scorer killed with -9 stalls its partitions that long.
+	SessionTimeout time.Duration
 }
 
 // Status is a snapshot of the scorer's state for the API and /readyz.
@@ -46,6 +51,12 @@ type Status struct {
 	Commits        uint64
 	LastError      string
 	LastErrorAt    time.Time
+	// Partitions are the features topic's partitions assigned to this
+	// scorer now, in order.
+	Partitions []int32
+	// Lag is the records behind the high watermark summed over the assigned
+	// partitions, as of each one's latest fetch; -1 before any is known.
+	Lag int64
 }
 
 // deployment is a model and its observer, swapped atomically.
@@ -73,6 +84,9 @@ type Scorer struct {
 	pollCancel context.CancelFunc
 	pl         *pipeline // batches in flight (set by run)
 	status     Status
+	// lags holds, per assigned partition, its lag as of its latest fetch
+	// (-1 until one); the keys are the assignment.
+	lags map[int32]int64
 
 	consumed, produced, deadLettered, dropped, produceErrs, commits atomic.Uint64
 
@@ -95,6 +109,9 @@ func NewScorer(cfg ScorerConfig) (*Scorer, error) {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -139,7 +156,34 @@ func (s *Scorer) Status() Status {
 	st.Consumed, st.Produced, st.DeadLettered = s.consumed.Load(), s.produced.Load(), s.deadLettered.Load()
 	st.Dropped = s.dropped.Load()
 	st.ProduceErrors, st.Commits = s.produceErrs.Load(), s.commits.Load()
+	s.mu.Lock()
+	st.Partitions, st.Lag = make([]int32, 0, len(s.lags)), -1
+	for p, l := range s.lags {
+		st.Partitions = append(st.Partitions, p)
+		if l >= 0 {
+			st.Lag = max(st.Lag, 0) + l
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(st.Partitions)
 	return st
+}
+
+// assign records the partitions of the features topic added to (or, with
+// add false, taken from) this scorer's assignment.
+func (s *Scorer) assign(parts map[string][]int32, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lags == nil {
+		s.lags = map[int32]int64{}
+	}
+	for _, p := range parts[s.cfg.Topics.Features] {
+		if add {
+			s.lags[p] = -1
+		} else {
+			delete(s.lags, p)
+		}
+	}
 }
 
 func (s *Scorer) setState(state, reason string) {
@@ -181,7 +225,14 @@ func (s *Scorer) Start(ctx context.Context) error {
 		kgo.ProducerLinger(0),
 		// Before partitions move, finish the batches in flight so their
 		// offsets are committed by the member that owns them.
-		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { s.drain() }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+			s.drain()
+			s.assign(parts, false)
+		}),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) { s.assign(parts, true) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, parts map[string][]int32) { s.assign(parts, false) }),
+		kgo.SessionTimeout(s.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(max(s.cfg.SessionTimeout/10, 100*time.Millisecond)),
 	)
 	if err != nil {
 		return fmt.Errorf("scorer: %w", err)
@@ -304,7 +355,13 @@ func (s *Scorer) run(soft, hard context.Context) {
 		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
-				s.m.lag(p.Topic, p.Partition, p.HighWatermark-p.Records[n-1].Offset-1)
+				lag := p.HighWatermark - p.Records[n-1].Offset - 1
+				s.m.lag(p.Topic, p.Partition, lag)
+				s.mu.Lock()
+				if _, ok := s.lags[p.Partition]; ok {
+					s.lags[p.Partition] = lag
+				}
+				s.mu.Unlock()
 			}
 		})
 		// The batch's outputs are acknowledged and its offsets committed
