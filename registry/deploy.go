@@ -9,12 +9,15 @@ import (
 )
 
 // DeploymentChange tells subscribers that an environment (or alias) of a model now
-// points at a different version; To is "" after an undeploy.
+// points at a different version; To is "" after an undeploy. With Retired set, neither
+// moved: version From was archived or deleted (it can no longer be deployed, so copies
+// of it kept elsewhere, such as a cluster's published artifacts, may go).
 type DeploymentChange struct {
 	Model       string
-	Environment string // "" for alias changes
+	Environment string // "" for alias changes and retirements
 	Alias       string // set for alias changes
 	From, To    string
+	Retired     bool
 }
 
 // target names an environment or an alias of a model.
@@ -365,11 +368,11 @@ func (s *Store) setStatus(ctx context.Context, op, name, version, reason, status
 		if err := putJSON(tx.Bucket(bucketVersions).Bucket([]byte(name)), key, rec); err != nil {
 			return nil, err
 		}
-		action := ActionArchive
+		action, ch := ActionArchive, &DeploymentChange{Model: name, From: rec.Version.Version, Retired: true}
 		if status == StatusReady {
-			action = ActionUnarchive
+			action, ch = ActionUnarchive, nil
 		}
-		return nil, appendEvent(tx, &Event{Time: now, User: user, Action: action, Model: name,
+		return ch, appendEvent(tx, &Event{Time: now, User: user, Action: action, Model: name,
 			From: rec.Version.Version, Reason: reason})
 	})
 }
@@ -405,7 +408,8 @@ func (s *Store) DeleteVersion(ctx context.Context, name, version, reason string)
 				}
 			}
 		}
-		return nil, appendEvent(tx, &Event{Time: now, User: user, Action: ActionDelete, Model: name, From: v, Reason: reason})
+		return &DeploymentChange{Model: name, From: v, Retired: true},
+			appendEvent(tx, &Event{Time: now, User: user, Action: ActionDelete, Model: name, From: v, Reason: reason})
 	})
 	if err != nil {
 		return fmt.Errorf("delete %s %s: %w", name, version, err)

@@ -214,6 +214,10 @@ func TestSubscribeAndModelInfo(t *testing.T) {
 	}
 	next(s.Rollback(ctx, "m", "production", ""), DeploymentChange{Model: "m", Environment: "production", From: "1.1.0", To: "1.0.0"})
 	next(s.Undeploy(ctx, "m", "production", ""), DeploymentChange{Model: "m", Environment: "production", From: "1.0.0"})
+	// Archiving and deleting retire a version; unarchiving does not notify.
+	next(s.Archive(ctx, "m", "1.1.0", "retire"), DeploymentChange{Model: "m", From: "1.1.0", Retired: true})
+	must(t, s.Unarchive(ctx, "m", "1.1.0", "back"))
+	next(s.DeleteVersion(ctx, "m", "1.1.0", "gone"), DeploymentChange{Model: "m", From: "1.1.0", Retired: true})
 	cancel()
 	must(t, s.Rollback(ctx, "m", "production", ""))
 	if len(changes) != 0 {
