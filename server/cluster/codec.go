@@ -206,6 +206,25 @@ type Deployment struct {
 	User        string    `json:"user,omitempty"`
 	// Primary names the instance that published the record.
 	Primary string `json:"primary,omitempty"`
+	// Drift is the primary's drift window settings: every scoring process
+	// counts its records in the same windows, so their counts merge.
+	Drift DriftSettings `json:"drift"`
+}
+
+// DriftSettings are the window settings a scoring process's drift counts
+// follow, the primary's DRIFT_WINDOW_SIZE, DRIFT_CHECK_INTERVAL and
+// DRIFTD_DRIFT_WINDOW.
+type DriftSettings struct {
+	WindowSize    int `json:"window_size,omitempty"`
+	CheckInterval int `json:"check_interval,omitempty"`
+	// TumblingMillis is the tumbling window's period in milliseconds; 0
+	// keeps the sliding window.
+	TumblingMillis int64 `json:"tumbling_ms,omitempty"`
+}
+
+// Tumbling returns the tumbling window's period, 0 for the sliding window.
+func (s DriftSettings) Tumbling() time.Duration {
+	return time.Duration(s.TumblingMillis) * time.Millisecond
 }
 
 // DeploymentKey is the record key of model's deployment to environment.
@@ -235,6 +254,8 @@ func DecodeDeployment(p []byte) (Deployment, error) {
 		return Deployment{}, fmt.Errorf("deployment record of %s %s: bad chunk count %d", d.Model, d.Version, d.Chunks)
 	case d.Size < 0 || d.Size > maxBundleBytes:
 		return Deployment{}, fmt.Errorf("deployment record of %s %s: bad size %d", d.Model, d.Version, d.Size)
+	case d.Drift.WindowSize < 0 || d.Drift.CheckInterval < 0 || d.Drift.TumblingMillis < 0:
+		return Deployment{}, fmt.Errorf("deployment record of %s %s: negative drift setting %+v", d.Model, d.Version, d.Drift)
 	}
 	return d, nil
 }

@@ -25,9 +25,9 @@
 // and only then writes the deployment record that refers to them, so a
 // reader that has seen a deployment record can find its chunks at offsets
 // below the artifacts topic's end as of that moment (Follower.Sync). It
-// reconciles the topics with the registry after every deployment change it
-// is notified of and on a timer (archiving and deleting a version send no
-// notification): a published bundle whose version is archived or deleted,
+// reconciles the topics with the registry after every deployment change
+// and every version archived or deleted it is notified of, and on a timer
+// (a safety net): a published bundle whose version is archived or deleted,
 // and is not the deployed one, is tombstoned chunk by chunk.
 //
 // A Follower reads both topics from the start to their end offsets (then it
@@ -51,25 +51,62 @@
 // primary takes a lease (Lease) before it publishes, and a second primary
 // refuses to start, naming the instance that holds it.
 //
-// # Phase 2 (designed for, not built)
+// # Phase 2: one drift answer
 //
-//   - Drift merged across processes: each process will publish its drift
-//     window's mergeable counts (per model, version and window id: the
-//     reference bins' counts per feature, the score histogram, the record
-//     count) to a topic keyed by model/version/window/instance. Tumbling
-//     windows will align to wall-clock boundaries (now.Truncate(period)) so
-//     that the window ids of different processes name the same interval;
-//     the primary merges the counts of one window id, computes the binned
-//     tests on the merged counts (exact KS and Wasserstein need raw values,
-//     so they stay per process) and drives its drift view, metrics, events
-//     and retrain decisions from them. A sliding window will merge the
-//     latest counts of each live process and say how many records and
-//     processes it covers. The bundle format above already carries the
-//     drift profile every worker needs to bin its records.
-//   - Labels joined across processes: the labels topic co-partitioned with
-//     the features topic by id key and consumed in the same group, so the
-//     process that scored an id also receives its label.
-//   - Instances: every process will publish a heartbeat (instance id,
-//     partitions, rates, lag) to a compacted topic keyed by instance id;
-//     the primary's status page lists the live ones.
+// Drift is merged across processes. Every scoring process keeps its drift
+// window as before, but as a contributor (drift.MonitorOptions.Contribute)
+// it evaluates nothing itself: at each check it hands its window's
+// mergeable counts (drift.WindowCounts: per feature the reference bins'
+// counts and the unseen categories', and the record count) to a
+// CountsPublisher, which sends them to driftd-drift-counts, keyed
+// "<model>/<version>/<window>/<instance>" (CountsKey). Publish never makes
+// the checker wait: it queues the record in a bounded map keyed by record
+// key, so a newer sliding contribution replaces one not sent yet, and a
+// goroutine hands the queue to the Kafka client; what cannot be queued or
+// delivered is dropped and counted in
+// driftd_cluster_drift_counts_dropped_total. Tumbling windows align to
+// wall-clock boundaries (now.Truncate(period)), so every process names the
+// same interval by the same window (its start); the sliding window is
+// named "sliding" and each process's latest counts replace its previous
+// ones. The deployment record carries the primary's window settings
+// (DriftSettings), so that every process counts in the same windows. The
+// record is binary and versioned (EncodeCounts: a magic ending in
+// the format's version, names, times, then varints), and DecodeCounts
+// refuses counts that drift.Counts.Merge could not merge safely.
+//
+// The primary's Merger reads the topic and merges, per model, version and
+// window: a tumbling window once, when its end plus a grace period has
+// passed, from every instance that contributed (an instance contributing
+// again replaces its counts); counts for a window already merged are late,
+// dropped and counted in driftd_cluster_drift_counts_late_total. The
+// sliding window of a model version merges the latest counts of each live
+// instance, at most every SlidingEvery, the last update included. Counts
+// whose bin layout differs from the others' (another profile) are left
+// out and logged. The merged window goes to the primary's monitor
+// (drift.Monitor.CheckMerged), which computes the binned tests on the
+// merged counts (exact KS and Wasserstein need raw values, so the bin-based
+// test runs in their place and the result says so) and drives the drift
+// view, metrics, events and retrain decisions from them, saying how many
+// records and processes the window covers. The bundle format above carries
+// the drift profile every worker needs to bin its records.
+//
+// The counts topic is compacted with a retention of a day
+// (CountsRetention): its keys name windows and process runs, so compaction
+// alone would keep them all. A restarted primary reads it from the start:
+// it merges once more the recent tumbling windows it replays (it cannot
+// know which its previous run merged) and dates replayed sliding counts by
+// when they were taken, so dead processes' counts are not merged as live.
+//
+// Instances: every process publishes a heartbeat (Heartbeat: its id, role,
+// model version, features-topic partitions, records consumed, rate and lag)
+// every two seconds to driftd-instances, compacted and keyed by instance
+// id; a process stopping cleanly writes a tombstone and disappears at
+// once, a killed one after the readers' TTL. Instances reads the topic
+// from the start and lists the live processes for the primary's status
+// page; its IsLive tells the Merger whose sliding counts to merge.
+//
+// Labels are joined on the primary: it reads the predictions every
+// process writes to the predictions topic and joins the labels to them, so
+// performance is computed over the whole stream whichever process scored a
+// record.
 package cluster

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -52,6 +54,17 @@ func (p position) set(topic string, part int32, off int64) {
 // ensureTopics creates the two compacted topics, one partition each, when
 // they do not exist; replication -1 uses the cluster's default.
 func ensureTopics(ctx context.Context, cfg stream.Config, replication int16) error {
+	return ensureCompactedTopics(ctx, cfg, replication, 0, DeploymentsTopic, ArtifactsTopic)
+}
+
+// ensureCompactedTopics creates topics, compacted and of one partition
+// each, when they do not exist; replication -1 (or 0) uses the cluster's
+// default. A retention above zero also deletes records older than it
+// (cleanup.policy "compact,delete"), for topics whose keys keep changing
+// (a window's start, an instance's pid): compaction alone would keep one
+// record per key for ever. Its segments then roll at least every tenth of
+// the retention, because a broker deletes whole closed segments only.
+func ensureCompactedTopics(ctx context.Context, cfg stream.Config, replication int16, retention time.Duration, topics ...string) error {
 	cl, err := stream.NewClient(cfg)
 	if err != nil {
 		return err
@@ -60,11 +73,17 @@ func ensureTopics(ctx context.Context, cfg stream.Config, replication int16) err
 	if replication == 0 {
 		replication = -1
 	}
-	compact := "compact"
-	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 1, replication, map[string]*string{"cleanup.policy": &compact},
-		DeploymentsTopic, ArtifactsTopic)
+	policy := "compact"
+	configs := map[string]*string{"cleanup.policy": &policy}
+	if retention > 0 {
+		policy = "compact,delete"
+		ms := strconv.FormatInt(retention.Milliseconds(), 10)
+		seg := strconv.FormatInt(max(retention/10, time.Minute).Milliseconds(), 10)
+		configs["retention.ms"], configs["segment.ms"] = &ms, &seg
+	}
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, 1, replication, configs, topics...)
 	if err != nil {
-		return fmt.Errorf("create topics %s, %s: %w", DeploymentsTopic, ArtifactsTopic, err)
+		return fmt.Errorf("create topics %s: %w", strings.Join(topics, ", "), err)
 	}
 	for _, r := range resp.Sorted() {
 		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
@@ -139,14 +158,80 @@ func (l *kafkaLog) endOffsets(ctx context.Context, topics ...string) (position, 
 	return end, nil
 }
 
+// replayEnd returns the end offsets of the partitions of topics that hold
+// records (their log start is below their end): a reader that has read up
+// to them has replayed what the topics held. A partition whose records were
+// all deleted is left out, as no record will ever move a reader to its end.
+func (l *kafkaLog) replayEnd(ctx context.Context, topics ...string) (position, error) {
+	end, err := l.endOffsets(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	starts, err := l.adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %v: %w", topics, err)
+	}
+	starts.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset >= end[o.Topic][o.Partition] {
+			delete(end[o.Topic], o.Partition)
+		}
+	})
+	return end, nil
+}
+
 // produce writes recs and waits for every acknowledgement, in order.
 func (l *kafkaLog) produce(ctx context.Context, recs ...logRecord) error {
 	krs := make([]*kgo.Record, len(recs))
 	for i, r := range recs {
 		krs[i] = &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value}
 	}
-	if err := l.cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+	// ProduceSync may outlive ctx while a request is in flight to a broker
+	// that went away; the caller is not held past ctx (the records fail
+	// when the client is closed).
+	done := make(chan error, 1)
+	go func() { done <- l.cl.ProduceSync(ctx, krs...).FirstErr() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("produce to %s: %w", recs[0].Topic, err)
+	}
+	return nil
+}
+
+// newAsyncLog returns a client for produceAsync that buffers at most
+// buffered records (produceAsync then waits for room) and fails a record
+// not acknowledged within timeout, so that the brokers' absence does not
+// queue records for ever.
+func newAsyncLog(cfg stream.Config, buffered int, timeout time.Duration) (*kafkaLog, error) {
+	cl, err := stream.NewClient(cfg, kgo.MaxBufferedRecords(buffered), kgo.RecordDeliveryTimeout(timeout),
+		kgo.ProducerBatchMaxBytes(DefaultChunkBytes+64<<10))
+	if err != nil {
+		return nil, err
+	}
+	return &kafkaLog{cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// produceAsync hands r to the client and returns; done is called with the
+// outcome on the client's goroutine. It waits only while the client's
+// buffer is full (or until ctx ends: then done gets ctx's error).
+func (l *kafkaLog) produceAsync(ctx context.Context, r logRecord, done func(error)) {
+	l.cl.Produce(ctx, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
+		if err != nil {
+			err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		done(err)
+	})
+}
+
+// flush waits until every record handed to produceAsync is acknowledged
+// or has failed.
+func (l *kafkaLog) flush(ctx context.Context) error {
+	if err := l.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
 	}
 	return nil
 }

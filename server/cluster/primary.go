@@ -32,14 +32,16 @@ type PrimaryConfig struct {
 	Model, Environment string
 	// Instance names this process in the records it writes and in the lease.
 	Instance string
+	// Drift is the drift window settings published with the deployment.
+	Drift DriftSettings
 	// Replication of the two topics when the primary creates them (-1 or 0:
 	// the cluster's default).
 	Replication int16
 	// ChunkBytes bounds one artifact chunk's data (default DefaultChunkBytes).
 	ChunkBytes int
 	// Reconcile is how often the topics are checked against the registry
-	// besides after every deployment change (default 30s): archiving and
-	// deleting a version send no notification.
+	// besides after every deployment change and retired version it is
+	// notified of (default 30s): a safety net for a notification missed.
 	Reconcile time.Duration
 	Logger    *slog.Logger
 	Metrics   *metrics.Set
@@ -113,7 +115,9 @@ func (p *Primary) Start(ctx context.Context) error {
 		return fmt.Errorf("cluster primary: first publication: %w", err)
 	}
 	p.unsubscribe = p.cfg.Registry.Subscribe(func(ch registry.DeploymentChange) {
-		if ch.Model == p.cfg.Model && ch.Environment == p.cfg.Environment {
+		// A deployment moved, or a version was archived or deleted: its
+		// published chunks are tombstoned at once, not at the next sweep.
+		if ch.Model == p.cfg.Model && (ch.Environment == p.cfg.Environment || ch.Retired) {
 			p.request()
 		}
 	})
@@ -212,9 +216,9 @@ func (p *Primary) reconcile(ctx context.Context) (err error) {
 			}
 			p.log.Info("published bundle", "model", model, "version", v.Version, "digest", digest, "bytes", len(raw), "chunks", len(chunks))
 		}
-		if !hasRecord || current.Version != v.Version || current.Digest != digest {
+		if !hasRecord || current.Version != v.Version || current.Digest != digest || current.Drift != p.cfg.Drift {
 			d := Deployment{Model: model, Environment: env, Version: v.Version, Digest: digest, Chunks: len(chunks),
-				Size: int64(len(raw)), Time: p.cfg.Now().UTC(), Primary: p.cfg.Instance}
+				Size: int64(len(raw)), Time: p.cfg.Now().UTC(), Primary: p.cfg.Instance, Drift: p.cfg.Drift}
 			if evs, err := p.cfg.Registry.History(ctx, registry.HistoryQuery{Model: model, Environment: env, Limit: 1}); err == nil && len(evs) > 0 && evs[0].To == v.Version {
 				d.Time, d.User = evs[0].Time, evs[0].User
 			}
