@@ -13,12 +13,17 @@ import (
 // driftJSON is the body of GET /api/v1/drift. Values that do not apply are
 // null, never NaN.
 type driftJSON struct {
-	Model           string                `json:"model"`
-	Version         string                `json:"version"`
-	Environment     string                `json:"environment"`
-	Checked         bool                  `json:"checked"`
-	Time            *time.Time            `json:"time"`
-	WindowRecords   int                   `json:"window_records"`
+	Model         string     `json:"model"`
+	Version       string     `json:"version"`
+	Environment   string     `json:"environment"`
+	Checked       bool       `json:"checked"`
+	Time          *time.Time `json:"time"`
+	WindowRecords int        `json:"window_records"`
+	// Processes is how many scoring processes' counts a cluster's primary
+	// merged into this check, and Window which window ("sliding" or a
+	// tumbling window's start); absent for a process's own check.
+	Processes       int                   `json:"processes,omitempty"`
+	Window          string                `json:"window,omitempty"`
 	PredictionPSI   *float64              `json:"prediction_psi"`
 	MaxPSI          *float64              `json:"max_psi"`
 	DriftShare      *float64              `json:"drift_share"`
@@ -96,7 +101,7 @@ func toDriftJSON(v DriftView) driftJSON {
 	ev := v.Event
 	out := driftJSON{
 		Model: v.Model, Version: v.Version, Environment: v.Environment,
-		Checked: !ev.Time.IsZero(), WindowRecords: ev.WindowRecords, DriftedFeatures: ev.DriftedFeatures,
+		Checked: !ev.Time.IsZero(), WindowRecords: ev.WindowRecords, Processes: ev.Processes, Window: ev.Window, DriftedFeatures: ev.DriftedFeatures,
 		DatasetDrift: ev.DatasetDrift, Retrain: ev.Retrain, Alert: ev.Alert, Features: ev.Features,
 		Status: ev.Status, ReadyRecords: ev.ReadyRecords, Thresholds: ev.Thresholds,
 		Performance: performanceJSON{Labels: v.Performance.Labels, Window: v.Performance.Window,

@@ -221,6 +221,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("listen on DRIFTD_ADDR %s: %w", a.cfg.Addr, err)
 	}
 	a.listener = ln
+	a.pipeline.httpAddr.Store(ln.Addr().String())
 	a.lag = a.newLagSampler()
 	if a.pipeline != nil {
 		a.wg.Add(1)
@@ -326,6 +327,8 @@ func (a *App) startPrimary(ctx context.Context) error {
 	p, err := cluster.NewPrimary(cluster.PrimaryConfig{
 		Kafka: a.pipeline.KafkaConfig(), Registry: a.store, Model: a.cfg.ModelName, Environment: a.cfg.ScoringEnvironment,
 		Instance: instance, Replication: int16(a.cfg.KafkaReplication), Logger: a.logger, Metrics: a.metrics, Now: a.now,
+		Drift: cluster.DriftSettings{WindowSize: a.cfg.DriftWindowSize, CheckInterval: a.cfg.DriftCheckInterval,
+			TumblingMillis: a.cfg.DriftTumbling.Milliseconds()},
 	})
 	if err != nil {
 		return err

@@ -54,10 +54,13 @@ type Config struct {
 	// ServingMaxBodyBytes bounds the body of one scoring request.
 	ServingMaxBodyBytes int64
 
-	KafkaBrokers        []string
-	KafkaListen         string
-	KafkaTopic          string
-	KafkaGroupID        string
+	KafkaBrokers []string
+	KafkaListen  string
+	KafkaTopic   string
+	KafkaGroupID string
+	// KafkaSessionTimeout is how long the scorers' group waits for a silent
+	// member before moving its partitions to the others.
+	KafkaSessionTimeout time.Duration
 	KafkaPartitions     int
 	KafkaReplication    int
 	KafkaTLS            bool
@@ -159,6 +162,7 @@ func settings() []setting {
 		{"DRIFTD_KAFKA_LISTEN", "kafka-listen", "127.0.0.1:9092", "listen address of the embedded broker", "kafka", func(c *Config, v string) error { return parseAddr(v, &c.KafkaListen) }, func(c Config) string { return c.KafkaListen }},
 		{"KAFKA_TOPIC", "kafka-topic", "drift-data", "topic of feature records", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaTopic) }, func(c Config) string { return c.KafkaTopic }},
 		{"KAFKA_GROUP_ID", "kafka-group-id", "drift-monitor-group", "consumer group of the scorer", "kafka", func(c *Config, v string) error { return nonEmpty(v, &c.KafkaGroupID) }, func(c Config) string { return c.KafkaGroupID }},
+		{"KAFKA_SESSION_TIMEOUT", "kafka-session-timeout", "10s", "how long the scorers' consumer group waits for a silent member (a process killed with -9) before its partitions move to the others; 6s to 5m (brokers refuse less than their group.min.session.timeout.ms, 6s by default)", "kafka", func(c *Config, v string) error { return parseSessionTimeout(v, &c.KafkaSessionTimeout) }, func(c Config) string { return c.KafkaSessionTimeout.String() }},
 		{"DRIFTD_KAFKA_PARTITIONS", "kafka-partitions", "3", "partitions of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaPartitions, 1) }, func(c Config) string { return strconv.Itoa(c.KafkaPartitions) }},
 		{"DRIFTD_KAFKA_REPLICATION", "kafka-replication", "1", "replication factor of topics driftd creates", "kafka", func(c *Config, v string) error { return parseInt(v, &c.KafkaReplication, 1) }, func(c Config) string { return strconv.Itoa(c.KafkaReplication) }},
 		{"DRIFTD_KAFKA_TLS", "kafka-tls", "false", "use TLS to the external cluster", "kafka", func(c *Config, v string) error { return parseBool(v, &c.KafkaTLS) }, func(c Config) string { return strconv.FormatBool(c.KafkaTLS) }},
@@ -421,6 +425,20 @@ func parseDuration(v string, dst *time.Duration) error {
 	}
 	if d < 0 {
 		return fmt.Errorf("must not be negative, got %s", v)
+	}
+	*dst = d
+	return nil
+}
+
+// parseSessionTimeout reads a consumer group session timeout, within the
+// range brokers accept by default.
+func parseSessionTimeout(v string, dst *time.Duration) error {
+	var d time.Duration
+	if err := parseDuration(v, &d); err != nil {
+		return err
+	}
+	if d < 6*time.Second || d > 5*time.Minute {
+		return fmt.Errorf("must be between 6s and 5m, got %s", v)
 	}
 	*dst = d
 	return nil

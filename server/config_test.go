@@ -91,6 +91,7 @@ func TestConfigValues(t *testing.T) {
 		{"DRIFTD_KAFKA_LISTEN", "127.0.0.1:0", func(c Config) bool { return c.KafkaListen == "127.0.0.1:0" }, "127.0.0.1:99999", `DRIFTD_KAFKA_LISTEN: not a valid port in "127.0.0.1:99999"`},
 		{"KAFKA_TOPIC", "feats", func(c Config) bool { return c.KafkaTopic == "feats" }, "", `KAFKA_TOPIC: must not be empty`},
 		{"KAFKA_GROUP_ID", "g", func(c Config) bool { return c.KafkaGroupID == "g" }, "", `KAFKA_GROUP_ID: must not be empty`},
+		{"KAFKA_SESSION_TIMEOUT", "20s", func(c Config) bool { return c.KafkaSessionTimeout == 20*time.Second }, "2s", `KAFKA_SESSION_TIMEOUT: must be between 6s and 5m, got 2s`},
 		{"DRIFTD_KAFKA_PARTITIONS", "6", func(c Config) bool { return c.KafkaPartitions == 6 }, "many", `DRIFTD_KAFKA_PARTITIONS: not an integer: "many"`},
 		{"DRIFTD_KAFKA_REPLICATION", "3", func(c Config) bool { return c.KafkaReplication == 3 }, "0", `DRIFTD_KAFKA_REPLICATION: must be at least 1, got 0`},
 		{"DRIFTD_KAFKA_TLS", "true", func(c Config) bool { return c.KafkaTLS }, "on", `DRIFTD_KAFKA_TLS: not a boolean (true|false): "on"`},

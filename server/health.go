@@ -6,6 +6,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
+
+	"driftd/server/cluster"
 )
 
 // healthz answers 200 while the process serves HTTP at all.
@@ -62,11 +64,16 @@ type statusResponse struct {
 	Build      BuildInfo         `json:"build"`
 	Ready      bool              `json:"ready"`
 	Components []ComponentStatus `json:"components"`
+	// Instances are a cluster's live scoring processes, on its primary
+	// (DRIFTD_CLUSTER=true) only.
+	Instances []cluster.Instance `json:"instances,omitempty"`
 }
 
 // apiStatus returns build info and the live status of every component.
 func (a *App) apiStatus(c echo.Context) error {
-	return c.JSON(http.StatusOK, statusResponse{
-		Build: a.build, Ready: len(a.status.notReady()) == 0, Components: a.status.list(),
-	})
+	st := statusResponse{Build: a.build, Ready: len(a.status.notReady()) == 0, Components: a.status.list()}
+	if a.pipeline != nil {
+		st.Instances = a.pipeline.LiveInstances()
+	}
+	return c.JSON(http.StatusOK, st)
 }

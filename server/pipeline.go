@@ -15,6 +15,7 @@ import (
 
 	"driftd/drift"
 	"driftd/registry"
+	"driftd/server/cluster"
 	"driftd/server/flows"
 	"driftd/stream"
 )
@@ -48,6 +49,14 @@ type pipeline struct {
 	onDrift func(drift.Event)
 	onJoin  func()
 	loaded  func(version string)
+
+	// share, with DRIFTD_CLUSTER=true, publishes the drift monitor's counts
+	// and this process's heartbeat, merges every scoring process's counts
+	// into the monitor's checks and lists the live instances; nil otherwise.
+	share *clusterShare
+	// httpAddr is the address HTTP listens on, for the heartbeat (set by
+	// the App once it listens).
+	httpAddr atomic.Value
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -144,30 +153,52 @@ func (p *pipeline) Start(ctx context.Context) error {
 	p.events = newEventPublisher(adm, p.topics.DriftEvents, p.metrics, p.logger.With("component", "drift-events"))
 	p.events.start()
 	p.history.start()
-	lj, err := stream.NewLabelJoiner(stream.LabelConfig{
+	lc := stream.LabelConfig{
 		Client: p.kafka, Group: p.cfg.KafkaGroupID + "-labels", Topic: p.topics.Labels,
 		Now: p.now, Logger: p.logger, Metrics: p.metrics, // the joiner names its component
 		OnJoin: p.onLabel,
-	})
+	}
+	if p.cfg.Cluster {
+		// Workers score too: the primary remembers every process's
+		// predictions from the predictions topic, so a label joins
+		// whichever process scored its record, and accuracy covers them all.
+		lc.Predictions = p.topics.Predictions
+	}
+	lj, err := stream.NewLabelJoiner(lc)
 	if err != nil {
 		return fmt.Errorf("label joiner: %w", err)
 	}
+	onPrediction := lj.Remember
+	if p.cfg.Cluster {
+		onPrediction = nil // read back from the topic
+	}
 	p.labels = lj
 	sc, err := stream.NewScorer(stream.ScorerConfig{
-		Client:       p.kafka,
-		Group:        p.cfg.KafkaGroupID,
-		Topics:       p.topics,
-		Logger:       p.logger, // the scorer names its component
-		Metrics:      p.metrics,
-		Partitions:   int32(p.cfg.KafkaPartitions),
-		Replication:  int16(p.cfg.KafkaReplication),
-		OnPrediction: lj.Remember,
+		Client:         p.kafka,
+		Group:          p.cfg.KafkaGroupID,
+		SessionTimeout: p.cfg.KafkaSessionTimeout,
+		Topics:         p.topics,
+		Logger:         p.logger, // the scorer names its component
+		Metrics:        p.metrics,
+		Partitions:     int32(p.cfg.KafkaPartitions),
+		Replication:    int16(p.cfg.KafkaReplication),
+		OnPrediction:   onPrediction,
 	})
 	if err != nil {
 		return fmt.Errorf("scorer: %w", err)
 	}
 	p.status.set("scorer", true, StateStarting, "")
 	p.scorer = sc
+	if p.cfg.Cluster {
+		id := shareID(p.cfg.Addr)
+		share, err := startClusterShare(ctx, shareConfig{Kafka: p.kafka, ID: id,
+			Snapshot: instanceSnapshot(id, "primary", p.now(), p.listenAddr, sc.Status, p.now),
+			OnMerged: p.onMerged, Logger: p.logger.With("component", "cluster-drift"), Metrics: p.metrics, Now: p.now})
+		if err != nil {
+			return err
+		}
+		p.share = share
+	}
 	if err := lj.Start(ctx); err != nil {
 		return fmt.Errorf("start label joiner: %w", err)
 	}
@@ -402,6 +433,7 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 		RetrainThreshold: p.cfg.RetrainThreshold, AlertThreshold: p.cfg.AlertThreshold, DriftShare: p.cfg.DriftShare,
 		Metrics: p.metrics, Now: p.now, PositiveClass: positiveClass(m.classes, m.objective),
 		Tumbling: p.cfg.DriftTumbling, Thresholds: p.cfg.DriftThresholds, Loss: loss,
+		Contribute: p.contribute(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("drift monitor of %s: %w", version, err)
@@ -505,6 +537,12 @@ func (p *pipeline) Close(ctx context.Context) error {
 	if d != nil {
 		d.stop()
 	}
+	if p.share != nil {
+		// After the monitor's close, which hands over its last counts.
+		if err := p.share.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cluster drift: %w", err))
+		}
+	}
 	if err := p.history.close(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -524,6 +562,46 @@ func (p *pipeline) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// contribute is the drift monitors' Contribute: with DRIFTD_CLUSTER=true
+// they publish their counts for the merger, nil otherwise.
+func (p *pipeline) contribute() func(drift.WindowCounts) {
+	if p.share == nil {
+		return nil
+	}
+	return p.share.contribute
+}
+
+// onMerged checks the window merged from every scoring process's counts
+// with the deployed version's monitor, whose subscribers (drift history,
+// events, metrics, retrain) take it as its own check. Counts of another
+// model or version are not this monitor's.
+func (p *pipeline) onMerged(model, version string, w drift.MergedWindow, instances []string) {
+	if model != p.cfg.ModelName {
+		return
+	}
+	p.mu.Lock()
+	d := p.deployed
+	p.mu.Unlock()
+	if d == nil || d.monitor == nil || d.model.version != version {
+		p.logger.Debug("merged drift window of a version not deployed here", "model", model, "version", version, "window", w.Window)
+		return
+	}
+	if _, err := d.monitor.CheckMerged(w); err != nil {
+		p.logger.Warn("merged drift window does not fit the profile", "model", model, "version", version, "window", w.Window,
+			"instances", instances, "err", err)
+	}
+}
+
+// listenAddr is the HTTP address, "" before the App listens.
+func (p *pipeline) listenAddr() string {
+	s, _ := p.httpAddr.Load().(string)
+	return s
+}
+
+// LiveInstances lists the cluster's live scoring processes; nil when this
+// is not a cluster's primary.
+func (p *pipeline) LiveInstances() []cluster.Instance { return p.share.live() }
 
 // onLabel feeds a joined label to the monitor of the deployed version, for
 // live accuracy.

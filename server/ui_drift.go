@@ -137,7 +137,7 @@ func (a *App) driftView(c echo.Context) (web.DriftView, error) {
 		v.Multivariate = &web.MultivariateView{Error: mv.Error, RefError: mv.RefError, Lo: mv.Lo, Hi: mv.Hi, Drifted: mv.Drifted,
 			Components: mv.Components, Dimensions: mv.Dimensions, Records: mv.Records}
 	}
-	v.Time, v.WindowRecords = ev.Time, ev.WindowRecords
+	v.Time, v.WindowRecords, v.Processes, v.Window = ev.Time, ev.WindowRecords, ev.Processes, ev.Window
 	v.PredictionPSI, v.DriftShare, v.MaxPSI, v.DriftedFeatures = ev.PredictionPSI, ev.DriftShare, ev.MaxPSI, ev.DriftedFeatures
 	v.DatasetDrift, v.Retrain, v.Alert = ev.DatasetDrift, ev.Retrain, ev.Alert
 	// Rank by drift that matters (PSI × importance share) when the model

@@ -38,6 +38,14 @@ func (a *App) uiKafka(c echo.Context) error {
 	v.Scorer = web.ScorerView{State: st.State, Reason: st.Reason, Model: st.Model, Version: st.Version,
 		Consumed: st.Consumed, Produced: st.Produced, DeadLettered: st.DeadLettered, ProduceErrors: st.ProduceErrors,
 		Commits: st.Commits, LastError: st.LastError, LastErrorAt: st.LastErrorAt}
+	if a.cfg.Cluster {
+		v.Cluster, v.InstancesTTL = true, instancesTTL
+		for _, in := range a.pipeline.LiveInstances() {
+			v.Instances = append(v.Instances, web.InstanceRow{ID: in.ID, Role: in.Role, Host: in.Host, HTTPAddr: in.HTTPAddr,
+				Version: in.Version, Partitions: in.Partitions, Consumed: in.Consumed, RecordsPerSecond: in.RecordsPerSecond,
+				Lag: in.Lag, Started: in.Started, At: in.At})
+		}
+	}
 	var errs []string
 	topics, err := a.pipeline.Admin().Topics(ctx)
 	if err != nil {

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"driftd/drift"
 	"driftd/server/cluster"
 	"driftd/stream"
 )
@@ -36,9 +38,19 @@ type worker struct {
 	artifactErrors *metrics.Counter
 	swaps          *metrics.Counter
 
+	// share publishes the drift monitor's counts for the primary to merge,
+	// and this process's heartbeat.
+	share    *clusterShare
+	set      *metrics.Set
+	now      func() time.Time
+	httpAddr atomic.Value // the HTTP address, for the heartbeat
+
 	mu      sync.Mutex
 	current cluster.Deployment // the deployment scoring now; zero when none
 	failing string             // why the latest deployment record could not be loaded
+	// monitor counts the scored records for the primary's merged drift
+	// checks; nil when the version has no drift profile.
+	monitor *drift.Monitor
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -48,18 +60,18 @@ type worker struct {
 // bundle could not be loaded (the primary republishes missing chunks).
 const workerRetry = 5 * time.Second
 
-func newWorker(cfg Config, set *metrics.Set, status *statusBoard, logger *slog.Logger) (*worker, error) {
+func newWorker(cfg Config, set *metrics.Set, status *statusBoard, logger *slog.Logger, now func() time.Time) (*worker, error) {
 	kafka := cfg.KafkaClient()
 	topics := stream.DefaultTopics()
 	topics.Features = cfg.KafkaTopic
 	sc, err := stream.NewScorer(stream.ScorerConfig{
-		Client: kafka, Group: cfg.KafkaGroupID, Topics: topics, Logger: logger, Metrics: set,
+		Client: kafka, Group: cfg.KafkaGroupID, SessionTimeout: cfg.KafkaSessionTimeout, Topics: topics, Logger: logger, Metrics: set,
 		Partitions: int32(cfg.KafkaPartitions), Replication: int16(cfg.KafkaReplication),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("scorer: %w", err)
 	}
-	return &worker{cfg: cfg, log: logger.With("component", "worker"), status: status, scorer: sc,
+	return &worker{cfg: cfg, log: logger.With("component", "worker"), status: status, scorer: sc, now: now, set: set,
 		follower:       cluster.NewFollower(cluster.FollowerConfig{Kafka: kafka, Logger: logger, Metrics: set}),
 		artifactErrors: set.GetOrCreateCounter(`driftd_cluster_artifact_errors_total`),
 		swaps:          set.GetOrCreateCounter(`driftd_cluster_model_swaps_total`),
@@ -78,13 +90,49 @@ func (w *worker) start(ctx context.Context) error {
 		return fmt.Errorf("KAFKA_BOOTSTRAP_SERVERS: %w", err)
 	}
 	w.follower.Start(ctx)
+	id := shareID(w.cfg.Addr)
+	share, err := startClusterShare(ctx, shareConfig{Kafka: w.cfg.KafkaClient(), ID: id,
+		Snapshot: instanceSnapshot(id, "worker", w.now(), w.listenAddr, w.scorer.Status, w.now),
+		Logger:   w.log, Metrics: w.set, Now: w.now})
+	if err != nil {
+		return err
+	}
+	w.share = share
 	if err := w.scorer.Start(ctx); err != nil {
 		w.status.set("scorer", true, StateFailed, err.Error())
 		return fmt.Errorf("start scorer: %w", err)
 	}
-	w.wg.Add(1)
+	w.wg.Add(2)
 	go w.follow(ctx)
+	go w.tick(ctx)
 	return nil
+}
+
+// listenAddr is the HTTP address, "" before the worker listens.
+func (w *worker) listenAddr() string {
+	s, _ := w.httpAddr.Load().(string)
+	return s
+}
+
+// tick closes expired tumbling drift windows on quiet streams, where no
+// record arrives to close them, until ctx ends.
+func (w *worker) tick(ctx context.Context) {
+	defer w.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.mu.Lock()
+			mon := w.monitor
+			w.mu.Unlock()
+			if mon != nil {
+				mon.Tick(w.now())
+			}
+		}
+	}
 }
 
 // follow applies each deployment record to the scorer until ctx ends.
@@ -142,13 +190,13 @@ func (w *worker) apply(ctx context.Context) {
 		w.status.set("scorer", true, StateStarting, "paused until a deployment is loaded")
 		return
 	}
-	if d.Digest == cur.Digest && d.Version == cur.Version {
+	if d.Digest == cur.Digest && d.Version == cur.Version && d.Drift == cur.Drift {
 		w.setCurrent(cur, "")
 		return
 	}
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	m, err := w.load(lctx, d)
+	m, b, err := w.load(lctx, d)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -164,7 +212,15 @@ func (w *worker) apply(ctx context.Context) {
 		}
 		return
 	}
-	w.scorer.SetModel(m, nil)
+	mon, obs := w.driftMonitor(b, m, d.Drift)
+	w.scorer.SetModel(m, obs)
+	w.mu.Lock()
+	old := w.monitor
+	w.monitor = mon
+	w.mu.Unlock()
+	if old != nil {
+		old.Close() // hands over its last counts
+	}
 	w.swaps.Inc()
 	w.setCurrent(d, "")
 	detail := fmt.Sprintf("scoring %s with %s %s (deployed %s by %s)", w.cfg.KafkaTopic, model, d.Version, d.Time.Format(time.RFC3339), orUnknown(d.User))
@@ -181,12 +237,40 @@ func orUnknown(s string) string {
 }
 
 // load reads and decodes the bundle of d.
-func (w *worker) load(ctx context.Context, d cluster.Deployment) (*scoringModel, error) {
+func (w *worker) load(ctx context.Context, d cluster.Deployment) (*scoringModel, cluster.Bundle, error) {
 	b, err := w.follower.Load(ctx, d)
 	if err != nil {
-		return nil, err
+		return nil, b, err
 	}
-	return newScoringModel(b.Model, b.Version, b.ModelFile)
+	m, err := newScoringModel(b.Model, b.Version, b.ModelFile)
+	return m, b, err
+}
+
+// driftMonitor builds the contributor drift monitor of a loaded bundle,
+// counting in the windows the primary published (ds), and the observer the
+// scorer feeds it; both nil (and drift off on this worker, logged) when the
+// bundle has no usable profile.
+func (w *worker) driftMonitor(b cluster.Bundle, m *scoringModel, ds cluster.DriftSettings) (*drift.Monitor, stream.Observer) {
+	if len(b.Profile) == 0 {
+		w.log.Warn("version has no drift reference profile; this worker counts no drift", "version", b.Version)
+		return nil, nil
+	}
+	prof, err := drift.DecodeProfile(b.Profile)
+	if err == nil {
+		var mon *drift.Monitor
+		mon, err = drift.NewMonitor(prof, drift.MonitorOptions{Model: b.Model, Version: b.Version, Environment: w.cfg.ScoringEnvironment,
+			WindowSize: ds.WindowSize, CheckInterval: ds.CheckInterval, Tumbling: ds.Tumbling(), Now: w.now,
+			PositiveClass: positiveClass(m.classes, m.objective), Contribute: w.share.contribute})
+		if err == nil {
+			var obs *driftObserver
+			if obs, err = newDriftObserver(mon, prof.FeatureNames(), m.Schema()); err == nil {
+				return mon, obs
+			}
+			mon.Close()
+		}
+	}
+	w.log.Warn("drift counting off on this worker for this version", "version", b.Version, "err", err)
+	return nil, nil
 }
 
 func (w *worker) setCurrent(d cluster.Deployment, failing string) {
@@ -234,6 +318,18 @@ func (w *worker) close(ctx context.Context) error {
 	if err := waitContext(ctx, &w.wg); err != nil {
 		errs = append(errs, fmt.Errorf("worker goroutine (a model still loading?): %w", err))
 	}
+	w.mu.Lock()
+	mon := w.monitor
+	w.monitor = nil
+	w.mu.Unlock()
+	if mon != nil {
+		mon.Close() // hands over its last counts before the publisher flushes
+	}
+	if w.share != nil {
+		if err := w.share.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cluster drift: %w", err))
+		}
+	}
 	w.follower.Close()
 	w.status.set("deployment", true, StateStopped, "")
 	return errors.Join(errs...)
@@ -243,7 +339,7 @@ func (w *worker) close(ctx context.Context) error {
 // primary's deployments, and HTTP with /healthz, /readyz, /metrics and a
 // read-only /api/v1/status; no registry, UI, API, scheduler or trainer.
 func (a *App) startWorker(ctx context.Context) error {
-	w, err := newWorker(a.cfg, a.metrics, a.status, a.logger)
+	w, err := newWorker(a.cfg, a.metrics, a.status, a.logger, a.now)
 	if err != nil {
 		return err
 	}
@@ -256,6 +352,7 @@ func (a *App) startWorker(ctx context.Context) error {
 		return fmt.Errorf("listen on DRIFTD_ADDR %s: %w", a.cfg.Addr, err)
 	}
 	a.listener = ln
+	w.httpAddr.Store(ln.Addr().String())
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())

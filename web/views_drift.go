@@ -56,10 +56,15 @@ type DriftView struct {
 	// Notice explains, in plain words, why there is nothing (or not everything) to show.
 	Notice string
 	// Checked is set once at least one drift check has run.
-	Checked                      bool
-	Model, Version, Environment  string
-	Time                         time.Time
-	WindowRecords                int
+	Checked                     bool
+	Model, Version, Environment string
+	Time                        time.Time
+	WindowRecords               int
+	// Processes is how many scoring processes' counts the check merged (0:
+	// this process's own check) and Window the merged window's name
+	// ("sliding" or a tumbling window's start).
+	Processes                    int
+	Window                       string
 	Features                     []DriftFeatureRow
 	PredictionPSI, DriftShare    float64
 	MaxPSI                       float64
@@ -398,3 +403,11 @@ type MultivariateView struct {
 
 // HasBand reports whether the error's band is known.
 func (m *MultivariateView) HasBand() bool { return !math.IsNaN(m.Lo) && !math.IsNaN(m.Hi) }
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,6 +1,10 @@
 package web
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // PartitionRow is one partition of a topic.
 type PartitionRow struct {
@@ -56,6 +60,13 @@ type KafkaView struct {
 	Topics []TopicRow
 	Groups []GroupRow
 	Scorer ScorerView
+	// Cluster is set on a cluster's primary (DRIFTD_CLUSTER=true): the
+	// scoring instances that sent a heartbeat lately are listed.
+	Cluster   bool
+	Instances []InstanceRow
+	// InstancesTTL is how old a heartbeat may be for its instance to count
+	// as live, for the section's hint.
+	InstancesTTL time.Duration
 	// LagURL is the fragment of the consumer lag charts, loaded by the page.
 	LagURL string
 	// Error is shown when the cluster could not be read.
@@ -171,4 +182,32 @@ func listSep(i, n int) string {
 		return "."
 	}
 	return ", "
+}
+
+// InstanceRow is one live scoring process of a cluster.
+type InstanceRow struct {
+	ID, Role, Host string
+	// HTTPAddr is the instance's HTTP address ("" when unknown).
+	HTTPAddr         string
+	Version          string // the version it scores with, "" when none
+	Partitions       []int32
+	Consumed         uint64
+	RecordsPerSecond float64
+	Lag              int64 // -1 unknown
+	Started, At      time.Time
+}
+
+// partitionList renders partitions as "0, 3, 4", or "none".
+func partitionList(ps []int32) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(int(p)))
+	}
+	return b.String()
 }
