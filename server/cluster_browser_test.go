@@ -64,24 +64,14 @@ func TestBrowserClusterPages(t *testing.T) {
 		return ok && v.Event.Processes == 2
 	})
 
-	b.step("sign in",
-		chromedp.Navigate(pBase+"/login"),
-		chromedp.WaitVisible(tid("login-form")),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "admin"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct-horse"),
-		chromedp.Click(tid("login-submit")),
-		chromedp.WaitVisible(tid("build-version")))
+	b.signIn(pBase, "build-version")
 	console := watchConsole(b)
 	dir := screenshotDir(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []int64{1400, 390} {
-		resize := chromedp.EmulateViewport(w, 900)
-		if w == 390 {
-			resize = chromedp.EmulateViewport(w, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile)
-		}
-		b.step("resize to "+itoa64(w), resize)
+		b.step("resize to "+itoa64(w), viewport(w))
 		b.step("open the Kafka page at "+itoa64(w), chromedp.Navigate(pBase+"/kafka"), chromedp.WaitVisible(tid("instances")))
 		if got := b.text(tid("instances")); !strings.Contains(got, "primary") || !strings.Contains(got, "worker") {
 			t.Errorf("instances at %d px: %q, want the primary and the worker", w, got)

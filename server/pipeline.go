@@ -701,22 +701,32 @@ func positiveClass(classes []string, objective string) string {
 	return ""
 }
 
-// tick closes expired tumbling drift windows on quiet streams, where no
-// record arrives to close them, until ctx ends.
+// tick closes expired tumbling drift windows on quiet streams until ctx ends.
 func (p *pipeline) tick(ctx context.Context) {
 	defer p.wg.Done()
-	t := time.NewTicker(max(min(p.cfg.DriftTumbling/10, time.Second), 10*time.Millisecond))
+	tickTumbling(ctx, max(min(p.cfg.DriftTumbling/10, time.Second), 10*time.Millisecond), func() *drift.Monitor {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.deployed == nil {
+			return nil
+		}
+		return p.deployed.monitor
+	}, p.now)
+}
+
+// tickTumbling ticks the monitor scoring now (nil: none) every interval
+// until ctx ends, closing expired tumbling windows on quiet streams, where
+// no record arrives to close them.
+func tickTumbling(ctx context.Context, every time.Duration, monitor func() *drift.Monitor, now func() time.Time) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.mu.Lock()
-			d := p.deployed
-			p.mu.Unlock()
-			if d != nil && d.monitor != nil {
-				d.monitor.Tick(p.now())
+			if m := monitor(); m != nil {
+				m.Tick(now())
 			}
 		}
 	}

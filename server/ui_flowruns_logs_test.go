@@ -278,13 +278,7 @@ func TestBrowserFlowRunViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustQueuedTrainRuns(t, a, 3)
-	b.step("sign in",
-		chromedp.Navigate(a.base+"/login"),
-		chromedp.WaitVisible(tid("login-form")),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "admin"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct-horse"),
-		chromedp.Click(tid("login-submit")),
-		chromedp.WaitVisible(tid("build-version")))
+	b.signIn(a.base, "build-version")
 	console := watchConsole(b)
 	dir := screenshotDir(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -296,11 +290,7 @@ func TestBrowserFlowRunViews(t *testing.T) {
 		{"flow-run-logs-filtered", "/flow-runs/" + done.ID + "?level=warn&q=DISK", "flow-run-logs", 200},
 	}
 	for _, w := range []int64{1400, 390} {
-		resize := chromedp.EmulateViewport(w, 900)
-		if w == 390 {
-			resize = chromedp.EmulateViewport(w, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile)
-		}
-		b.step("resize to "+itoa64(w), resize)
+		b.step("resize to "+itoa64(w), viewport(w))
 		for _, p := range pages {
 			what := p.name + " at " + itoa64(w) + " px"
 			b.step("open "+what, chromedp.Navigate(a.base+p.path), chromedp.WaitVisible(tid(p.ready)))
@@ -332,11 +322,7 @@ func TestBrowserFlowRunViews(t *testing.T) {
 		t.Errorf("confirmation title %q", got)
 	}
 	for _, w := range []int64{390, 1400} {
-		resize := chromedp.EmulateViewport(w, 900)
-		if w == 390 {
-			resize = chromedp.EmulateViewport(w, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile)
-		}
-		b.step("resize the confirmation to "+itoa64(w), resize)
+		b.step("resize the confirmation to "+itoa64(w), viewport(w))
 		checkPageFits(b, "bulk confirmation at "+itoa64(w)+" px", w)
 		shot(b, dir, "flow-runs-confirm-"+itoa64(w))
 	}

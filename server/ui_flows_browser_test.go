@@ -76,6 +76,28 @@ func (b *browserSession) step(what string, actions ...chromedp.Action[chromedp.V
 	}
 }
 
+// signIn signs in as the tests' admin on base's login page and waits for
+// the element ready of the page it lands on.
+func (b *browserSession) signIn(base, ready string) {
+	b.t.Helper()
+	b.step("sign in",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(tid("login-form")),
+		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "admin"),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct-horse"),
+		chromedp.Click(tid("login-submit")),
+		chromedp.WaitVisible(tid(ready)))
+}
+
+// viewport sets the viewport to a laptop's 1400 px or a phone's 390 px
+// (portrait, mobile).
+func viewport(w int64) chromedp.Action[chromedp.Void] {
+	if w == 390 {
+		return chromedp.EmulateViewport(w, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile)
+	}
+	return chromedp.EmulateViewport(w, 900)
+}
+
 // pageText is the visible text of the current page, for failure messages.
 func (b *browserSession) pageText() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
@@ -169,13 +191,7 @@ func TestBrowserPipelineAndSchedules(t *testing.T) {
 	}
 	csv := trainCSV(t, 2000)
 
-	b.step("sign in",
-		chromedp.Navigate(a.base+"/login"),
-		chromedp.WaitVisible(tid("login-form")),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "admin"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct-horse"),
-		chromedp.Click(tid("login-submit")),
-		chromedp.WaitVisible(tid("build-version")))
+	b.signIn(a.base, "build-version")
 
 	// Pipeline: start a train run from its form.
 	b.step("open Pipeline", chromedp.Click(tid("nav-pipeline")), chromedp.WaitVisible(tid("queues")))

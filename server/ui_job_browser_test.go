@@ -23,14 +23,6 @@ type jobTour struct {
 	pages   int
 }
 
-// emulate sets the viewport to a laptop's 1400 px or a phone's 390 px.
-func (j *jobTour) emulate(w int64) chromedp.Action[chromedp.Void] {
-	if w == 390 {
-		return chromedp.EmulateViewport(w, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile)
-	}
-	return chromedp.EmulateViewport(w, 900)
-}
-
 // see checks the current page at both widths (no document wider than the
 // viewport, no console error) and saves a screenshot of each, then returns
 // to the page at the test's width. The page is loaded again at the other
@@ -43,9 +35,9 @@ func (j *jobTour) see(name, ready string) {
 		other = 1400
 	}
 	j.check(name, ready, j.width)
-	j.b.step("open "+name+" at "+itoa64(other)+" px", j.emulate(other), chromedp.Navigate(url))
+	j.b.step("open "+name+" at "+itoa64(other)+" px", viewport(other), chromedp.Navigate(url))
 	j.check(name, ready, other)
-	j.b.step("back to "+itoa64(j.width)+" px", j.emulate(j.width), chromedp.Navigate(url), chromedp.WaitVisible(tid(ready)))
+	j.b.step("back to "+itoa64(j.width)+" px", viewport(j.width), chromedp.Navigate(url), chromedp.WaitVisible(tid(ready)))
 	j.pages++
 }
 
@@ -248,12 +240,12 @@ func TestBrowserWholeJob(t *testing.T) {
 	j.see("kafka", "topics")
 	// On a phone each topic is a block of labelled lines, not a squeezed
 	// table whose column titles wrap a few letters per line.
-	b.step("the topics on a phone", j.emulate(390), chromedp.Navigate(b.location()), chromedp.WaitVisible(tid("topics")))
+	b.step("the topics on a phone", viewport(390), chromedp.Navigate(b.location()), chromedp.WaitVisible(tid("topics")))
 	if tall := jsEval[float64](b, "topic lines", `Math.max(document.querySelector('[data-testid="topics"] thead').getBoundingClientRect().height,
 		...[...document.querySelectorAll('[data-testid="topics"] tbody td')].map(td => td.getBoundingClientRect().height))`); tall > 40 {
 		t.Errorf("at 390 px a line of the topics table is %v px tall", tall)
 	}
-	b.step("back to 1400 px", j.emulate(1400), chromedp.Navigate(b.location()), chromedp.WaitVisible(tid("topics")))
+	b.step("back to 1400 px", viewport(1400), chromedp.Navigate(b.location()), chromedp.WaitVisible(tid("topics")))
 	b.step("open the features topic", chromedp.Click(chromedp.CSS(`[data-testid="topic-`+topic+`"] a`)), chromedp.WaitVisible(tid("messages")))
 	if r := b.text(tid("browse-range")); !strings.Contains(r, "All 2 partitions merged") {
 		t.Errorf("browse range = %q", r)
@@ -289,7 +281,7 @@ func TestBrowserWholeJob(t *testing.T) {
 
 	// 9. Roll production back, on a phone.
 	j.width = 390
-	b.step("become a phone", j.emulate(390))
+	b.step("become a phone", viewport(390))
 	b.step("open the model on the phone", chromedp.Navigate(a.base+"/models/"+model), chromedp.WaitVisible(tid("rollback-form-"+env)))
 	b.step("ask to roll back", chromedp.Click(chromedp.CSS(`[data-testid="rollback-form-`+env+`"] button`)), chromedp.WaitVisible(tid("confirm-form")))
 	if got, want := norm(b.text(tid("confirm-change"))), "Roll back "+env+": "+v2+" → "+v1; got != want {
@@ -308,7 +300,7 @@ func TestBrowserWholeJob(t *testing.T) {
 	// 10. An admin adds a viewer from Settings; the viewer sees no forms to
 	// change anything and is refused every change sent anyway.
 	j.width = 1400
-	b.step("back to 1400 px", j.emulate(1400))
+	b.step("back to 1400 px", viewport(1400))
 	b.step("add a viewer",
 		chromedp.Navigate(a.base+"/settings"),
 		chromedp.WaitVisible(tid("add-user-form")),

@@ -351,13 +351,7 @@ func TestBrowserTopicFollowAndLag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.step("sign in",
-		chromedp.Navigate(a.base+"/login"),
-		chromedp.WaitVisible(tid("login-form")),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "admin"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct-horse"),
-		chromedp.Click(tid("login-submit")),
-		chromedp.WaitVisible(tid("build-version")))
+	b.signIn(a.base, "build-version")
 	console := watchConsole(b)
 	dir := screenshotDir(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -369,11 +363,7 @@ func TestBrowserTopicFollowAndLag(t *testing.T) {
 		{"topic-filter-expr", "/kafka/topics/" + topic + "?limit=5&filter=" + url.QueryEscape("x1 >= 3 and key ~ K"), "messages", 200},
 	}
 	for _, w := range []int64{1400, 390} {
-		resize := chromedp.EmulateViewport(w, 900)
-		if w == 390 {
-			resize = chromedp.EmulateViewport(w, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile)
-		}
-		b.step("resize to "+itoa64(w), resize)
+		b.step("resize to "+itoa64(w), viewport(w))
 		for _, p := range pages {
 			what := p.name + " at " + itoa64(w) + " px"
 			b.step("open "+what, chromedp.Navigate(a.base+p.path), chromedp.WaitVisible(tid(p.ready)))

@@ -153,24 +153,14 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		{"not-found", "/no/such/page", "error-message", 404},
 		{"model-not-found", "/models/nope", "error-message", 404},
 	}
-	b.step("sign in",
-		chromedp.Navigate(a.base+"/login"),
-		chromedp.WaitVisible(tid("login-form")),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "admin"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct-horse"),
-		chromedp.Click(tid("login-submit")),
-		chromedp.WaitVisible(tid("build-version")))
+	b.signIn(a.base, "build-version")
 	console := watchConsole(b)
 	dir := screenshotDir(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []int64{1400, 390} {
-		resize := chromedp.EmulateViewport(w, 900)
-		if w == 390 {
-			resize = chromedp.EmulateViewport(w, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile)
-		}
-		b.step("resize to "+itoa64(w), resize)
+		b.step("resize to "+itoa64(w), viewport(w))
 		for _, p := range pages {
 			what := p.name + " at " + itoa64(w) + " px"
 			b.step("open "+what, chromedp.Navigate(a.base+p.path), chromedp.WaitVisible(tid(p.ready)))

@@ -359,13 +359,7 @@ func TestBrowserRetrainLoop(t *testing.T) {
 	a := mustStartApp(t, cfg)
 	ctx := context.Background()
 
-	b.step("sign in",
-		chromedp.Navigate(a.base+"/login"),
-		chromedp.WaitVisible(tid("login-form")),
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), "admin"),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "correct-horse"),
-		chromedp.Click(tid("login-submit")),
-		chromedp.WaitVisible(tid("demo-banner")))
+	b.signIn(a.base, "demo-banner")
 	if got := b.text(tid("demo-state")); !strings.Contains(got, "Now:") {
 		t.Errorf("banner state at start = %q", got)
 	}

@@ -114,25 +114,15 @@ func (w *worker) listenAddr() string {
 	return s
 }
 
-// tick closes expired tumbling drift windows on quiet streams, where no
-// record arrives to close them, until ctx ends.
+// tick closes expired tumbling drift windows on quiet streams until ctx
+// ends; the period comes with the deployment, so it ticks twice a second.
 func (w *worker) tick(ctx context.Context) {
 	defer w.wg.Done()
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.mu.Lock()
-			mon := w.monitor
-			w.mu.Unlock()
-			if mon != nil {
-				mon.Tick(w.now())
-			}
-		}
-	}
+	tickTumbling(ctx, 500*time.Millisecond, func() *drift.Monitor {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.monitor
+	}, w.now)
 }
 
 // follow applies each deployment record to the scorer until ctx ends.
