@@ -50,7 +50,21 @@ func (a *App) uiModelDiff(c echo.Context) error {
 	p := a.page(c, "models", "Model "+name+": compare versions")
 	qa, qb := c.QueryParam("a"), c.QueryParam("b")
 	if len(versions) < 2 {
-		v.Notice = fmt.Sprintf("%s has %d version: there is nothing to compare it with yet.", name, len(versions))
+		// An address naming a version the model does not have is a 404
+		// whatever the number of versions.
+		for _, q := range []string{qa, qb} {
+			if q != "" && !slices.Contains(v.Versions, q) {
+				if _, err := a.store.GetVersion(ctx, name, q); err != nil {
+					return fmt.Errorf("version %s: %w", q, err)
+				}
+			}
+		}
+		have := "no versions"
+		if len(versions) == 1 {
+			have = "one version"
+		}
+		v.Notice = fmt.Sprintf("%s has %s: there is nothing to compare yet. Train another version on the Training page, "+
+			"or register one (POST /api/v1/models/%s/versions, driftd import, or an MLflow client), then compare them here.", name, have, name)
 		return a.renderPage(c, p, web.ModelDiffBody(v))
 	}
 	if qa == "" || qb == "" {

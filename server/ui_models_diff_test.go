@@ -247,8 +247,11 @@ func TestUIModelDiffStates(t *testing.T) {
 	base := "/models/" + name + "/diff"
 
 	doc := s.mustGet(base)
-	if got := nodeText(mustTestID(t, doc, "diff-notice")); !strings.Contains(got, "nothing to compare") {
-		t.Errorf("one version: notice %q", got)
+	if got := nodeText(mustTestID(t, doc, "diff-notice")); !strings.Contains(got, "nothing to compare") || !strings.Contains(got, "Train another version") {
+		t.Errorf("one version: notice %q, want it to say how to get a second one", got)
+	}
+	if status, _, body := s.get(base + "?a=1.0.0&b=9.9.9"); status != http.StatusNotFound {
+		t.Errorf("one version, b unknown: %d, want the 404 page: %.200s", status, body)
 	}
 	if byTestID(s.mustGet("/models/"+name), "compare-versions-form") != nil {
 		t.Error("the model page offers a comparison with one version")
