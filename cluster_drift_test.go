@@ -160,7 +160,12 @@ func TestClusterMergedDrift(t *testing.T) {
 		WindowRecords int    `json:"window_records"`
 		Processes     int    `json:"processes"`
 		Window        string `json:"window"`
-		Features      []struct {
+		Estimated     *struct {
+			Records  int      `json:"records"`
+			Accuracy *float64 `json:"accuracy"`
+			AUC      *float64 `json:"auc"`
+		} `json:"estimated"`
+		Features []struct {
 			Feature string  `json:"name"`
 			PSI     float64 `json:"psi"`
 			Test    string  `json:"test"`
@@ -177,6 +182,13 @@ func TestClusterMergedDrift(t *testing.T) {
 	if view.Processes != 2 || view.WindowRecords != rows {
 		t.Fatalf("merged window: %d processes, %d records; want 2 and %d", view.Processes, view.WindowRecords, rows)
 	}
+	// Performance estimated without labels (CBPE) merges too: each process
+	// estimates from the first DRIFT_WINDOW_SIZE (1,000) records of the window.
+	wantEstimated := min(int(pScored), 1000) + min(int(wScored), 1000)
+	if e := view.Estimated; e == nil || e.Records != wantEstimated || e.Accuracy == nil || e.AUC == nil {
+		t.Fatalf("merged estimate %+v, want one over %d records with accuracy and AUC", e, wantEstimated)
+	}
+	t.Logf("estimated without labels over %d records: accuracy %.4f, AUC %.4f", view.Estimated.Records, *view.Estimated.Accuracy, *view.Estimated.AUC)
 
 	// The same records through `driftd drift`.
 	var out bytes.Buffer

@@ -220,6 +220,13 @@ func (c *cbpeState) evaluate(scores []float64) *Estimated {
 	} else {
 		e = c.scratch.estimate(c.cal, scores)
 	}
+	return c.finish(e)
+}
+
+// finish looks the estimate's band up at its size (a window's, or merged
+// from several processes'), sets Drop and exports the gauges; only the
+// checker goroutine calls it.
+func (c *cbpeState) finish(e Estimated) *Estimated {
 	if size := bandSize(e.Records); size >= 2 {
 		b, ok := c.bands[size]
 		if !ok {

@@ -10,11 +10,15 @@ package drift
 // checkItem is one entry of the checker's queue: a snapshot to evaluate and
 // publish, a contribution to hand over (contrib), merged counts to evaluate
 // and publish (merged), or with flush only a marker; done (when not nil) is
-// closed once the item and every one before it are processed.
+// closed once the item and every one before it are processed. A
+// contributor's contribution or own check carries the inputs of its
+// window's statistics (stats), which the checker computes into the
+// counts' Stats before handing them over or evaluating them.
 type checkItem struct {
 	snap    checkSnapshot
 	contrib *WindowCounts
 	merged  *MergedWindow
+	stats   *statsInputs
 	flush   bool
 	done    chan struct{}
 	ev      Event // the snapshot's or merged window's event, set before done is closed
@@ -49,8 +53,12 @@ func (m *Monitor) process(it *checkItem) {
 	switch {
 	case it.flush:
 	case it.contrib != nil:
+		it.contrib.Counts.Stats = m.windowStats(it.stats)
 		m.opts.Contribute(*it.contrib)
 	case it.merged != nil:
+		if it.stats != nil {
+			it.merged.Counts.Stats = m.windowStats(it.stats)
+		}
 		it.ev, it.err = m.evaluateMerged(it.merged)
 		if it.err == nil {
 			m.publish(it.ev)

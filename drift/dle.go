@@ -341,6 +341,12 @@ func (s *dleStream) resum() {
 // evaluate applies the check's batch and returns the window's estimate,
 // exporting the gauges; check side. The batch is recycled.
 func (s *dleStream) evaluate(b *dleBatch) *EstimatedLoss {
+	s.absorb(b)
+	return s.result(s.valid, s.sumAbs, s.sumSq)
+}
+
+// absorb applies a check's batch (nil: none) and recycles it; check side.
+func (s *dleStream) absorb(b *dleBatch) {
 	if b != nil {
 		s.apply(b)
 		clear(b.cat)
@@ -349,11 +355,24 @@ func (s *dleStream) evaluate(b *dleBatch) *EstimatedLoss {
 		default:
 		}
 	}
-	e := EstimatedLoss{Records: s.valid, MAE: math.NaN(), RMSE: math.NaN(), CalibrationRecords: s.ref.Rows,
+}
+
+// stats returns the window's mergeable statistics; check side, after
+// absorb.
+func (s *dleStream) stats() *LossStats {
+	// The running sums may round a hair below 0 as losses leave the ring.
+	return &LossStats{Records: int64(s.valid), Abs: math.Max(0, s.sumAbs), Sq: math.Max(0, s.sumSq)}
+}
+
+// result is the estimate of n records whose predicted losses sum to
+// sumAbs and sumSq (this window's, or merged from several processes'),
+// its band looked up at n; it exports the gauges. Check side.
+func (s *dleStream) result(n int, sumAbs, sumSq float64) *EstimatedLoss {
+	e := EstimatedLoss{Records: n, MAE: math.NaN(), RMSE: math.NaN(), CalibrationRecords: s.ref.Rows,
 		ReferenceMAE: s.ref.MAE, ReferenceRMSE: s.ref.RMSE}
-	if s.valid > 0 {
-		e.MAE = math.Max(0, s.sumAbs/float64(s.valid))
-		e.RMSE = math.Sqrt(math.Max(0, s.sumSq/float64(s.valid)))
+	if n > 0 {
+		e.MAE = math.Max(0, sumAbs/float64(n))
+		e.RMSE = math.Sqrt(math.Max(0, sumSq/float64(n)))
 	}
 	if size := bandSize(e.Records); size >= 2 {
 		band, ok := s.bands[size]

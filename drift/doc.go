@@ -113,5 +113,9 @@
 // goroutine. Whoever merges the processes' counts of one window
 // (Counts.Merge) evaluates them with Monitor.CheckMerged: the binned tests
 // of Profile.CheckCounts under the monitor's thresholds, verdicts, metrics
-// and subscribers; CBPE, PCA and DLE need raw records and are left out.
+// and subscribers. CBPE, PCA and DLE travel as sums that add across
+// processes (Counts.Stats, WindowStats), from which CheckMerged estimates
+// the merged window: exactly where the estimate is a mean or follows from
+// the expected confusion matrix, the AUC from histograms of calibrated
+// probabilities.
 package drift

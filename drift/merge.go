@@ -12,7 +12,10 @@ import (
 // hands its window's counts (WindowCounts) to whoever merges them; the
 // merged counts come back to one monitor through CheckMerged, which
 // evaluates them with the monitor's rules and publishes the event as a
-// check would. Counts carry no raw values, so every test is a binned one.
+// check would. Counts carry no raw values, so every test is a binned one;
+// the estimators behind CBPE, PCA and DLE are carried as sums that add
+// across processes (Counts.Stats, WindowStats), from which the merged
+// event's Estimated, Multivariate and EstimatedLoss are computed.
 
 // SlidingWindow is WindowCounts.Window of a sliding window's counts.
 const SlidingWindow = "sliding"
@@ -56,10 +59,17 @@ func tumblingID(start time.Time) string { return start.UTC().Format(time.RFC3339
 // merged window holds fewer than Ready() records. It exports the drift
 // metrics as a check does, stores the event as Snapshot() and publishes it
 // to the subscribers, in order with the monitor's other checks on its
-// checker goroutine. CBPE, PCA and DLE need raw scores or records, so the
-// event's Estimated, Multivariate and EstimatedLoss are nil. Counts that do
-// not fit the profile (another feature or bin count, bins that do not add
-// up to Records) or hold no record give an error and publish nothing.
+// checker goroutine. The event's Estimated, Multivariate and EstimatedLoss
+// come from the merged statistics (w.Counts.Stats) when they carry the
+// part and the monitor estimates it, with bands at the part's merged
+// record count; they are nil otherwise (no statistics, or some process
+// sent none of that part). The mean PCA error, the DLE MAE and RMSE and
+// CBPE's confusion-based figures equal a single monitor's over all the
+// records; CBPE's AUC comes from histograms (histAUC), within 0.001.
+// Counts that do not fit the profile (another feature or bin count, bins
+// that do not add up to Records, statistics of another shape or with
+// negative or non-finite sums) or hold no record give an error and
+// publish nothing.
 // Subscribers and Contribute must not call CheckMerged.
 func (m *Monitor) CheckMerged(w MergedWindow) (Event, error) {
 	if w.Processes < 1 {
@@ -95,9 +105,45 @@ func (m *Monitor) evaluateMerged(w *MergedWindow) (Event, error) {
 	if pred != nil {
 		ev.PredictionPSI = pred.PSI
 	}
+	if err := m.estimateMerged(&ev, c.Stats); err != nil {
+		return Event{}, fmt.Errorf("check merged window %q of %s %s: %w", w.Window, m.opts.Model, m.opts.Version, err)
+	}
 	m.verdicts(&ev)
 	m.record(ev)
 	return ev, nil
+}
+
+// estimateMerged sets the event's Estimated, Multivariate and
+// EstimatedLoss from merged window statistics, each when the statistics
+// carry its part and the monitor estimates it (its bands looked up at the
+// part's record count, the gauges exported as a check does); statistics of
+// the wrong shape are an error. Checker side. The checks come before any
+// gauge is set, so that an error exports nothing.
+func (m *Monitor) estimateMerged(ev *Event, s *WindowStats) error {
+	if s == nil {
+		return nil
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	var est Estimated
+	perf := s.Perf != nil && m.cbpe != nil
+	if perf {
+		var err error
+		if est, err = m.cbpe.estimateFromStats(s.Perf); err != nil {
+			return err
+		}
+	}
+	if perf {
+		ev.Estimated = m.cbpe.finish(est)
+	}
+	if s.PCA != nil && m.pca != nil {
+		ev.Multivariate = m.pca.result(int(s.PCA.Records), s.PCA.Error)
+	}
+	if s.Loss != nil && m.dle != nil {
+		ev.EstimatedLoss = m.dle.result(int(s.Loss.Records), s.Loss.Abs, s.Loss.Sq)
+	}
+	return nil
 }
 
 // binnedResults evaluates window counts against the profile with tests

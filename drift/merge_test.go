@@ -159,8 +159,12 @@ func TestContributorsMergeToOneWindow(t *testing.T) {
 		if !closeTo(ev.PredictionPSI, want.PredictionPSI, 1e-12) || !closeTo(ev.PredictionPSI, pred.PSI, 1e-12) {
 			t.Errorf("window %d: merged prediction PSI %v, one monitor %v, CheckCounts %v", w, ev.PredictionPSI, want.PredictionPSI, pred.PSI)
 		}
-		if ev.Estimated != nil || ev.Multivariate != nil || ev.EstimatedLoss != nil {
-			t.Errorf("window %d: a merged event estimates %+v %+v %+v", w, ev.Estimated, ev.Multivariate, ev.EstimatedLoss)
+		// The profile has a PCA, no calibrator and no loss reference: the
+		// merged window's mean error is the one monitor's.
+		if ev.Estimated != nil || ev.EstimatedLoss != nil || ev.Multivariate == nil || want.Multivariate == nil ||
+			ev.Multivariate.Records != want.Multivariate.Records || !closeTo(ev.Multivariate.Error, want.Multivariate.Error, 1e-9) ||
+			ev.Multivariate.Hi != want.Multivariate.Hi || ev.Multivariate.Drifted != want.Multivariate.Drifted {
+			t.Errorf("window %d: merged estimates %+v %+v %+v, one monitor's multivariate %+v", w, ev.Estimated, ev.Multivariate, ev.EstimatedLoss, want.Multivariate)
 		}
 	}
 	// A numeric feature tested locally on its values gets a binned test
@@ -452,11 +456,12 @@ func TestCheckMerged(t *testing.T) {
 	}
 }
 
-// TestContributorKeepsNoRawRecords proves a contributor keeps only counts:
-// no raw values for ks or wasserstein, no PCA ring, no CBPE scores, while
-// the same profile's ordinary monitor keeps them; and that its own Check
-// uses the binned tests and contributes nothing.
-func TestContributorKeepsNoRawRecords(t *testing.T) {
+// TestContributorKeepsNoRawValues proves a contributor keeps no raw values
+// for ks or wasserstein, which the same profile's ordinary monitor keeps,
+// but keeps CBPE's scores and PCA's records for its statistics; and that
+// its own Check uses the binned tests, estimates as the ordinary monitor
+// does, and contributes nothing.
+func TestContributorKeepsNoRawValues(t *testing.T) {
 	p, _ := mergeTestProfile(t, 61)
 	cal := &Calibrator{X: []float64{0, 1}, Y: []float64{0, 1}, Threshold: 0.5}
 	withCal := *p
@@ -475,24 +480,31 @@ func TestContributorKeepsNoRawRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if len(m.w.valFeat) != 0 || len(m.w.vals) != 0 || m.pca != nil || m.cbpe != nil || m.dle != nil {
-		t.Errorf("contributor keeps %d value features, PCA %v, CBPE %v, DLE %v", len(m.w.valFeat), m.pca != nil, m.cbpe != nil, m.dle != nil)
+	// Raw values serve only ks and Wasserstein, which merged counts cannot
+	// run; CBPE's scores and PCA's records give the statistics.
+	if len(m.w.valFeat) != 0 || len(m.w.vals) != 0 || m.pca == nil || m.cbpe == nil {
+		t.Errorf("contributor keeps %d value features, PCA %v, CBPE %v", len(m.w.valFeat), m.pca != nil, m.cbpe != nil)
 	}
 	rng := rand.New(rand.NewPCG(62, 63))
 	cols := genData(rng, 300, 0)
 	num, cat := make([]float64, 4), make([]string, 4)
 	for i := range 300 {
 		row(cols, i, num, cat)
-		m.Observe(num, cat, 0.5)
+		m.Observe(num, cat, float64(i%10)/10)
+		plain.Observe(num, cat, float64(i%10)/10)
 	}
 	ev := m.Check()
+	want := plain.Check()
 	binned, _, err := p.CheckCounts(m.Counts(), CompareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.WindowRecords != 300 || ev.Processes != 0 || ev.Window != "" || ev.Estimated != nil || ev.Multivariate != nil {
-		t.Errorf("contributor's own check %+v", ev)
+	if ev.WindowRecords != 300 || ev.Processes != 0 || ev.Window != "" || ev.Estimated == nil || ev.Multivariate == nil {
+		t.Fatalf("contributor's own check %+v", ev)
 	}
+	// Its estimates come from its statistics: a plain monitor's over the
+	// same records (isotonic-free scores tied in tenths: the AUC is exact).
+	compareEstimates(t, ev, want, 1e-9)
 	for i, f := range ev.Features {
 		if f.Test != binned[i].Test || !closeTo(f.PSI, binned[i].PSI, 1e-12) {
 			t.Errorf("%s: %s PSI %v, CheckCounts %s PSI %v", f.Name, f.Test, f.PSI, binned[i].Test, binned[i].PSI)

@@ -58,8 +58,10 @@ type MonitorOptions struct {
 	// CheckMerged (and Check). Contribute must not block for long: the
 	// observers wait once a few contributions are queued. It must not
 	// call the monitor's Check, CheckMerged, Tick, Flush or Close. Labels
-	// (ObserveLabel, ObserveValue) and Performance work as without it;
-	// CBPE, PCA and DLE, which need raw records, are not kept.
+	// (ObserveLabel, ObserveValue) and Performance work as without it.
+	// CBPE, PCA and DLE keep their records as without it, and each
+	// contribution carries their mergeable sums (Counts.Stats), computed
+	// on the checker goroutine as a check's estimates are.
 	Contribute func(WindowCounts)
 }
 
@@ -260,15 +262,9 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	}
 	m.ready = m.readyRecords()
 	m.perf.init(o)
-	if o.Contribute != nil {
-		// CBPE, PCA and DLE need the raw scores or records, which merged
-		// counts do not carry: a contributor keeps none of them. The
-		// estimated loss series still exist, NaN (not applicable).
-		noLoss := o
-		noLoss.Loss = nil
-		m.dle = newDLEStream(p, noLoss)
-		return m, nil
-	}
+	// A contributor keeps CBPE's scores and PCA's and DLE's records too:
+	// its contributions carry their sums (WindowStats), from which
+	// CheckMerged estimates the merged window.
 	m.cbpe = newCBPE(p, o)
 	m.pca = newPCAStream(p, o)
 	m.dle = newDLEStream(p, o)
@@ -408,7 +404,60 @@ func (m *Monitor) observe(num []float64, cat []string, prediction float64, proba
 func (m *Monitor) contributionLocked() *checkItem {
 	m.since = 0
 	return &checkItem{contrib: &WindowCounts{Model: m.opts.Model, Version: m.opts.Version,
-		Window: SlidingWindow, End: m.now(), Counts: m.w.Counts()}}
+		Window: SlidingWindow, End: m.now(), Counts: m.w.Counts()}, stats: m.statsInputsLocked()}
+}
+
+// statsInputs is what the checker needs to compute a contributor's window
+// statistics (WindowStats): as a check's snapshot, the window's CBPE
+// scores and the PCA and DLE records added since the previous one.
+type statsInputs struct {
+	scores []float64 // nil without CBPE
+	pca    *pcaBatch // nil without a PCA
+	dle    *dleBatch // nil without loss models
+}
+
+// statsInputsLocked takes the inputs of the window's statistics, nil when
+// the monitor estimates nothing; mu must be held.
+func (m *Monitor) statsInputsLocked() *statsInputs {
+	if m.cbpe == nil && m.pca == nil && m.dle == nil {
+		return nil
+	}
+	in := &statsInputs{}
+	if m.cbpe != nil {
+		in.scores = m.cbpe.scores()
+	}
+	if m.pca != nil {
+		in.pca = m.pca.takeBatch()
+	}
+	if m.dle != nil {
+		in.dle = m.dle.takeBatch()
+	}
+	return in
+}
+
+// windowStats computes the window's statistics from in (nil: none); only
+// the checker goroutine calls it (or, once closed, a caller holding
+// handMu), since it applies the PCA and DLE batches to their rings.
+func (m *Monitor) windowStats(in *statsInputs) *WindowStats {
+	if in == nil {
+		return nil
+	}
+	s := &WindowStats{}
+	if m.cbpe != nil {
+		s.Perf = m.cbpe.perfStats(in.scores)
+	}
+	if m.pca != nil {
+		m.pca.absorb(in.pca)
+		s.PCA = m.pca.stats()
+	}
+	if m.dle != nil {
+		m.dle.absorb(in.dle)
+		s.Loss = m.dle.stats()
+	}
+	if s.Perf == nil && s.PCA == nil && s.Loss == nil {
+		return nil
+	}
+	return s
 }
 
 // pad copies a short record into the padding buffers, the rest missing.
@@ -463,7 +512,8 @@ func (m *Monitor) rollLocked(now time.Time) *checkItem {
 		if m.w.Len() > 0 {
 			start := m.windowStart.UTC()
 			it = &checkItem{contrib: &WindowCounts{Model: m.opts.Model, Version: m.opts.Version,
-				Window: tumblingID(start), Start: start, End: start.Add(m.opts.Tumbling), Counts: m.w.Counts()}}
+				Window: tumblingID(start), Start: start, End: start.Add(m.opts.Tumbling), Counts: m.w.Counts()},
+				stats: m.statsInputsLocked()}
 		}
 	case m.w.Len() >= m.opts.MinWindow:
 		it = &checkItem{snap: m.snapshotLocked()}
@@ -486,8 +536,9 @@ func (m *Monitor) rollLocked(now time.Time) *checkItem {
 // publishes the event; it returns once the checks handed over before it and
 // its own are evaluated and published. An empty window gives an event
 // without features that is neither published nor exported. A contributor
-// (MonitorOptions.Contribute) checks its own counts as CheckMerged checks
-// merged ones, with binned tests only, and contributes nothing. Subscribers
+// (MonitorOptions.Contribute) checks its own counts and statistics as
+// CheckMerged checks merged ones, with binned tests only, and contributes
+// nothing. Subscribers
 // must not call Check, CheckMerged, Tick, Flush or Close.
 func (m *Monitor) Check() Event {
 	m.mu.Lock()
@@ -496,7 +547,7 @@ func (m *Monitor) Check() Event {
 		return Event{Model: m.opts.Model, Version: m.opts.Version, Time: m.now(), PredictionPSI: math.NaN()}
 	}
 	if m.opts.Contribute != nil {
-		return m.checkNow(&checkItem{merged: &MergedWindow{Counts: m.w.Counts(), Time: m.now()}})
+		return m.checkNow(&checkItem{merged: &MergedWindow{Counts: m.w.Counts(), Time: m.now()}, stats: m.statsInputsLocked()})
 	}
 	return m.checkNow(&checkItem{snap: m.snapshotLocked()})
 }

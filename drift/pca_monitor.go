@@ -150,6 +150,12 @@ func (s *pcaStream) apply(b *pcaBatch) {
 // evaluate applies the check's batch and returns the window's result,
 // exporting the gauges; check side. The batch is recycled.
 func (s *pcaStream) evaluate(b *pcaBatch) *MultivariateResult {
+	s.absorb(b)
+	return s.result(s.en, s.sum)
+}
+
+// absorb applies a check's batch (nil: none) and recycles it; check side.
+func (s *pcaStream) absorb(b *pcaBatch) {
 	if b != nil {
 		s.apply(b)
 		clear(b.cat)
@@ -158,12 +164,24 @@ func (s *pcaStream) evaluate(b *pcaBatch) *MultivariateResult {
 		default:
 		}
 	}
+}
+
+// stats returns the window's mergeable statistics; check side, after
+// absorb.
+func (s *pcaStream) stats() *PCAStats { // The running sum may round a hair below 0 as errors leave the ring.
+	return &PCAStats{Records: int64(s.en), Error: math.Max(0, s.sum)}
+}
+
+// result is the multivariate result of n records whose errors sum to sum
+// (this window's, or merged from several processes'), its band looked up
+// at n; it exports the gauges. Check side.
+func (s *pcaStream) result(n int, sum float64) *MultivariateResult {
 	c := s.p.PCA
 	res := &MultivariateResult{Error: math.NaN(), RefError: c.RefError, Lo: math.NaN(), Hi: math.NaN(),
-		Components: c.K, Dimensions: c.Dims(), Records: s.en}
-	if s.en > 0 {
-		res.Error = math.Max(0, s.sum/float64(s.en))
-		if lo, hi, ok := s.p.PCALimits(s.en); ok {
+		Components: c.K, Dimensions: c.Dims(), Records: n}
+	if n > 0 {
+		res.Error = math.Max(0, sum/float64(n))
+		if lo, hi, ok := s.p.PCALimits(n); ok {
 			res.Lo, res.Hi = lo, hi
 			res.Drifted = res.Error < lo || res.Error > hi
 		}

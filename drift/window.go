@@ -224,6 +224,9 @@ type Counts struct {
 	// Unseen names, per feature, the unseen categories counted after the
 	// "other" bin (nil for numeric features).
 	Unseen [][]string
+	// Stats are the window's CBPE, PCA and DLE statistics, mergeable like
+	// the bins; nil when the monitor estimates none of them.
+	Stats *WindowStats
 }
 
 // Counts returns a copy of the window's counts.
@@ -249,17 +252,25 @@ func (w *Window) Counts() *Counts {
 	return c
 }
 
-// Merge adds o's counts to c, matching unseen categories by name.
+// Merge adds o's counts to c, matching unseen categories by name, and its
+// statistics (mergeStats: a part either lacks is dropped, parts of
+// different shapes are an error).
 func (c *Counts) Merge(o *Counts) error {
 	if len(o.Bins) != len(c.Bins) {
 		return fmt.Errorf("merge counts: %d features, want %d", len(o.Bins), len(c.Bins))
 	}
+	stats, err := mergeStats(c.Stats, o.Stats)
+	if err != nil {
+		return fmt.Errorf("merge counts: %w", err)
+	}
+	for i := range c.Bins {
+		if base, obase := len(c.Bins[i])-len(c.Unseen[i]), len(o.Bins[i])-len(o.Unseen[i]); base != obase {
+			return fmt.Errorf("merge counts: feature %d has %d bins, want %d", i, obase, base)
+		}
+	}
 	for i := range c.Bins {
 		base := len(c.Bins[i]) - len(c.Unseen[i])
 		obase := len(o.Bins[i]) - len(o.Unseen[i])
-		if base != obase {
-			return fmt.Errorf("merge counts: feature %d has %d bins, want %d", i, obase, base)
-		}
 		for b := 0; b < base; b++ {
 			c.Bins[i][b] += o.Bins[i][b]
 		}
@@ -274,6 +285,7 @@ func (c *Counts) Merge(o *Counts) error {
 		}
 	}
 	c.Records += o.Records
+	c.Stats = stats
 	return nil
 }
 

@@ -426,7 +426,7 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 	if err != nil {
 		return nil, fmt.Errorf("drift profile of %s: %w", version, err)
 	}
-	loss := p.lossEstimator(m, prof, version)
+	loss := lossEstimator(m, prof, version, p.logger)
 	mon, err := drift.NewMonitor(prof, drift.MonitorOptions{
 		Model: p.cfg.ModelName, Version: version, Environment: p.cfg.ScoringEnvironment,
 		WindowSize: p.cfg.DriftWindowSize, CheckInterval: p.cfg.DriftCheckInterval, MinWindow: p.cfg.DriftMinWindow,
@@ -481,11 +481,11 @@ func (p *pipeline) load(ctx context.Context, version string) (*deployment, error
 // lossEstimator returns the DLE loss models a regression version's model
 // file carries, adapted to its profile; nil (and DLE off, with a warning
 // when the profile expected them) when there are none or they do not fit.
-func (p *pipeline) lossEstimator(m *scoringModel, prof *drift.Profile, version string) drift.LossEstimator {
+func lossEstimator(m *scoringModel, prof *drift.Profile, version string, log *slog.Logger) drift.LossEstimator {
 	b, ok := m.m.Attachment(flows.LossAttachment)
 	if !ok || prof.Loss == nil {
 		if prof.Loss != nil {
-			p.logger.Warn("drift profile has a DLE reference but the model file no loss models; estimated RMSE is off", "version", version)
+			log.Warn("drift profile has a DLE reference but the model file no loss models; estimated RMSE is off", "version", version)
 		}
 		return nil
 	}
@@ -500,7 +500,7 @@ func (p *pipeline) lossEstimator(m *scoringModel, prof *drift.Profile, version s
 			return est
 		}
 	}
-	p.logger.Warn("loss models unusable; estimated RMSE is off", "version", version, "err", err)
+	log.Warn("loss models unusable; estimated RMSE is off", "version", version, "err", err)
 	return nil
 }
 

@@ -250,7 +250,8 @@ func (w *worker) driftMonitor(b cluster.Bundle, m *scoringModel, ds cluster.Drif
 		var mon *drift.Monitor
 		mon, err = drift.NewMonitor(prof, drift.MonitorOptions{Model: b.Model, Version: b.Version, Environment: w.cfg.ScoringEnvironment,
 			WindowSize: ds.WindowSize, CheckInterval: ds.CheckInterval, Tumbling: ds.Tumbling(), Now: w.now,
-			PositiveClass: positiveClass(m.classes, m.objective), Contribute: w.share.contribute})
+			PositiveClass: positiveClass(m.classes, m.objective), Contribute: w.share.contribute,
+			Loss: lossEstimator(m, prof, b.Version, w.log)})
 		if err == nil {
 			var obs *driftObserver
 			if obs, err = newDriftObserver(mon, prof.FeatureNames(), m.Schema()); err == nil {

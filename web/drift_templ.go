@@ -1325,7 +1325,7 @@ func DriftFragment(v DriftView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 121, "</span> <span class=\"hint\">binned tests: merged counts carry no raw values; estimates without labels and multivariate drift need them and are not computed on merged windows</span>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 121, "</span> <span class=\"hint\">binned tests: merged counts carry no raw values; estimates without labels and multivariate drift are merged from each process's sums</span>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

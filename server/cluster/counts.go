@@ -59,7 +59,28 @@ func CountsKey(model, version, window, instance string) string {
 // key returns c's record key.
 func (c Contribution) key() string { return CountsKey(c.Model, c.Version, c.Window, c.Instance) }
 
-var countsMagic = []byte("DRIFTDW1")
+// countsMagic starts a counts record; its last byte is the format's
+// version. Version 2 appends the window statistics (drift.WindowStats);
+// version 1 records, written before them, still decode, without.
+var (
+	countsMagic   = []byte("DRIFTDW2")
+	countsMagicV1 = []byte("DRIFTDW1")
+)
+
+// Bits of the statistics' flags: which parts follow.
+const (
+	statsLoss = 1 << iota
+	statsPCA
+	statsPerf
+)
+
+// Limits of the statistics the decoder enforces before it allocates: the
+// histograms are dense in memory, so their size may not follow from the
+// record's length.
+const (
+	maxStatsBins  = 1 << 12 // bins of one histogram
+	maxStatsCells = 1 << 18 // bins of all histograms together
+)
 
 // EncodeCounts serialises c: a magic (its last byte the format's version),
 // the instance, model, version and window names (length-prefixed), the
@@ -67,7 +88,8 @@ var countsMagic = []byte("DRIFTDW1")
 // zero time), then the counts as unsigned varints: the record count, the
 // number of features and per feature the number of bins, the number of
 // unseen categories plus one (0: none recorded, a numeric feature), the
-// bins' counts and the unseen categories' names (varint length, bytes).
+// bins' counts and the unseen categories' names (varint length, bytes);
+// then the window statistics (appendStats).
 func EncodeCounts(c Contribution) []byte {
 	var cs drift.Counts
 	if c.Counts != nil {
@@ -103,12 +125,94 @@ func EncodeCounts(c Contribution) []byte {
 			out = append(out, name...)
 		}
 	}
+	return appendStats(out, cs.Stats)
+}
+
+// appendStats writes window statistics: a varint of flags saying which
+// parts follow (0: none, nil statistics), then DLE's record count and
+// sums of predicted absolute and squared errors; PCA's record count and
+// sum of errors; CBPE's record count, number of classes (0: binary), the
+// expected confusion matrix (4 or classes² float64s), for a multiclass
+// model the records predicted per class, the bins per histogram, and each
+// histogram (one, or one per class) sparsely: the number of non-empty
+// bins, then per bin its index (increasing), record count and sum of
+// probabilities. Counts are varints, sums big-endian IEEE 754 float64s.
+func appendStats(out []byte, s *drift.WindowStats) []byte {
+	if s == nil {
+		return binary.AppendUvarint(out, 0)
+	}
+	var flags uint64
+	if s.Loss != nil {
+		flags |= statsLoss
+	}
+	if s.PCA != nil {
+		flags |= statsPCA
+	}
+	if s.Perf != nil {
+		flags |= statsPerf
+	}
+	out = binary.AppendUvarint(out, flags)
+	if l := s.Loss; l != nil {
+		out = binary.AppendUvarint(out, uint64(l.Records))
+		out = appendF64(out, l.Abs, l.Sq)
+	}
+	if p := s.PCA; p != nil {
+		out = binary.AppendUvarint(out, uint64(p.Records))
+		out = appendF64(out, p.Error)
+	}
+	if p := s.Perf; p != nil {
+		out = binary.AppendUvarint(out, uint64(p.Records))
+		out = binary.AppendUvarint(out, uint64(p.Classes))
+		out = appendF64(out, p.Confusion...)
+		for _, n := range p.Predicted {
+			out = binary.AppendUvarint(out, uint64(n))
+		}
+		out = binary.AppendUvarint(out, uint64(p.Bins))
+		for h := 0; p.Bins > 0 && h < len(p.Count)/p.Bins; h++ {
+			count, sum := p.Count[h*p.Bins:(h+1)*p.Bins], p.Sum[h*p.Bins:(h+1)*p.Bins]
+			full := 0
+			for _, n := range count {
+				if n != 0 {
+					full++
+				}
+			}
+			out = binary.AppendUvarint(out, uint64(full))
+			for b, n := range count {
+				if n != 0 {
+					out = binary.AppendUvarint(out, uint64(b))
+					out = binary.AppendUvarint(out, uint64(n))
+					out = appendF64(out, sum[b])
+				}
+			}
+		}
+	}
 	return out
+}
+
+func appendF64(out []byte, vs ...float64) []byte {
+	for _, v := range vs {
+		out = binary.BigEndian.AppendUint64(out, math.Float64bits(v))
+	}
+	return out
+}
+
+// statsSize estimates the encoded size of s.
+func statsSize(s *drift.WindowStats) int {
+	n := 64
+	if s != nil && s.Perf != nil {
+		n += 8*len(s.Perf.Confusion) + 10*len(s.Perf.Predicted)
+		for _, c := range s.Perf.Count {
+			if c != 0 {
+				n += 14
+			}
+		}
+	}
+	return n
 }
 
 // countsSize estimates the encoded size of c's counts.
 func countsSize(c *drift.Counts) int {
-	n := 16
+	n := 16 + statsSize(c.Stats)
 	for i, b := range c.Bins {
 		n += 4 + 3*len(b)
 		if i < len(c.Unseen) {
@@ -139,8 +243,11 @@ func fromUnixNano(n int64) time.Time {
 // count); the error names the field and byte offset that is wrong.
 func DecodeCounts(p []byte) (Contribution, error) {
 	r := reader{p: p}
+	v1 := false
 	if !r.magic(countsMagic) {
-		return Contribution{}, errors.New("counts: bad magic (not a driftd drift counts record, or a newer format)")
+		if v1 = r.magic(countsMagicV1); !v1 {
+			return Contribution{}, errors.New("counts: bad magic (not a driftd drift counts record, or a newer format)")
+		}
 	}
 	var c Contribution
 	for _, f := range []struct {
@@ -168,7 +275,7 @@ func DecodeCounts(p []byte) (Contribution, error) {
 	if c.Window != drift.SlidingWindow && !c.End.After(c.Start) {
 		return Contribution{}, fmt.Errorf("counts of %s %s window %s from %s: end %s not after start %s", c.Model, c.Version, c.Window, c.Instance, c.End, c.Start)
 	}
-	cs, err := decodeCountsBody(&r)
+	cs, err := decodeCountsBody(&r, !v1)
 	if err != nil {
 		return Contribution{}, fmt.Errorf("counts of %s %s window %s from %s: %w", c.Model, c.Version, c.Window, c.Instance, err)
 	}
@@ -176,7 +283,9 @@ func DecodeCounts(p []byte) (Contribution, error) {
 	return c, nil
 }
 
-func decodeCountsBody(r *reader) (*drift.Counts, error) {
+// decodeCountsBody reads the counts and, with stats (format version 2),
+// the window statistics.
+func decodeCountsBody(r *reader, stats bool) (*drift.Counts, error) {
 	records, err := r.uvarint("record count", math.MaxInt64)
 	if err != nil {
 		return nil, err
@@ -222,10 +331,163 @@ func decodeCountsBody(r *reader) (*drift.Counts, error) {
 			r.off += int(n)
 		}
 	}
+	if stats {
+		if c.Stats, err = decodeStats(r); err != nil {
+			return nil, err
+		}
+	}
 	if r.off != len(r.p) {
 		return nil, fmt.Errorf("%d trailing bytes at offset %d", len(r.p)-r.off, r.off)
 	}
 	return c, nil
+}
+
+// decodeStats reads what appendStats wrote, refusing what would not encode
+// back byte for byte or could not be merged and evaluated: unknown flags,
+// sums that are negative, NaN or infinite, a bin's sum above its count,
+// a binary model with predicted counts or a class count of 1, histogram
+// bins out of order, empty or out of range, sizes past the limits.
+func decodeStats(r *reader) (*drift.WindowStats, error) {
+	flags, err := r.uvarint("statistics flags", statsLoss|statsPCA|statsPerf)
+	if err != nil || flags == 0 {
+		return nil, err
+	}
+	s := &drift.WindowStats{}
+	if flags&statsLoss != 0 {
+		l := &drift.LossStats{}
+		n, err := r.uvarint("loss records", math.MaxInt32)
+		if err != nil {
+			return nil, err
+		}
+		l.Records = int64(n)
+		if err := r.sums("loss sums", &l.Abs, &l.Sq); err != nil {
+			return nil, err
+		}
+		s.Loss = l
+	}
+	if flags&statsPCA != 0 {
+		p := &drift.PCAStats{}
+		n, err := r.uvarint("PCA records", math.MaxInt32)
+		if err != nil {
+			return nil, err
+		}
+		p.Records = int64(n)
+		if err := r.sums("PCA sum", &p.Error); err != nil {
+			return nil, err
+		}
+		s.PCA = p
+	}
+	if flags&statsPerf != 0 {
+		if s.Perf, err = decodePerf(r); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// decodePerf reads CBPE's statistics (appendStats).
+func decodePerf(r *reader) (*drift.PerfStats, error) {
+	p := &drift.PerfStats{}
+	n, err := r.uvarint("performance records", math.MaxInt32)
+	if err != nil {
+		return nil, err
+	}
+	p.Records = int64(n)
+	// Each confusion cell takes 8 bytes: a class count whose matrix would
+	// run past the end is refused before allocating.
+	at := r.off
+	k, err := r.uvarint("classes", uint64(math.Sqrt(float64(r.left()/8))))
+	if err != nil {
+		return nil, err
+	}
+	if k == 1 {
+		return nil, fmt.Errorf("classes at offset %d: 1", at)
+	}
+	p.Classes = int(k)
+	cells, hists := 4, 1
+	if k > 0 {
+		cells, hists = int(k*k), int(k)
+	}
+	p.Confusion = make([]float64, cells)
+	for i := range p.Confusion {
+		if err := r.sums("confusion cell", &p.Confusion[i]); err != nil {
+			return nil, err
+		}
+	}
+	if k > 0 {
+		p.Predicted = make([]int64, k)
+		for i := range p.Predicted {
+			n, err := r.uvarint(fmt.Sprintf("class %d predicted records", i), math.MaxInt32)
+			if err != nil {
+				return nil, err
+			}
+			p.Predicted[i] = int64(n)
+		}
+	}
+	at = r.off
+	bins, err := r.uvarint("histogram bins", maxStatsBins)
+	if err != nil {
+		return nil, err
+	}
+	if bins == 0 || int(bins)*hists > maxStatsCells {
+		return nil, fmt.Errorf("histogram bins at offset %d: %d bins for %d histograms (at most %d cells)", at, bins, hists, maxStatsCells)
+	}
+	p.Bins = int(bins)
+	p.Count, p.Sum = make([]int64, p.Bins*hists), make([]float64, p.Bins*hists)
+	for h := range hists {
+		full, err := r.uvarint(fmt.Sprintf("histogram %d bins used", h), bins)
+		if err != nil {
+			return nil, err
+		}
+		next := uint64(0) // the least index the next bin may have
+		for range full {
+			at := r.off
+			b, err := r.uvarint(fmt.Sprintf("histogram %d bin", h), bins-1)
+			if err != nil {
+				return nil, err
+			}
+			if b < next {
+				return nil, fmt.Errorf("histogram %d bin at offset %d: %d out of order", h, at, b)
+			}
+			next = b + 1
+			at = r.off
+			n, err := r.uvarint(fmt.Sprintf("histogram %d bin %d count", h, b), math.MaxInt32)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("histogram %d bin %d count at offset %d: an empty bin listed", h, b, at)
+			}
+			i := h*p.Bins + int(b)
+			p.Count[i] = int64(n)
+			at = r.off
+			if err := r.sums(fmt.Sprintf("histogram %d bin %d sum", h, b), &p.Sum[i]); err != nil {
+				return nil, err
+			}
+			if p.Sum[i] > float64(n) {
+				return nil, fmt.Errorf("histogram %d bin %d sum at offset %d: %v over its %d records", h, b, at, p.Sum[i], n)
+			}
+		}
+	}
+	return p, nil
+}
+
+// sums reads float64 sums into dst, refusing negative, NaN and infinite
+// ones.
+func (r *reader) sums(field string, dst ...*float64) error {
+	for _, d := range dst {
+		at := r.off
+		bits, ok := r.u64()
+		if !ok {
+			return fmt.Errorf("%s at offset %d: cut short", field, at)
+		}
+		v := math.Float64frombits(bits)
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s at offset %d: %v is not a finite non-negative sum", field, at, v)
+		}
+		*d = v
+	}
+	return nil
 }
 
 // left returns how many bytes are unread.
@@ -249,7 +511,8 @@ func (r *reader) uvarint(field string, limit uint64) (uint64, error) {
 }
 
 // mergeable reports why c's counts cannot be merged with any others
-// (drift.Counts.Merge would index past a slice), nil when they can.
+// (drift.Counts.Merge would index past a slice) or their statistics not
+// evaluated, nil when they can.
 func mergeable(c *drift.Counts) error {
 	if c == nil {
 		return errors.New("no counts")
@@ -269,6 +532,9 @@ func mergeable(c *drift.Counts) error {
 				return fmt.Errorf("feature %d: negative bin count %d", i, n)
 			}
 		}
+	}
+	if err := c.Stats.Validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -85,9 +85,13 @@
 // out and logged. The merged window goes to the primary's monitor
 // (drift.Monitor.CheckMerged), which computes the binned tests on the
 // merged counts (exact KS and Wasserstein need raw values, so the bin-based
-// test runs in their place and the result says so) and drives the drift
-// view, metrics, events and retrain decisions from them, saying how many
-// records and processes the window covers. The bundle format above carries
+// test runs in their place and the result says so), estimates performance
+// (CBPE, DLE) and the multivariate error (PCA) from the merged sums the
+// counts carry (drift.WindowStats), and drives the drift view, metrics,
+// events and retrain decisions from them, saying how many records and
+// processes the window covers. Counts whose statistics do not merge (another
+// class count) are left out and counted in
+// driftd_cluster_drift_counts_unmergeable_total. The bundle format above carries
 // the drift profile every worker needs to bin its records.
 //
 // The counts topic is compacted with a retention of a day

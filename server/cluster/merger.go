@@ -299,10 +299,16 @@ func (m *Merger) merge(model, version, window string, counts map[string]*drift.C
 		return nil, nil
 	}
 	sum := cloneCounts(counts[best[0]])
+	merged := best[:1:1]
 	for _, inst := range best[1:] {
-		if err := sum.Merge(counts[inst]); err != nil { // cannot happen: same layout
-			m.log.Error("drift counts merge failed", "model", model, "version", version, "window", window, "instance", inst, "err", err)
+		// Same bin layout, but the estimate statistics may differ in shape
+		// (another class count): left out, and the sum is unchanged.
+		if err := sum.Merge(counts[inst]); err != nil {
+			m.unmergeable.Inc()
+			m.log.Error("left out drift counts that do not merge", "model", model, "version", version, "window", window, "instance", inst, "err", err)
+			continue
 		}
+		merged = append(merged, inst)
 	}
 	if len(best) < len(counts) {
 		for _, inst := range slices.Sorted(maps.Keys(counts)) {
@@ -314,7 +320,7 @@ func (m *Merger) merge(model, version, window string, counts map[string]*drift.C
 			}
 		}
 	}
-	return sum, best
+	return sum, merged
 }
 
 // layout names the bin layout of c: its feature count and each feature's
@@ -330,16 +336,7 @@ func layout(c *drift.Counts) string {
 }
 
 // cloneCounts returns a deep copy of c.
-func cloneCounts(c *drift.Counts) *drift.Counts {
-	out := &drift.Counts{Records: c.Records, Bins: slices.Clone(c.Bins), Unseen: slices.Clone(c.Unseen)}
-	for i := range out.Bins {
-		out.Bins[i] = slices.Clone(out.Bins[i])
-	}
-	for i := range out.Unseen {
-		out.Unseen[i] = slices.Clone(out.Unseen[i])
-	}
-	return out
-}
+func cloneCounts(c *drift.Counts) *drift.Counts { return c.Clone() }
 
 // Start creates DriftCountsTopic when missing and consumes it from the
 // start until Close, merging on a ticker. The topic is compacted and keeps
