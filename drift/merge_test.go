@@ -186,7 +186,7 @@ func TestSlidingContributor(t *testing.T) {
 	release := make(chan struct{})
 	var got contributions
 	m, err := NewMonitor(p, MonitorOptions{Model: "m", WindowSize: 50, CheckInterval: 20, Now: clock.Now,
-		Contribute: func(wc WindowCounts) {
+		ContributeEvery: -1, Contribute: func(wc WindowCounts) {
 			<-release
 			got.add(wc)
 		}})
@@ -512,5 +512,59 @@ func TestContributorKeepsNoRawValues(t *testing.T) {
 	}
 	if n := contributed.Load(); n != 0 {
 		t.Errorf("Check contributed %d times", n)
+	}
+}
+
+// TestSlidingContributeEvery proves a sliding contributor sends at most one
+// contribution per ContributeEvery however many checks pass, that the next
+// one holds every record counted meanwhile, and that Tick sends it once the
+// time has passed on a stream that went quiet (and nothing when nothing is
+// waiting).
+func TestSlidingContributeEvery(t *testing.T) {
+	p, _ := mergeTestProfile(t, 41)
+	rng := rand.New(rand.NewPCG(42, 43))
+	cur := genData(rng, 200, 0)
+	clock := newTestClock(time.Unix(9000, 0))
+	var got contributions
+	m, err := NewMonitor(p, MonitorOptions{Model: "m", WindowSize: 1000, CheckInterval: 10, Now: clock.Now,
+		ContributeEvery: time.Second, Contribute: got.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	num, cat := make([]float64, 4), make([]string, 4)
+	observe := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row(cur, i, num, cat)
+			m.Observe(num, cat, 0.5)
+		}
+		m.Flush()
+	}
+	records := func() []int64 {
+		var out []int64
+		for _, wc := range got.list() {
+			out = append(out, wc.Counts.Records)
+		}
+		return out
+	}
+	observe(0, 100) // ten checks within the same instant: the first contributes
+	if r := records(); !slices.Equal(r, []int64{10}) {
+		t.Fatalf("contributions after 100 records at one instant: %v, want one of 10 records", r)
+	}
+	clock.Add(500 * time.Millisecond)
+	m.Tick(clock.Now())
+	if r := records(); len(r) != 1 {
+		t.Fatalf("a Tick before ContributeEvery contributed: %v", r)
+	}
+	clock.Add(500 * time.Millisecond)
+	m.Tick(clock.Now())
+	if r := records(); !slices.Equal(r, []int64{10, 100}) {
+		t.Fatalf("contributions after the quiet second's Tick: %v, want [10 100]", r)
+	}
+	clock.Add(2 * time.Second)
+	m.Tick(clock.Now()) // nothing counted since: nothing to send
+	observe(100, 110)
+	if r := records(); !slices.Equal(r, []int64{10, 100, 110}) {
+		t.Fatalf("contributions after the next check past ContributeEvery: %v, want [10 100 110]", r)
 	}
 }

@@ -24,6 +24,7 @@ const (
 	DefaultAlertThreshold   = 0.25
 	DefaultDriftShare       = 0.5
 	DefaultLabelWindow      = 1000
+	DefaultContributeEvery  = 250 * time.Millisecond
 )
 
 // MonitorOptions configures a Monitor; zero values take the defaults.
@@ -63,6 +64,13 @@ type MonitorOptions struct {
 	// contribution carries their mergeable sums (Counts.Stats), computed
 	// on the checker goroutine as a check's estimates are.
 	Contribute func(WindowCounts)
+	// ContributeEvery spaces a contributor's sliding-window contributions
+	// at least this far apart (default 250ms; negative: every check): the
+	// merger merges at most once a second, and a contribution costs the
+	// window's statistics and a Kafka record. Records counted meanwhile go
+	// in the next one, which Tick sends once the time has passed on a
+	// stream that went quiet.
+	ContributeEvery time.Duration
 }
 
 // Event is the result of one drift check.
@@ -115,9 +123,11 @@ type Monitor struct {
 	opts MonitorOptions
 	now  func() time.Time
 
-	mu          sync.Mutex
-	w           *Window
-	since       int // records since the last check
+	mu    sync.Mutex
+	w     *Window
+	since int // records since the last check
+	// lastContrib is when a sliding contributor last contributed.
+	lastContrib time.Time
 	windowStart time.Time
 	tests       []string // per feature (prediction last)
 	valIndex    []int    // per feature: index in the window's value features, or -1
@@ -176,6 +186,9 @@ func NewMonitor(p *Profile, opts MonitorOptions) (*Monitor, error) {
 	}
 	if o.CheckInterval == 0 {
 		o.CheckInterval = DefaultCheckInterval
+	}
+	if o.ContributeEvery == 0 {
+		o.ContributeEvery = DefaultContributeEvery
 	}
 	if o.MinWindow == 0 {
 		o.MinWindow = min(DefaultMinWindow, o.WindowSize)
@@ -384,7 +397,7 @@ func (m *Monitor) observe(num []float64, cat []string, prediction float64, proba
 	if m.opts.Tumbling == 0 && m.since >= m.opts.CheckInterval {
 		switch {
 		case m.opts.Contribute != nil:
-			it = m.contributionLocked()
+			it = m.slidingContributionLocked(m.now())
 		case m.w.Len() >= m.ready:
 			it = &checkItem{snap: m.snapshotLocked()}
 		}
@@ -397,6 +410,17 @@ func (m *Monitor) observe(num []float64, cat []string, prediction float64, proba
 	m.mu.Unlock()
 	m.handLocked(it)
 	m.handMu.Unlock()
+}
+
+// slidingContributionLocked returns the sliding window's contribution
+// when ContributeEvery has passed since the previous one at now, else nil;
+// mu must be held.
+func (m *Monitor) slidingContributionLocked(now time.Time) *checkItem {
+	if m.opts.ContributeEvery > 0 && !m.lastContrib.IsZero() && now.Sub(m.lastContrib) < m.opts.ContributeEvery {
+		return nil
+	}
+	m.lastContrib = now
+	return m.contributionLocked()
 }
 
 // contributionLocked returns the sliding window's counts for Contribute;
@@ -478,9 +502,26 @@ func (m *Monitor) pad(num []float64, cat []string) ([]float64, []string) {
 // (if it holds MinWindow records) or contributing it (if it holds any) and
 // starting the next one; for streams too quiet to close their windows by
 // Observe. It returns once the closed window's check or contribution is
-// done. It does nothing without Tumbling.
+// done. Without Tumbling it does nothing, except on a contributor: there
+// it sends the sliding window's counts held back by ContributeEvery once
+// that time has passed.
 func (m *Monitor) Tick(now time.Time) {
 	if m.opts.Tumbling <= 0 {
+		if m.opts.Contribute == nil {
+			return
+		}
+		// A sliding contributor sends the records a quiet stream left
+		// waiting for ContributeEvery.
+		m.mu.Lock()
+		var it *checkItem
+		if m.since > 0 {
+			it = m.slidingContributionLocked(now)
+		}
+		if it == nil {
+			m.mu.Unlock()
+			return
+		}
+		m.checkNow(it)
 		return
 	}
 	m.mu.Lock()

@@ -119,6 +119,7 @@ func TestMergedEstimatesEqualSingle(t *testing.T) {
 				for k := range parts {
 					o := tc.opts()
 					o.Model, o.WindowSize, o.MinWindow, o.Now, o.Contribute = "m", 2*n, 10, clock.Now, got[k].add
+					o.ContributeEvery = -1
 					o.CheckInterval = n / 2 // sliding: one contribution at the half's last record
 					if mode == "tumbling" {
 						o.Tumbling, o.CheckInterval = time.Minute, 1<<30
@@ -355,7 +356,7 @@ func TestContributorStatsParts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got contributions
 			o := tc.opts
-			o.WindowSize, o.CheckInterval, o.Contribute = 100, 30, got.add
+			o.WindowSize, o.CheckInterval, o.Contribute, o.ContributeEvery = 100, 30, got.add, -1
 			m, err := NewMonitor(tc.p, o)
 			if err != nil {
 				t.Fatal(err)

@@ -211,7 +211,7 @@ func (p *pipeline) Start(ctx context.Context) error {
 			p.requestReload()
 		}
 	})
-	if p.cfg.DriftTumbling > 0 {
+	if p.cfg.DriftTumbling > 0 || p.share != nil {
 		p.wg.Add(1)
 		go p.tick(ctx)
 	}
@@ -701,10 +701,16 @@ func positiveClass(classes []string, objective string) string {
 	return ""
 }
 
-// tick closes expired tumbling drift windows on quiet streams until ctx ends.
+// tick closes expired tumbling drift windows, and sends a cluster's
+// sliding counts held back by the monitor's ContributeEvery, on quiet
+// streams until ctx ends.
 func (p *pipeline) tick(ctx context.Context) {
 	defer p.wg.Done()
-	tickTumbling(ctx, max(min(p.cfg.DriftTumbling/10, time.Second), 10*time.Millisecond), func() *drift.Monitor {
+	every := drift.DefaultContributeEvery
+	if p.cfg.DriftTumbling > 0 {
+		every = max(min(p.cfg.DriftTumbling/10, time.Second), 10*time.Millisecond)
+	}
+	tickTumbling(ctx, every, func() *drift.Monitor {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if p.deployed == nil {
@@ -716,7 +722,8 @@ func (p *pipeline) tick(ctx context.Context) {
 
 // tickTumbling ticks the monitor scoring now (nil: none) every interval
 // until ctx ends, closing expired tumbling windows on quiet streams, where
-// no record arrives to close them.
+// no record arrives to close them (and sending a contributor's held-back
+// sliding counts).
 func tickTumbling(ctx context.Context, every time.Duration, monitor func() *drift.Monitor, now func() time.Time) {
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -114,11 +114,13 @@ func (w *worker) listenAddr() string {
 	return s
 }
 
-// tick closes expired tumbling drift windows on quiet streams until ctx
-// ends; the period comes with the deployment, so it ticks twice a second.
+// tick closes expired tumbling drift windows and sends the sliding counts
+// held back by the monitor's ContributeEvery on quiet streams until ctx
+// ends; the window settings come with the deployment, so it ticks as often
+// as a sliding contributor may contribute.
 func (w *worker) tick(ctx context.Context) {
 	defer w.wg.Done()
-	tickTumbling(ctx, 500*time.Millisecond, func() *drift.Monitor {
+	tickTumbling(ctx, drift.DefaultContributeEvery, func() *drift.Monitor {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.monitor
