@@ -595,15 +595,7 @@ func NewCountsPublisher(cfg CountsPublisherConfig) (*CountsPublisher, error) {
 	if cfg.Instance == "" {
 		return nil, errors.New("counts publisher: instance name required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.NewSet()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	defaultDeps(&cfg.Logger, &cfg.Metrics, &cfg.Now)
 	kl, err := newAsyncLog(cfg.Kafka, countsBuffered, countsDeliveryTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("counts publisher: %w", err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -310,5 +311,19 @@ func WaitForKafka(ctx context.Context, cfg stream.Config, within time.Duration, 
 			return ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// defaultDeps fills the dependencies a configuration may leave nil: a
+// logger that discards, a metrics set of its own, the wall clock.
+func defaultDeps(log **slog.Logger, set **metrics.Set, now *func() time.Time) {
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+	if *set == nil {
+		*set = metrics.NewSet()
+	}
+	if *now == nil {
+		*now = time.Now
 	}
 }

@@ -117,15 +117,7 @@ func NewMerger(cfg MergerConfig) (*Merger, error) {
 	if cfg.OnMerged == nil {
 		return nil, errors.New("drift counts merger: OnMerged is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.NewSet()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	defaultDeps(&cfg.Logger, &cfg.Metrics, &cfg.Now)
 	if cfg.LiveTTL <= 0 {
 		cfg.LiveTTL = 30 * time.Second
 	}

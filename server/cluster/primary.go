@@ -74,15 +74,7 @@ func NewPrimary(cfg PrimaryConfig) (*Primary, error) {
 	if cfg.Registry == nil || cfg.Model == "" || cfg.Environment == "" {
 		return nil, errors.New("cluster primary: registry, model and environment are required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.NewSet()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	defaultDeps(&cfg.Logger, &cfg.Metrics, &cfg.Now)
 	if cfg.ChunkBytes <= 0 {
 		cfg.ChunkBytes = DefaultChunkBytes
 	}
