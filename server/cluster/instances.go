@@ -210,6 +210,10 @@ func (h *Heartbeat) Close(ctx context.Context) error {
 	// more important work for what is left of ctx.
 	ctx, cancelTomb := context.WithTimeout(ctx, 2*time.Second)
 	defer cancelTomb()
+	// A heartbeat whose produce was abandoned by the cancel may still be
+	// in the client: it goes (or fails) first, or it would land after the
+	// tombstone and bring the instance back to life until the TTL.
+	_ = h.kl.flush(ctx)
 	if err := h.kl.produce(ctx, logRecord{Topic: InstancesTopic, Key: []byte(id)}); err != nil {
 		return fmt.Errorf("heartbeat: tombstone %s: %w", id, err)
 	}
