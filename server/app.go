@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -55,6 +56,9 @@ type App struct {
 	srv      *http.Server
 	listener net.Listener
 	started  time.Time
+	// httpAddr is the listener's address once bound (a string), for
+	// goroutines that must not read listener while Start sets it.
+	httpAddr atomic.Value
 
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -171,6 +175,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.retrain = newRetrainTrigger(a.cfg, a.engine, a.store, a.metrics, a.logger.With("component", "retrain"), a.now)
 	a.pipeline = newPipeline(a.cfg, a.store, a.metrics, a.status, a.logger, a.now)
+	a.pipeline.addr = a.listenAddr
 	a.pipeline.onDrift, a.pipeline.onJoin = a.retrain.observe, a.retrain.label
 	if err := flows.Register(a.engine, flows.Deps{
 		Store:              a.store,
@@ -216,12 +221,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	ln, err := a.listen()
 	if err != nil {
-		return fmt.Errorf("listen on DRIFTD_ADDR %s: %w", a.cfg.Addr, err)
+		return err
 	}
-	a.listener = ln
-	a.pipeline.httpAddr.Store(ln.Addr().String())
 	a.lag = a.newLagSampler()
 	if a.pipeline != nil {
 		a.wg.Add(1)
@@ -340,6 +343,24 @@ func (a *App) startPrimary(ctx context.Context) error {
 	a.primary = p
 	a.status.set("cluster", true, StateReady, fmt.Sprintf("primary %s publishing %s/%s to %s", instance, a.cfg.ModelName, a.cfg.ScoringEnvironment, cluster.DeploymentsTopic))
 	return nil
+}
+
+// listen binds DRIFTD_ADDR and records the address for the cluster
+// heartbeat, which reads it from other goroutines (listenAddr).
+func (a *App) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on DRIFTD_ADDR %s: %w", a.cfg.Addr, err)
+	}
+	a.listener = ln
+	a.httpAddr.Store(ln.Addr().String())
+	return ln, nil
+}
+
+// listenAddr is the address HTTP listens on, "" before it does.
+func (a *App) listenAddr() string {
+	s, _ := a.httpAddr.Load().(string)
+	return s
 }
 
 // instanceName names this process for the cluster: host and HTTP address.

@@ -54,9 +54,9 @@ type pipeline struct {
 	// and this process's heartbeat, merges every scoring process's counts
 	// into the monitor's checks and lists the live instances; nil otherwise.
 	share *clusterShare
-	// httpAddr is the address HTTP listens on, for the heartbeat (set by
-	// the App once it listens).
-	httpAddr atomic.Value
+	// addr returns the address HTTP listens on ("" before it does), for
+	// the heartbeat; set by the App before Start.
+	addr func() string
 
 	wg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -192,7 +192,7 @@ func (p *pipeline) Start(ctx context.Context) error {
 	if p.cfg.Cluster {
 		id := shareID(p.cfg.Addr)
 		share, err := startClusterShare(ctx, shareConfig{Kafka: p.kafka, ID: id,
-			Snapshot: instanceSnapshot(id, "primary", p.now(), p.listenAddr, sc.Status, p.now),
+			Snapshot: instanceSnapshot(id, "primary", p.now(), p.addr, sc.Status, p.now),
 			OnMerged: p.onMerged, Logger: p.logger.With("component", "cluster-drift"), Metrics: p.metrics, Now: p.now})
 		if err != nil {
 			return err
@@ -591,12 +591,6 @@ func (p *pipeline) onMerged(model, version string, w drift.MergedWindow, instanc
 		p.logger.Warn("merged drift window does not fit the profile", "model", model, "version", version, "window", w.Window,
 			"instances", instances, "err", err)
 	}
-}
-
-// listenAddr is the HTTP address, "" before the App listens.
-func (p *pipeline) listenAddr() string {
-	s, _ := p.httpAddr.Load().(string)
-	return s
 }
 
 // LiveInstances lists the cluster's live scoring processes; nil when this

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -40,10 +38,10 @@ type worker struct {
 
 	// share publishes the drift monitor's counts for the primary to merge,
 	// and this process's heartbeat.
-	share    *clusterShare
-	set      *metrics.Set
-	now      func() time.Time
-	httpAddr atomic.Value // the HTTP address, for the heartbeat
+	share *clusterShare
+	set   *metrics.Set
+	now   func() time.Time
+	addr  func() string // the HTTP address ("" before it listens), for the heartbeat
 
 	mu      sync.Mutex
 	current cluster.Deployment // the deployment scoring now; zero when none
@@ -60,7 +58,7 @@ type worker struct {
 // bundle could not be loaded (the primary republishes missing chunks).
 const workerRetry = 5 * time.Second
 
-func newWorker(cfg Config, set *metrics.Set, status *statusBoard, logger *slog.Logger, now func() time.Time) (*worker, error) {
+func newWorker(cfg Config, set *metrics.Set, status *statusBoard, logger *slog.Logger, now func() time.Time, addr func() string) (*worker, error) {
 	kafka := cfg.KafkaClient()
 	topics := stream.DefaultTopics()
 	topics.Features = cfg.KafkaTopic
@@ -71,7 +69,7 @@ func newWorker(cfg Config, set *metrics.Set, status *statusBoard, logger *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("scorer: %w", err)
 	}
-	return &worker{cfg: cfg, log: logger.With("component", "worker"), status: status, scorer: sc, now: now, set: set,
+	return &worker{cfg: cfg, log: logger.With("component", "worker"), status: status, scorer: sc, now: now, set: set, addr: addr,
 		follower:       cluster.NewFollower(cluster.FollowerConfig{Kafka: kafka, Logger: logger, Metrics: set}),
 		artifactErrors: set.GetOrCreateCounter(`driftd_cluster_artifact_errors_total`),
 		swaps:          set.GetOrCreateCounter(`driftd_cluster_model_swaps_total`),
@@ -92,7 +90,7 @@ func (w *worker) start(ctx context.Context) error {
 	w.follower.Start(ctx)
 	id := shareID(w.cfg.Addr)
 	share, err := startClusterShare(ctx, shareConfig{Kafka: w.cfg.KafkaClient(), ID: id,
-		Snapshot: instanceSnapshot(id, "worker", w.now(), w.listenAddr, w.scorer.Status, w.now),
+		Snapshot: instanceSnapshot(id, "worker", w.now(), w.addr, w.scorer.Status, w.now),
 		Logger:   w.log, Metrics: w.set, Now: w.now})
 	if err != nil {
 		return err
@@ -106,12 +104,6 @@ func (w *worker) start(ctx context.Context) error {
 	go w.follow(ctx)
 	go w.tick(ctx)
 	return nil
-}
-
-// listenAddr is the HTTP address, "" before the worker listens.
-func (w *worker) listenAddr() string {
-	s, _ := w.httpAddr.Load().(string)
-	return s
 }
 
 // tick closes expired tumbling drift windows and sends the sliding counts
@@ -332,7 +324,7 @@ func (w *worker) close(ctx context.Context) error {
 // primary's deployments, and HTTP with /healthz, /readyz, /metrics and a
 // read-only /api/v1/status; no registry, UI, API, scheduler or trainer.
 func (a *App) startWorker(ctx context.Context) error {
-	w, err := newWorker(a.cfg, a.metrics, a.status, a.logger, a.now)
+	w, err := newWorker(a.cfg, a.metrics, a.status, a.logger, a.now, a.listenAddr)
 	if err != nil {
 		return err
 	}
@@ -340,12 +332,10 @@ func (a *App) startWorker(ctx context.Context) error {
 	if err := w.start(ctx); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+	ln, err := a.listen()
 	if err != nil {
-		return fmt.Errorf("listen on DRIFTD_ADDR %s: %w", a.cfg.Addr, err)
+		return err
 	}
-	a.listener = ln
-	w.httpAddr.Store(ln.Addr().String())
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())

@@ -134,9 +134,19 @@ func NewLabelJoiner(cfg LabelConfig) (*LabelJoiner, error) {
 		unmatched: set.GetOrCreateCounter("driftd_labels_unmatched_total" + l),
 		invalid:   set.GetOrCreateCounter("driftd_labels_invalid_total" + l),
 		early:     map[string]earlyLabel{},
-		predictionsRead: set.GetOrCreateCounter("driftd_labels_predictions_read_total" +
-			`{topic=` + strconv.Quote(cfg.Predictions) + `}`),
+		// Exported only when predictions are read back: no series with an
+		// empty topic on a single process.
+		predictionsRead: readCounter(set, cfg.Predictions),
 	}, nil
+}
+
+// readCounter is driftd_labels_predictions_read_total of topic in set, or
+// an unexported counter when topic is "".
+func readCounter(set *metrics.Set, topic string) *metrics.Counter {
+	if topic == "" {
+		set = metrics.NewSet()
+	}
+	return set.GetOrCreateCounter(`driftd_labels_predictions_read_total{topic=` + strconv.Quote(topic) + `}`)
 }
 
 // Remember records a prediction awaiting its label (the scorer's
